@@ -1,0 +1,1 @@
+"""HTTP layer: parse the wire, call the gateway, render. No business logic here."""

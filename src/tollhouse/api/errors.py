@@ -1,0 +1,113 @@
+"""The one place errors become HTTP responses: OpenAI's envelope, the right status, the request id.
+
+Never a traceback or internal detail on the wire; always the detail in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from tollhouse.errors import InvalidRequest, NotFound, TollhouseError
+
+log = logging.getLogger("tollhouse.api")
+
+_HTTP_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+}
+
+
+def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
+    err: dict[str, Any] = {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    if request_id:
+        err["request_id"] = request_id
+    return {"error": err}
+
+
+def request_id_of(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else None
+
+
+def render_error(exc: TollhouseError, request_id: str | None) -> Response:
+    headers = exc.headers()  # x-request-id is added by the middleware to every response
+    return Response(
+        orjson.dumps(error_body(exc, request_id)),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def validation_error(exc: ValidationError | RequestValidationError) -> InvalidRequest:
+    """Turn the first pydantic error into a 400 whose message and ``param`` name the field."""
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequest("invalid request body")
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    # pydantic reports union members as extra loc parts (e.g. 'str', 'list[...]'); keep the field path.
+    loc = [p for p in loc if not (p.startswith(("list[", "dict[")) or p in {"str", "int", "float", "bool"})]
+    param = ".".join(loc) or None
+    msg = first.get("msg", "invalid value")
+    if first.get("type") == "json_invalid":
+        return InvalidRequest("The request body is not valid JSON.")
+    if first.get("type") == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    return InvalidRequest(f"Invalid value for '{param}': {msg}.", param=param)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that render every error."""
+
+    async def on_tollhouse(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TollhouseError)
+        level = logging.WARNING if exc.status >= 500 else logging.INFO
+        log.log(
+            level,
+            "request failed",
+            extra={
+                "status": exc.status,
+                "error_type": exc.type,
+                "error_code": exc.code,
+                "detail": exc.message,
+            },
+        )
+        return render_error(exc, request_id_of(request))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        return await on_tollhouse(request, validation_error(exc))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            err: TollhouseError = NotFound(f"Unknown path: {request.method} {request.url.path}")
+        else:
+            err = TollhouseError(str(exc.detail))
+            err.status = exc.status_code
+            err.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
+        return render_error(err, request_id_of(request))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return render_error(
+            TollhouseError("The server had an error processing your request."), request_id_of(request)
+        )
+
+    app.add_exception_handler(TollhouseError, on_tollhouse)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

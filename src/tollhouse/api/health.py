@@ -1,0 +1,57 @@
+"""Liveness and readiness. Ready means: not draining, and every required deployment answers its probe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tollhouse.api.deps import get_gateway
+from tollhouse.api.openai.render import json_response
+from tollhouse.providers.base import Health
+from tollhouse.providers.registry import Deployment
+
+router = APIRouter(tags=["health"])
+PROBE_TIMEOUT_S = 2.0
+
+
+@router.get("/health/live", summary="The process is up")
+async def live() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/health/ready", summary="Every required dependency is healthy (503 otherwise)")
+async def ready(request: Request) -> Response:
+    gw = get_gateway(request)
+    deployments = gw.registry.all()
+    results = await asyncio.gather(*(_probe(d) for d in deployments))
+    checks = {
+        d.name: {
+            "status": "ok" if h.ok else "down",
+            "latency_ms": round(h.latency_ms, 2),
+            "detail": h.detail,
+            "required": d.config.required,
+        }
+        for d, h in zip(deployments, results, strict=True)
+    }
+    draining = bool(getattr(request.app.state, "draining", False))
+    ok = not draining and all(h.ok for d, h in zip(deployments, results, strict=True) if d.config.required)
+    body = {"status": "ok" if ok else ("draining" if draining else "degraded"), "checks": checks}
+    resp = json_response(body)
+    resp.status_code = 200 if ok else 503
+    return resp
+
+
+async def _probe(d: Deployment) -> Health:
+    t0 = time.perf_counter()
+    try:
+        h = await asyncio.wait_for(d.provider.health(), PROBE_TIMEOUT_S)
+    except TimeoutError:
+        return Health(False, "probe timed out", (time.perf_counter() - t0) * 1000)
+    except Exception as exc:
+        return Health(False, f"probe failed: {type(exc).__name__}", (time.perf_counter() - t0) * 1000)
+    if not h.latency_ms:
+        h = Health(h.ok, h.detail, (time.perf_counter() - t0) * 1000)
+    return h

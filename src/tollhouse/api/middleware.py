@@ -1,0 +1,135 @@
+"""Pure-ASGI middleware (cheaper than BaseHTTPMiddleware): request id, body size limit, access log.
+
+The request id is the caller's ``X-Request-ID`` when it is sane, else a fresh one; it is put in the scope
+state, in the logging context and on every response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tollhouse.api.errors import render_error
+from tollhouse.errors import BodyTooLarge
+from tollhouse.telemetry.logging import request_id_var
+from tollhouse.types import RequestContext
+
+access_log = logging.getLogger("tollhouse.access")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log_enabled: bool = True) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.access_log = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        rid_header = (b"x-request-id", rid.encode())
+        status = 500
+
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _too_large(self.max_body)
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+                ctx = scope["state"].get("ctx")
+                if isinstance(ctx, RequestContext) and not ctx.stream:
+                    message["headers"].append(
+                        (b"x-tollhouse-overhead-ms", f"{ctx.overhead_seconds() * 1000:.2f}".encode())
+                    )
+            await send(message)
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            await render_error(_too_large(self.max_body), rid)(scope, receive, send_with_id)
+            self._log(scope, 413, started)
+            request_id_var.reset(token)
+            return
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            self._log(scope, status, started)
+            request_id_var.reset(token)
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        if not self.access_log:
+            return
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        ctx = scope["state"].get("ctx")
+        if isinstance(ctx, RequestContext):
+            fields.update(_ctx_fields(ctx))
+        access_log.info("request", extra=fields)
+
+
+def _ctx_fields(ctx: RequestContext) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": ctx.model_requested,
+        "model_served": ctx.model_served,
+        "deployment": ctx.deployment,
+        "stream": ctx.stream,
+        "overhead_ms": round(ctx.overhead_seconds() * 1000, 3),
+    }
+    if ctx.usage is not None:
+        out["prompt_tokens"] = ctx.usage.prompt_tokens
+        out["completion_tokens"] = ctx.usage.completion_tokens
+    if ctx.ttft_seconds is not None:
+        out["ttft_ms"] = round(ctx.ttft_seconds * 1000, 2)
+    if ctx.finish_reason:
+        out["finish_reason"] = ctx.finish_reason
+    if ctx.error_type:
+        out["error_type"] = ctx.error_type
+    if ctx.principal.key_id:
+        out["key_id"] = ctx.principal.key_id
+    return out
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for k, v in scope["headers"]:
+        if k == b"x-request-id":
+            s = v.decode("latin-1")
+            return s if _SANE_ID.match(s) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for k, v in scope["headers"]:
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"Request body is larger than the limit of {limit} bytes.")

@@ -1,0 +1,1 @@
+"""OpenAI ingress: wire models (``protocol``), routes (``router``) and schema docs (``docs``)."""

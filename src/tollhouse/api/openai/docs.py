@@ -1,0 +1,71 @@
+"""Schema-only twins of the OpenAI routes, so /docs shows typed bodies and examples.
+
+The served routes read raw bodies (one pydantic-core parse, no FastAPI body machinery); these signatures
+are never served — they only feed ``openapi()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tollhouse.api.health import router as health_router
+from tollhouse.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionCreateRequest,
+    EmbeddingCreateRequest,
+)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request; `error.param` names the field"},
+    401: {"description": "Missing or invalid API key"},
+    404: {"description": "Unknown model"},
+    413: {"description": "Body too large"},
+    429: {"description": "Rate limited (Retry-After)"},
+    502: {"description": "Upstream failed"},
+    503: {"description": "Overloaded (Retry-After)"},
+    504: {"description": "Upstream timed out"},
+}
+
+docs_router = APIRouter(tags=["OpenAI-compatible"], responses=_ERRORS)
+
+
+@docs_router.post(
+    "/v1/chat/completions",
+    summary="Create a chat completion",
+    description="JSON, or Server-Sent Events of `chat.completion.chunk` when `stream` is true, ending with "
+    "`data: [DONE]`. With `stream_options.include_usage` a final chunk carries `usage`.",
+)
+def _chat(body: ChatCompletionRequest) -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
+
+
+@docs_router.post("/v1/completions", summary="Create a text completion (legacy)")
+def _completions(body: CompletionCreateRequest) -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
+
+
+@docs_router.post("/v1/embeddings", summary="Create embeddings")
+def _embeddings(body: EmbeddingCreateRequest) -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
+
+
+@docs_router.get("/v1/models", summary="List models and aliases")
+def _models() -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
+
+
+def install_openapi(app: FastAPI, version: str) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title="Tollhouse",
+                version=version,
+                description="OpenAI-compatible LLM gateway. Send your OpenAI SDK to `/v1`.",
+                routes=[*docs_router.routes, *health_router.routes],
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,63 @@
+"""Rendering internal results as OpenAI JSON bodies and SSE streams (orjson, no intermediate models)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+
+from tollhouse.api.errors import error_body
+from tollhouse.errors import TollhouseError, UpstreamError
+
+log = logging.getLogger("tollhouse.api")
+
+T = TypeVar("T")
+
+SSE_HEADERS = {
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",  # nginx and friends must not buffer the stream
+}
+
+
+def json_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def sse_response(
+    chunks: AsyncIterator[T],
+    to_dict: Callable[[T], dict[str, Any]],
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    return StreamingResponse(
+        _sse(chunks, to_dict, request_id),
+        media_type="text/event-stream",
+        headers={**SSE_HEADERS, **(headers or {})},
+    )
+
+
+async def _sse(chunks: AsyncIterator[T], to_dict: Callable[[T], dict[str, Any]], request_id: str) -> Any:
+    try:
+        async for chunk in chunks:
+            yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
+    except TollhouseError as exc:
+        # Headers are gone: the only honest signal left is an error event, then the end of the stream.
+        log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})
+        yield b"data: " + orjson.dumps(error_body(exc, request_id)) + b"\n\n"
+        return
+    except Exception:
+        log.exception("stream failed after first chunk")
+        yield (
+            b"data: "
+            + orjson.dumps(error_body(UpstreamError("internal error during stream"), request_id))
+            + b"\n\n"
+        )
+        return
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,89 @@
+"""OpenAI routes: parse, call the gateway, render. Thin on purpose.
+
+The schema shown at /docs lives in ``docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionCreateRequest,
+    EmbeddingCreateRequest,
+    Wire,
+)
+from tollhouse.api.openai.render import json_response, sse_response
+from tollhouse.wire import openai as wire
+
+router = APIRouter()
+log = logging.getLogger("tollhouse.api")
+
+
+def _note_ignored(body: Wire) -> None:
+    ignored = body.ignored_fields()
+    if ignored:
+        log.info("ignored unknown request fields", extra={"fields": ignored})
+
+
+@router.post("/v1/chat/completions", include_in_schema=False)
+async def chat_completions(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "chat")
+    await gw.authenticate(ctx, credential(request))
+    body = await parse_body(request, ChatCompletionRequest)
+    _note_ignored(body)
+    req = body.to_internal()
+    if req.stream:
+        chunks = await gw.chat_stream(ctx, req)
+        return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id)
+    return json_response(wire.chat_response_to_dict(await gw.chat(ctx, req)))
+
+
+@router.post("/v1/completions", include_in_schema=False)
+async def completions(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "completions")
+    await gw.authenticate(ctx, credential(request))
+    body = await parse_body(request, CompletionCreateRequest)
+    _note_ignored(body)
+    req = body.to_internal()
+    if req.stream:
+        chunks = await gw.completion_stream(ctx, req)
+        return sse_response(chunks, wire.completion_chunk_to_dict, ctx.request_id)
+    return json_response(wire.completion_response_to_dict(await gw.completion(ctx, req)))
+
+
+@router.post("/v1/embeddings", include_in_schema=False)
+async def embeddings(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "embeddings")
+    await gw.authenticate(ctx, credential(request))
+    body = await parse_body(request, EmbeddingCreateRequest)
+    _note_ignored(body)
+    resp = await gw.embeddings(ctx, body.to_internal())
+    out = wire.embedding_response_to_dict(resp)
+    if body.encoding_format == "base64":
+        wire.encode_base64(out)
+    return json_response(out)
+
+
+@router.get("/v1/models", include_in_schema=False)
+async def list_models(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "models")
+    await gw.authenticate(ctx, credential(request))
+    return json_response(wire.models_to_dict(gw.registry.all()))
+
+
+@router.get("/v1/models/{model_id:path}", include_in_schema=False)
+async def get_model(request: Request, model_id: str) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "models")
+    await gw.authenticate(ctx, credential(request))
+    dep = gw.registry.get(model_id)
+    return json_response(wire.model_to_dict(model_id, dep))

@@ -1,0 +1,65 @@
+"""Application factory: a FastAPI app whose lifespan builds every long-lived object and closes it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tollhouse import __version__
+from tollhouse.api import errors as api_errors
+from tollhouse.api.health import router as health_router
+from tollhouse.api.middleware import GatewayMiddleware
+from tollhouse.api.openai.docs import install_openapi
+from tollhouse.api.openai.router import router as openai_router
+from tollhouse.gateway import Gateway
+from tollhouse.pipeline.auth import AdminKeyAuth, Authenticator, OpenAccess
+from tollhouse.providers.registry import ModelRegistry
+from tollhouse.settings import Settings, load_settings
+
+log = logging.getLogger("tollhouse.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app. Nothing heavy happens until the lifespan starts."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = await ModelRegistry.build(settings.all_models())
+        admin_key = settings.admin_key()
+        auth: Authenticator = AdminKeyAuth(admin_key) if admin_key else OpenAccess()
+        gateway = Gateway(registry=registry, auth=auth)
+        app.state.gateway = gateway
+        app.state.draining = False
+        log.info("ready", extra={"models": [d.name for d in registry.all()]})
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            await gateway.aclose()
+            log.info("stopped")
+
+    app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    api_errors.install(app)
+    app.include_router(openai_router)
+    app.include_router(health_router)
+    install_openapi(app, __version__)
+    app.add_middleware(
+        GatewayMiddleware,
+        max_body_bytes=settings.server.max_body_bytes,
+        access_log_enabled=settings.logging.access_log,
+    )
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for multi-worker serving: each worker reads the config named by TOLLHOUSE_CONFIG."""
+    from tollhouse.telemetry.logging import configure
+
+    settings = load_settings()
+    configure(settings.logging)
+    return create_app(settings)

@@ -1,0 +1,127 @@
+"""Command line: ``tollhouse serve`` and ``tollhouse check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from tollhouse.settings import ConfigError, Settings, load_settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    server: dict[str, object] = {}
+    for name in ("host", "port", "workers"):
+        value = getattr(args, name, None)
+        if value is not None:
+            server[name] = value
+    settings = load_settings(args.config, **overrides)
+    if server:
+        merged = settings.server.model_dump() | server
+        settings = settings.model_copy(update={"server": type(settings.server).model_validate(merged)})
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tollhouse.telemetry.logging import configure
+
+    settings = _load(args)
+    srv = settings.server
+    if not _is_loopback(srv.host) and not srv.allow_unauthenticated and settings.admin_key() is None:
+        print(
+            f"refusing to serve on {srv.host}: no API key is configured (auth.admin_key_env), "
+            "so anyone who can reach this address could use it. Bind 127.0.0.1, set an admin key, "
+            "or set server.allow_unauthenticated: true "
+            "(TOLLHOUSE_SERVER__ALLOW_UNAUTHENTICATED=true) if a trusted proxy in front does authentication.",
+            file=sys.stderr,
+        )
+        return 2
+    configure(settings.logging)
+    common: dict[str, object] = {
+        "host": srv.host,
+        "port": srv.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": int(srv.graceful_shutdown_s),
+        "timeout_keep_alive": 30,
+        "backlog": 4096,
+    }
+    if srv.workers > 1:
+        # Each worker process builds its own app from the same config file and environment.
+        if args.config:
+            os.environ["TOLLHOUSE_CONFIG"] = os.path.abspath(args.config)
+        os.environ["TOLLHOUSE_SERVER__WORKERS"] = str(srv.workers)
+        uvicorn.run("tollhouse.app:app_from_env", factory=True, workers=srv.workers, **common)  # type: ignore[arg-type]
+        return 0
+    from tollhouse.app import create_app
+
+    uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print("configuration is valid")
+    print(f"  server: {settings.server.host}:{settings.server.port} workers={settings.server.workers}")
+    for m in settings.all_models():
+        names = ", ".join([m.name, *m.aliases])
+        target = getattr(m, "api_base", None) or m.provider
+        print(f"  model {names}: {m.provider} → {m.upstream_model} ({target})")
+        key_env = getattr(m, "api_key_env", None)
+        if key_env and key_env not in os.environ:
+            print(f"    warning: environment variable {key_env} is not set", file=sys.stderr)
+    return 0
+
+
+def cmd_config_docs(args: argparse.Namespace) -> int:
+    from tollhouse.config_docs import render
+
+    sys.stdout.write(render())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tollhouse", description="OpenAI-compatible LLM gateway.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the gateway")
+    serve.add_argument("--config", help="YAML config file (default: $TOLLHOUSE_CONFIG or ./tollhouse.yaml)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check-config", help="validate the configuration and print a summary")
+    check.add_argument("--config", help="YAML config file")
+    check.set_defaults(func=cmd_check_config)
+    docs = sub.add_parser("config-docs", help="print the configuration reference (Markdown)")
+    docs.set_defaults(func=cmd_config_docs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"tollhouse: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

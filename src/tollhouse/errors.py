@@ -1,0 +1,145 @@
+"""The one error tree. Every error that reaches a client is one of these, rendered in one place.
+
+TollhouseError                      500 server_error
+├── InvalidRequest                  400 invalid_request_error (names the param)
+│   └── ContextWindowExceeded       400 code=context_length_exceeded
+├── BodyTooLarge                    413 invalid_request_error
+├── AuthenticationFailed            401 authentication_error
+├── PermissionDenied                403 permission_error
+├── ModelNotFound                   404 invalid_request_error, code=model_not_found
+├── NotFound                        404 not_found_error
+├── RateLimited                     429 rate_limit_error (retry_after)
+├── Overloaded                      503 overloaded_error (retry_after; our own queue is full)
+└── UpstreamError                   502 upstream_error (retryable)
+    ├── UpstreamTimeout             504 (retryable)
+    ├── UpstreamRateLimited         429 (retry_after, retryable)
+    ├── UpstreamUnavailable         502/503 (5xx and connection errors, retryable)
+    ├── UpstreamBadRequest          400 (the upstream refused the request; not retryable)
+    ├── UpstreamContextWindowExceeded 400 code=context_length_exceeded (a larger model may help)
+    └── UpstreamContentFiltered     400 code=content_filter
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class TollhouseError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error carries (Retry-After for throttling errors)."""
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
+
+
+class InvalidRequest(TollhouseError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class BodyTooLarge(TollhouseError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class AuthenticationFailed(TollhouseError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(TollhouseError):
+    status = 403
+    type = "permission_error"
+
+
+class ModelNotFound(TollhouseError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class NotFound(TollhouseError):
+    status = 404
+    type = "not_found_error"
+
+
+class RateLimited(TollhouseError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class Overloaded(TollhouseError):
+    status = 503
+    type = "overloaded_error"
+    code = "overloaded"
+    retryable = True
+
+
+class UpstreamError(TollhouseError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "upstream_rate_limited"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+
+    def __init__(self, message: str, *, status: int = 502, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = 503 if status == 503 else 502
+
+
+class UpstreamBadRequest(UpstreamError):
+    status = 400
+    type = "invalid_request_error"
+    code = "upstream_bad_request"
+    retryable = False
+
+
+class UpstreamContextWindowExceeded(UpstreamBadRequest):
+    code = "context_length_exceeded"
+
+
+class UpstreamContentFiltered(UpstreamBadRequest):
+    code = "content_filter"

@@ -1,0 +1,1 @@
+"""Providers: one module per backend kind behind the ``Provider`` protocol in ``base``."""

@@ -1,0 +1,420 @@
+"""Provider for any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, …).
+
+One pooled aiohttp session per deployment (built in the app lifespan); request bodies and responses go
+through ``tollhouse.wire.openai``; streams are parsed as SSE event by event; every failure is mapped onto
+the ``Upstream*`` errors, with messages that name the deployment and never carry the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from tollhouse.errors import (
+    UpstreamBadRequest,
+    UpstreamContentFiltered,
+    UpstreamContextWindowExceeded,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from tollhouse.providers.base import Capabilities, Health
+from tollhouse.settings import OpenAIModel
+from tollhouse.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+from tollhouse.wire import openai as wire
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_SSE_BUFFER = 16 * 1024 * 1024  # a single SSE line larger than this is a broken upstream, not a reply
+_MAX_MESSAGE = 300
+_CONTEXT_SIGNALS = ("context length", "maximum context", "too many tokens", "context window", "context size")
+_FILTER_SIGNALS = ("content_filter", "content filter", "content policy", "content management policy")
+_SECRET_RE = re.compile(r"(?i)(bearer\s+\S+|\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,})")
+
+
+class OpenAICompatProvider:
+    """One deployment behind an OpenAI-compatible HTTP API. Build inside a running event loop."""
+
+    def __init__(self, cfg: OpenAIModel) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"OpenAICompatProvider({cfg.name!r}) must be built inside a running event loop "
+                "(the app lifespan), because it owns a pooled aiohttp session"
+            ) from None
+        self.name = cfg.name
+        self.capabilities = Capabilities(
+            chat=cfg.chat, completions=cfg.completions, embeddings=cfg.embeddings
+        )
+        self._cfg = cfg
+        self._upstream_model = cfg.upstream_model
+        # The key is read once here so a missing variable fails start-up, not the first request.
+        self._api_key: str | None = None
+        headers = {"User-Agent": "tollhouse"}
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise ValueError(
+                    f"model {cfg.name!r}: environment variable {cfg.api_key_env} is not set or empty "
+                    "(api_key_env names the variable that holds the upstream API key)"
+                )
+            self._api_key = key
+            headers["Authorization"] = f"Bearer {key}"
+        base = cfg.api_base
+        self._chat_url = URL(f"{base}/chat/completions")
+        self._completions_url = URL(f"{base}/completions")
+        self._embeddings_url = URL(f"{base}/embeddings")
+        self._models_url = URL(f"{base}/models")
+        t = cfg.timeouts
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30.0
+            ),
+            timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.read_s),
+            headers=headers,
+        )
+
+    # ---- Provider protocol ---------------------------------------------------------------------------
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        body = wire.chat_request_to_dict(req, self._upstream_model, stream=False)
+        return wire.chat_response_from_dict(await self._post_json(self._chat_url, body), req.model)
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        body = wire.chat_request_to_dict(req, self._upstream_model, stream=True)
+        tail: ChatChunk | None = None
+        async with aclosing(self._events(self._chat_url, body)) as events:
+            async for data in events:
+                chunk = wire.chat_chunk_from_dict(data, req.model)
+                if chunk.usage is not None:
+                    # Usage is held back and sent last, alone, whether the upstream attached it to a
+                    # content chunk or to every chunk: consumers rely on "last chunk = usage, no choices".
+                    tail = ChatChunk(
+                        id=chunk.id,
+                        model=req.model,
+                        choices=[],
+                        usage=chunk.usage,
+                        created=chunk.created,
+                        system_fingerprint=chunk.system_fingerprint,
+                    )
+                    chunk.usage = None
+                    if not chunk.choices:
+                        continue
+                yield chunk
+        if tail is not None:
+            yield tail
+
+    async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
+        body = wire.completion_request_to_dict(req, self._upstream_model, stream=False)
+        return wire.completion_response_from_dict(
+            await self._post_json(self._completions_url, body), req.model
+        )
+
+    async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        body = wire.completion_request_to_dict(req, self._upstream_model, stream=True)
+        tail: CompletionChunk | None = None
+        async with aclosing(self._events(self._completions_url, body)) as events:
+            async for data in events:
+                chunk = wire.completion_chunk_from_dict(data, req.model)
+                if chunk.usage is not None:
+                    tail = CompletionChunk(
+                        id=chunk.id, model=req.model, choices=[], usage=chunk.usage, created=chunk.created
+                    )
+                    chunk.usage = None
+                    if not chunk.choices:
+                        continue
+                yield chunk
+        if tail is not None:
+            yield tail
+
+    async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
+        body = wire.embedding_request_to_dict(req, self._upstream_model)
+        return wire.embedding_response_from_dict(await self._post_json(self._embeddings_url, body), req.model)
+
+    async def health(self) -> Health:
+        started = time.perf_counter()
+        try:
+            async with self._session.get(self._models_url, timeout=_HEALTH_TIMEOUT) as resp:
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            ms = (time.perf_counter() - started) * 1000
+            return Health(ok=False, detail=f"{self.name}: unreachable ({type(exc).__name__})", latency_ms=ms)
+        ms = (time.perf_counter() - started) * 1000
+        # Any answer below 500 proves the upstream is up; a 401 here is a config problem, not an outage.
+        return Health(ok=status < 500, detail=f"{self.name}: HTTP {status}", latency_ms=ms)
+
+    async def aclose(self) -> None:
+        if not self._session.closed:
+            await self._session.close()
+
+    # ---- transport ----------------------------------------------------------------------------------
+
+    async def _post_json(self, url: URL, body: dict[str, Any]) -> dict[str, Any]:
+        # Bytes from orjson are posted as-is: cheaper than json= (no str round trip) on every aiohttp version.
+        try:
+            async with self._session.post(url, data=orjson.dumps(body), headers=_JSON_HEADERS) as resp:
+                if not 200 <= resp.status < 300:
+                    raise await self._status_error(resp)
+                raw = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._transport_error(exc, "request") from exc
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream") from None
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream (not an object)")
+        if data.get("error"):
+            raise self._classify(_status_in(data["error"]), data, None)
+        return data
+
+    async def _events(self, url: URL, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
+        try:
+            resp = await self._session.post(url, data=orjson.dumps(body), headers=_SSE_HEADERS)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._transport_error(exc, "request") from exc
+        done = False
+        try:
+            if not 200 <= resp.status < 300:
+                raise await self._status_error(resp)
+            if resp.content_type == "application/json":
+                # Some servers answer a stream request with a plain JSON error (or ignore stream=true).
+                payload = await self._read_json_body(resp)
+                if payload.get("error"):
+                    raise self._classify(_status_in(payload["error"]), payload, None)
+                raise UpstreamUnavailable(f"upstream {self.name!r} answered a stream request with JSON")
+            decoder = _SSEDecoder()
+            finished = False  # a choice reported finish_reason: lenient on servers that omit [DONE]
+            async for raw in resp.content.iter_any():
+                for event, data in decoder.feed(raw):
+                    if data == b"[DONE]":
+                        done = True
+                        return
+                    payload = self._event_json(data)
+                    if event == b"error" or payload.get("error"):
+                        err = payload.get("error", payload)
+                        raise self._classify(_status_in(err), payload, None)
+                    if not finished:
+                        finished = any(c.get("finish_reason") for c in payload.get("choices") or ())
+                    yield payload
+            for event, data in decoder.flush():
+                if data == b"[DONE]":
+                    done = True
+                    return
+                if event == b"error":
+                    payload = self._event_json(data)
+                    raise self._classify(_status_in(payload.get("error", payload)), payload, None)
+            if not finished:
+                raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
+            done = True
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._transport_error(exc, "stream") from exc
+        finally:
+            if done:
+                resp.release()
+            else:
+                # close(), not release(): drop the connection so the upstream stops generating.
+                resp.close()
+
+    def _event_json(self, data: bytes) -> dict[str, Any]:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream") from None
+        if not isinstance(payload, dict):
+            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream (not an object)")
+        return payload
+
+    async def _read_json_body(self, resp: aiohttp.ClientResponse) -> dict[str, Any]:
+        raw = await resp.content.read(_MAX_ERROR_BODY)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {"message": raw.decode("utf-8", "replace")}
+        return payload if isinstance(payload, dict) else {"message": str(payload)}
+
+    # ---- error mapping ------------------------------------------------------------------------------
+
+    async def _status_error(self, resp: aiohttp.ClientResponse) -> UpstreamError:
+        return self._classify(resp.status, await self._read_json_body(resp), resp.headers)
+
+    def _classify(self, status: int | None, payload: Any, headers: Mapping[str, str] | None) -> UpstreamError:
+        """Map an HTTP status (or an in-stream error, status None) and its body onto the error tree."""
+        message, code = _message_and_code(payload)
+        message = self._scrub(message)
+        where = f"upstream {self.name!r}"
+        retry_after = _retry_after(headers) if headers is not None else None
+        if status == 429:
+            return UpstreamRateLimited(f"{where} is rate limiting: {message}", retry_after=retry_after)
+        if status in (401, 403):
+            # The client did nothing wrong: it is the gateway's own upstream credential that failed.
+            env = self._cfg.api_key_env or "(no api_key_env configured)"
+            return UpstreamError(
+                f"{where} rejected the gateway's upstream credentials (HTTP {status}); check {env}"
+            )
+        if status == 408:
+            return UpstreamTimeout(f"{where} timed out (HTTP 408): {message}")
+        if status is None or 400 <= status < 500:
+            lowered = message.lower()
+            if code == "context_length_exceeded" or any(s in lowered for s in _CONTEXT_SIGNALS):
+                return UpstreamContextWindowExceeded(f"{where}: {message}")
+            if code in ("content_filter", "content_policy_violation") or any(
+                s in lowered for s in _FILTER_SIGNALS
+            ):
+                return UpstreamContentFiltered(f"{where} filtered the content: {message}")
+            if status is not None:
+                return UpstreamBadRequest(f"{where} refused the request (HTTP {status}): {message}")
+        shown = f"HTTP {status}" if status is not None else "error in stream"
+        return UpstreamUnavailable(
+            f"{where} failed ({shown}): {message}", status=status or 502, retry_after=retry_after
+        )
+
+    def _transport_error(self, exc: BaseException, during: str) -> UpstreamError:
+        where = f"upstream {self.name!r}"
+        if isinstance(exc, TimeoutError):  # aiohttp.ServerTimeoutError and asyncio.TimeoutError alike
+            return UpstreamTimeout(f"{where} timed out during the {during}")
+        detail = self._scrub(str(exc)) or type(exc).__name__
+        if during == "stream" or isinstance(exc, aiohttp.ClientPayloadError):
+            return UpstreamUnavailable(f"{where}: stream ended early ({type(exc).__name__}: {detail})")
+        return UpstreamUnavailable(f"{where} is unreachable ({type(exc).__name__}: {detail})")
+
+    def _scrub(self, text: str) -> str:
+        text = " ".join(text.split())
+        if self._api_key:
+            text = text.replace(self._api_key, "[redacted]")
+        text = _SECRET_RE.sub("[redacted]", text)
+        return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+class _SSEDecoder:
+    """Incremental server-sent-events decoder: bytes in, complete ``(event, data)`` pairs out.
+
+    Lines may be split across TCP reads and end in ``\\n`` or ``\\r\\n``; ``:`` comments and fields other
+    than ``event``/``data`` are ignored; multi-line ``data`` is joined with ``\\n`` as the spec says.
+    """
+
+    __slots__ = ("_buf", "_data", "_event")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._data: list[bytes] = []
+        self._event = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        self._buf += chunk
+        end = self._buf.rfind(b"\n")
+        if end < 0:
+            if len(self._buf) > _MAX_SSE_BUFFER:
+                raise UpstreamUnavailable("upstream sent an oversized server-sent event")
+            return []
+        complete = bytes(self._buf[:end])
+        del self._buf[: end + 1]
+        out: list[tuple[bytes, bytes]] = []
+        for line in complete.split(b"\n"):
+            self._line(line, out)
+        return out
+
+    def flush(self) -> list[tuple[bytes, bytes]]:
+        """At end of body: treat leftovers as complete (servers that skip the last blank line)."""
+        out: list[tuple[bytes, bytes]] = []
+        if self._buf:
+            self._line(bytes(self._buf), out)
+            self._buf.clear()
+        self._line(b"", out)
+        return out
+
+    def _line(self, line: bytes, out: list[tuple[bytes, bytes]]) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line:
+            if self._data:
+                out.append((self._event, b"\n".join(self._data)))
+            self._data = []
+            self._event = b""
+            return
+        if line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value
+
+
+def _message_and_code(payload: Any) -> tuple[str, str | None]:
+    """Pull a human message and a code out of the many error shapes upstreams use."""
+    err = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if isinstance(err, str):
+        return err, None
+    if not isinstance(err, dict):
+        return str(err), None
+    message = err.get("message") or err.get("detail") or err.get("msg") or ""
+    if not isinstance(message, str):
+        message = orjson.dumps(message).decode()
+    code = err.get("code")
+    if not isinstance(code, str):
+        code = err.get("type") if isinstance(err.get("type"), str) else None
+    return message or "no message", code
+
+
+def _status_in(err: Any) -> int | None:
+    """The HTTP-like status some servers (vLLM, llama.cpp) put in ``error.code`` of a 200 body."""
+    if isinstance(err, dict):
+        for key in ("code", "status"):
+            value = err.get(key)
+            if isinstance(value, int) and 400 <= value < 600:
+                return value
+            if isinstance(value, str) and value.isdigit() and 400 <= int(value) < 600:
+                return int(value)
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

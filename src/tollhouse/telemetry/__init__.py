@@ -1,0 +1,1 @@
+"""Telemetry: structured logging now; metrics and tracing plug in here."""

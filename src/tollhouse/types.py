@@ -1,0 +1,246 @@
+"""Canonical internal models shared by every layer: requests, responses, chunks, usage, principal, context.
+
+Wire formats (OpenAI, later Anthropic) are parsed into these at the boundary and rendered from them on the
+way out, so stages and providers never see a wire dialect. Plain slotted dataclasses: cheap to build on the
+hot path, validated once at the boundary.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+Ingress = Literal["openai", "anthropic"]
+
+
+def new_id(prefix: str) -> str:
+    """A unique, URL-safe id such as ``chatcmpl-3f2a…``."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@dataclass(slots=True)
+class Message:
+    """One chat message. ``content`` is a string or a list of OpenAI content parts (dicts)."""
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def text(self) -> str:
+        """The message's text: the string content, or its text parts joined by newlines."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.tool_calls is not None:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.extra:
+            out.update(self.extra)
+        return out
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one request. ``cached_tokens`` is the part of the prompt served from a prompt cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens is not None:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return out
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat completion request. ``extra`` carries OpenAI parameters we relay but do not interpret."""
+
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    message: Message
+    finish_reason: str | None
+    logprobs: Any = None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    id: str
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    created: int = field(default_factory=lambda: int(time.time()))
+    system_fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class Delta:
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    refusal: str | None = None
+
+
+@dataclass(slots=True)
+class ChunkChoice:
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """One streamed event. A chunk with ``usage`` and no choices is the final usage chunk."""
+
+    id: str
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+    system_fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class CompletionRequest:
+    """A legacy text completion request (``/v1/completions``); ``prompt`` is one string."""
+
+    model: str
+    prompt: str
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    echo: bool = False
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TextChoice:
+    index: int
+    text: str
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+@dataclass(slots=True)
+class CompletionResponse:
+    id: str
+    model: str
+    choices: list[TextChoice]
+    usage: Usage
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass(slots=True)
+class CompletionChunk:
+    id: str
+    model: str
+    choices: list[TextChoice]
+    usage: Usage | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    """Texts to embed; token-id inputs are relayed to upstreams only."""
+
+    model: str
+    input: list[str] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    model: str
+    data: list[list[float]]
+    usage: Usage
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling. The pass-through authenticator yields the anonymous principal."""
+
+    key_id: str | None = None
+    user: str | None = None
+    team: str | None = None
+    anonymous: bool = True
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Travels through every stage of one request. Typed fields only: no free-form metadata bag."""
+
+    request_id: str
+    ingress: Ingress = "openai"
+    endpoint: str = "chat"
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal = field(default_factory=Principal)
+    model_requested: str | None = None
+    model_served: str | None = None
+    deployment: str | None = None
+    stream: bool = False
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    status: int = 200
+    error_type: str | None = None
+    upstream_seconds: float = 0.0
+    ttft_seconds: float | None = None
+    cache_status: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def overhead_seconds(self) -> float:
+        """Time spent in the gateway itself: total minus time waiting on the provider."""
+        return max(0.0, self.elapsed() - self.upstream_seconds)
