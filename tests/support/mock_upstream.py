@@ -1,17 +1,7 @@
 """A real OpenAI-compatible HTTP upstream for integration tests, run as its own process (aiohttp.web).
 
-Run: ``python tests/support/mock_upstream.py --port N`` (prints ``READY <base_url>``), or from a test:
-``proc, base_url = start_mock_upstream()`` … ``stop(proc)``; ``base_url`` ends in ``/v1``.
-Each request picks a scenario from the ``x-mock-scenario`` header, else from the last user message /
-prompt / first input when that text is a scenario (optionally written ``mock:<scenario>``); anything else is
-"ok", which answers ``echo: <text>`` (max_tokens counts words, ``stop`` cuts), like MockProvider.
-
-Scenarios: ok | status:<code>[:retry=<s>|:retry_ms=<ms>|:retry_date=<s>] | context | filter | slow:<ms>
-(delay before headers) | slow_stream:<ms> (delay between chunks) | stall_stream (2 chunks, then hangs) |
-error_in_stream (200, then a data: {"error": …} event) | drop_stream (2 chunks, then the connection is
-closed without [DONE]) | invalid_json.
-Introspection: GET/DELETE /__requests (method, path, some headers, JSON body of every request) and
-GET/DELETE /__stats (``stream_disconnects``: streams whose client left before the end, and more).
+Run ``python tests/support/mock_upstream.py --port N`` (prints ``READY <base_url>``), or in a test
+``proc, base_url = start_mock_upstream()`` … ``stop(proc)``. Scenarios and introspection: see MockUpstream.
 """
 
 from __future__ import annotations
@@ -63,7 +53,18 @@ STREAM_ERROR = {"message": "The server had an error while processing your reques
 
 
 class MockUpstream:
-    """The server's state: recorded requests and counters. One instance per process."""
+    """The server and its state (recorded requests, counters). One instance per process.
+
+    A request's scenario comes from the ``x-mock-scenario`` header, else from the last user message / prompt /
+    first input when that text is a scenario (optionally written ``mock:<scenario>``). Anything else is "ok":
+    ``echo: <text>``, where max_tokens counts words and ``stop`` cuts, as in MockProvider. Scenarios:
+    ok | status:<code>[:retry=<s>|:retry_ms=<ms>|:retry_date=<s>] | context | filter | slow:<ms> (delay
+    before headers) | slow_stream:<ms> (delay between chunks) | stall_stream (2 chunks, then hangs) |
+    error_in_stream (200, then a data: {"error": …} event) | drop_stream (2 chunks, then the connection is
+    closed without [DONE]) | invalid_json. Introspection: GET/DELETE /__requests (method, path, some
+    headers, JSON body of each request); GET/DELETE /__stats (``stream_disconnects``: streams whose client
+    left before the end; ``request_disconnects``, ``requests``, ``streams_started``/``_completed``).
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -75,10 +76,9 @@ class MockUpstream:
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/__requests", self.get_requests)
-        app.router.add_delete("/__requests", self.clear_requests)
-        app.router.add_get("/__stats", self.get_stats)
-        app.router.add_delete("/__stats", self.clear_stats)
+        for path in ("/__requests", "/__stats"):
+            app.router.add_get(path, self.introspect)
+            app.router.add_delete(path, self.introspect)
         return app
 
     # ---- OpenAI endpoints ---------------------------------------------------------------------------
@@ -120,20 +120,14 @@ class MockUpstream:
 
     # ---- introspection ------------------------------------------------------------------------------
 
-    async def get_requests(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.requests)
-
-    async def clear_requests(self, request: web.Request) -> web.StreamResponse:
-        cleared = len(self.requests)
-        self.requests.clear()
-        return web.json_response({"cleared": cleared})
-
-    async def get_stats(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(dict(self.stats))
-
-    async def clear_stats(self, request: web.Request) -> web.StreamResponse:
-        self.stats.clear()
-        return web.json_response({"cleared": True})
+    async def introspect(self, request: web.Request) -> web.StreamResponse:
+        store: list[dict[str, Any]] | Counter[str] = (
+            self.requests if request.path == "/__requests" else self.stats
+        )
+        if request.method == "DELETE":
+            store.clear()
+            return web.json_response({"cleared": True})
+        return web.json_response(store if isinstance(store, list) else dict(store))
 
     # ---- behaviour ----------------------------------------------------------------------------------
 
@@ -188,23 +182,11 @@ class MockUpstream:
             "total_tokens": prompt_tokens + len(tokens),
         }
         model = body.get("model") or "mock-upstream"
-        if not body.get("stream"):
-            return await self._json_answer(request, scenario, kind, model, "".join(tokens), finish, usage)
-        events = _stream_events(kind, model, tokens, finish)
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append(_usage_event(kind, model, usage))
-        return await self._stream(request, scenario, events)
-
-    async def _json_answer(
-        self,
-        request: web.Request,
-        scenario: str,
-        kind: str,
-        model: str,
-        content: str,
-        finish: str,
-        usage: dict[str, int],
-    ) -> web.StreamResponse:
+        if body.get("stream"):
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
+            return await self._stream(
+                request, scenario, _events(kind, model, tokens, finish, wants_usage and usage)
+            )
         if scenario == "stall_stream":
             await self._wait(_FOREVER_S, "request_disconnects")
         if scenario == "error_in_stream":
@@ -213,6 +195,7 @@ class MockUpstream:
             _drop(request)
             return web.Response()
         common = {"id": f"mock-{time.time_ns()}", "created": int(time.time()), "model": model, "usage": usage}
+        content = "".join(tokens)
         if kind == "text":
             choice: dict[str, Any] = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish}
             return web.json_response({**common, "object": "text_completion", "choices": [choice]})
@@ -282,9 +265,11 @@ def _reply(text: str, max_tokens: Any, stop: Any) -> tuple[list[str], str]:
     return tokens, "stop"
 
 
-def _stream_events(kind: str, model: str, tokens: list[str], finish: str) -> list[bytes]:
+def _events(
+    kind: str, model: str, tokens: list[str], finish: str, usage: dict[str, int] | None
+) -> list[bytes]:
+    """The SSE data payloads of an ok stream, in OpenAI's shapes (usage chunk last, with no choices)."""
     cid, created = f"mock-{time.time_ns()}", int(time.time())
-    out = []
     if kind == "chat":
         obj = "chat.completion.chunk"
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
@@ -295,16 +280,11 @@ def _stream_events(kind: str, model: str, tokens: list[str], finish: str) -> lis
         obj = "text_completion"
         choices = [{"index": 0, "text": t, "logprobs": None, "finish_reason": None} for t in tokens]
         choices.append({"index": 0, "text": "", "logprobs": None, "finish_reason": finish})
-    for choice in choices:
-        chunk = {"id": cid, "object": obj, "created": created, "model": model, "choices": [choice]}
-        out.append(json.dumps(chunk).encode())
-    return out
-
-
-def _usage_event(kind: str, model: str, usage: dict[str, int]) -> bytes:
-    obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-    chunk = {"id": f"mock-{time.time_ns()}", "object": obj, "created": int(time.time()), "model": model}
-    return json.dumps({**chunk, "choices": [], "usage": usage}).encode()
+    head = {"id": cid, "object": obj, "created": created, "model": model}
+    chunks = [{**head, "choices": [c]} for c in choices]
+    if usage:
+        chunks.append({**head, "choices": [], "usage": usage})
+    return [json.dumps(c).encode() for c in chunks]
 
 
 def _status_response(request: web.Request, scenario: str) -> web.Response:

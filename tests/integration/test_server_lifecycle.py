@@ -1,0 +1,123 @@
+"""A real server process: graceful SIGTERM drain, client disconnect cancelling the upstream, bind safety."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.gateway_server import gateway_server
+from tests.support.mock_upstream import admin, start_mock_upstream, stop
+
+pytestmark = pytest.mark.slow
+
+NO_EMBEDDED = {"chat": False, "embeddings": False}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    proc, base = start_mock_upstream()
+    try:
+        yield base
+    finally:
+        stop(proc)
+
+
+def test_sigterm_drains_in_flight_requests() -> None:
+    config = {"embedded": NO_EMBEDDED, "models": [{"name": "slow", "provider": "mock", "latency_ms": 1500}]}
+    with gateway_server(config) as gw:
+        result: dict[str, object] = {}
+
+        def call() -> None:
+            r = httpx.post(
+                gw.base_url + "/chat/completions",
+                json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
+                timeout=30,
+            )
+            result["status"] = r.status_code
+            result["body"] = r.json()
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.5)  # the request is in flight, waiting on the 1.5 s upstream
+        code = gw.terminate(timeout=20)
+        t.join(10)
+        assert result.get("status") == 200, result
+        # uvicorn re-raises SIGTERM after a clean shutdown, so the exit status is the signal's.
+        assert code in (0, -15)
+        assert "stopped" in gw.log()
+
+
+def test_client_disconnect_cancels_upstream_stream(upstream: str) -> None:
+    config = {
+        "embedded": NO_EMBEDDED,
+        "models": [{"name": "relay", "provider": "openai", "api_base": upstream}],
+    }
+    admin(upstream, "/__stats", "DELETE")
+    with gateway_server(config) as gw:
+        body = {
+            "model": "relay",
+            "stream": True,
+            "messages": [{"role": "user", "content": "mock:stall_stream"}],
+        }
+        with httpx.stream("POST", gw.base_url + "/chat/completions", json=body, timeout=30) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    break  # got the first chunk; now hang up
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if admin(upstream, "/__stats").get("stream_disconnects", 0) >= 1:
+                break
+            time.sleep(0.1)
+        assert admin(upstream, "/__stats").get("stream_disconnects", 0) >= 1
+        assert '"status":200' in gw.log() or "status=200" in gw.log()
+
+
+def test_refuses_public_bind_without_auth() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tollhouse.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "refusing to serve on 0.0.0.0" in out.stderr
+
+
+def test_bad_config_stops_startup_naming_the_field(tmp_path: object) -> None:
+    import pathlib
+
+    cfg = pathlib.Path(str(tmp_path)) / "bad.yaml"
+    cfg.write_text("server:\n  port: seventy\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "tollhouse.cli", "serve", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "server.port" in out.stderr and "'seventy'" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "tollhouse.cli", "check-config", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+
+
+def test_body_limit_on_a_real_socket(upstream: str) -> None:
+    config = {"embedded": NO_EMBEDDED, "server": {"max_body_bytes": 1000},
+              "models": [{"name": "m", "provider": "mock"}]}
+    with gateway_server(config) as gw:
+        big = {"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}
+        r = httpx.post(gw.base_url + "/chat/completions", json=big, timeout=10)
+        assert r.status_code == 413
+        # chunked upload without Content-Length is cut off too
+        def gen() -> Iterator[bytes]:
+            yield b'{"model": "m", "messages": [{"role": "user", "content": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'"}]}'
+        r = httpx.post(gw.base_url + "/chat/completions", content=gen(), timeout=10)
+        assert r.status_code == 413
