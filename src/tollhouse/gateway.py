@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tollhouse.errors import InvalidRequest, TollhouseError
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
@@ -132,12 +132,15 @@ class Gateway:
         reservation = await self._admit(ctx, req, dep)
         try:
             req = await self.guards.check_input(ctx, req)
-            upstream = self.guards.guard_stream(ctx, dep.provider.stream(req))
+            raw = dep.provider.stream(req)
+            upstream = self.guards.guard_stream(ctx, raw)
         except BaseException as exc:
             await reservation.settle(None)
             self._finish(ctx, None, exc)
             raise
-        return await self._relay(ctx, upstream, reservation, req.include_usage)
+        # Wrappers (guardrails) don't close what they wrap when closed early, so the gateway closes the
+        # provider's stream itself: that is what cancels the upstream call.
+        return await self._relay(ctx, upstream, reservation, req.include_usage, raw)
 
     # ---- legacy completions --------------------------------------------------------------------------
 
@@ -211,7 +214,12 @@ class Gateway:
         return await self.limiter.admit(ctx, Estimate(estimate_tokens(len(req.prompt)), out))
 
     async def _relay(
-        self, ctx: RequestContext, upstream: AsyncIterator[C], reservation: Reservation, include_usage: bool
+        self,
+        ctx: RequestContext,
+        upstream: AsyncIterator[C],
+        reservation: Reservation,
+        include_usage: bool,
+        raw: AsyncIterator[C] | None = None,
     ) -> AsyncIterator[C]:
         """Pull the first chunk now (errors before content become HTTP errors), then hand back a generator
         that relays the rest, records TTFT and usage, and always settles and records in ``finally``."""
@@ -222,13 +230,13 @@ class Gateway:
             first = None
         except BaseException as exc:
             ctx.upstream_seconds += time.perf_counter() - t0
-            await _aclose(upstream)
+            await _aclose(upstream, raw)
             await reservation.settle(None)
             self._finish(ctx, None, exc)
             raise
         ctx.ttft_seconds = time.perf_counter() - ctx.started
         ctx.upstream_seconds += time.perf_counter() - t0
-        return self._rest(ctx, first, upstream, reservation, include_usage)
+        return self._rest(ctx, first, upstream, reservation, include_usage, raw)
 
     async def _rest(
         self,
@@ -237,6 +245,7 @@ class Gateway:
         upstream: AsyncIterator[C],
         reservation: Reservation,
         include_usage: bool,
+        raw: AsyncIterator[C] | None,
     ) -> AsyncIterator[C]:
         usage: Usage | None = None
         error: BaseException | None = None
@@ -263,7 +272,7 @@ class Gateway:
             error = exc
             raise
         finally:
-            await _aclose(upstream)
+            await _aclose(upstream, raw)
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
 
@@ -272,12 +281,13 @@ class Gateway:
         await self.registry.aclose()
 
 
-async def _aclose(it: AsyncIterator[object]) -> None:
-    close = getattr(it, "aclose", None)
-    if close is not None:
-        # Closing a broken upstream must not mask the original outcome.
-        with contextlib.suppress(Exception):
-            await close()
+async def _aclose(*iterators: AsyncIterator[Any] | None) -> None:
+    for it in iterators:
+        close = getattr(it, "aclose", None)
+        if close is not None:
+            # Closing a broken upstream must not mask the original outcome.
+            with contextlib.suppress(Exception):
+                await close()
 
 
 def _is_cancel(exc: BaseException) -> bool:

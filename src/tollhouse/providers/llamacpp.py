@@ -284,12 +284,14 @@ class LlamaCppProvider:
         self._check_options(req.n, req.model)
         if req.tools:
             raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
+        # Text content only (parts joined); roles pass through to the template, which may refuse them.
+        messages: list[Any] = [{"role": m.role, "content": m.text()} for m in req.messages]
         try:
-            formatted = self._formatter(
-                messages=[{"role": m.role, "content": m.text()} for m in req.messages]
-            )
+            formatted = self._formatter(messages=messages)
         except Exception as exc:  # the template's own checks (e.g. role order) raise plain errors
-            raise InvalidRequest(f"messages do not fit the model's chat template: {exc}", param="messages")
+            raise InvalidRequest(
+                f"messages do not fit the model's chat template: {exc}", param="messages"
+            ) from None
         tokens = self._llama.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )

@@ -1,0 +1,154 @@
+"""The Gateway's stage seams: every stage is called, reservations settle exactly once, streams finish in
+``finally`` even when the consumer walks away, and every request is recorded once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tollhouse.errors import AuthenticationFailed, InvalidRequest, ModelNotFound, UpstreamRateLimited
+from tollhouse.gateway import Gateway
+from tollhouse.pipeline.limits import Estimate, Reservation
+from tollhouse.providers.mock import MockProvider
+from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.settings import MockModel
+from tollhouse.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Principal,
+    RequestContext,
+    Usage,
+)
+
+
+class RecordingLimiter:
+    def __init__(self) -> None:
+        self.estimates: list[Estimate] = []
+        self.settled: list[Usage | None] = []
+
+    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
+        self.estimates.append(estimate)
+        limiter = self
+
+        class R:
+            async def settle(self, usage: Usage | None) -> None:
+                limiter.settled.append(usage)
+
+        return R()
+
+
+class RecordingLedger:
+    def __init__(self) -> None:
+        self.records: list[RequestContext] = []
+
+    def record(self, ctx: RequestContext) -> None:
+        self.records.append(ctx)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class UpperGuards:
+    """Rewrites input to upper case and tags output, to prove both phases run."""
+
+    async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
+        req.messages = [Message(role=m.role, content=m.text().upper()) for m in req.messages]
+        return req
+
+    async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
+        resp.choices[0].message.content = f"[checked] {resp.choices[0].message.content}"
+        return resp
+
+    async def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+        async for c in chunks:
+            yield c
+
+
+class DenyAll:
+    async def authenticate(self, ctx: RequestContext, credential: str | None) -> Principal:
+        raise AuthenticationFailed("no")
+
+
+def make(**mock: object) -> tuple[Gateway, MockProvider, RecordingLimiter, RecordingLedger]:
+    cfg = MockModel.model_validate({"name": "m", "max_output_tokens": 64, **mock})
+    provider = MockProvider(cfg)
+    registry = ModelRegistry([Deployment(cfg, provider)])
+    limiter, ledger = RecordingLimiter(), RecordingLedger()
+    return Gateway(registry=registry, limiter=limiter, ledger=ledger, guards=UpperGuards()), provider, limiter, ledger
+
+
+def req(model: str = "m", **kw: object) -> ChatRequest:
+    return ChatRequest(model=model, messages=[Message(role="user", content="hello world")], **kw)  # type: ignore[arg-type]
+
+
+async def test_chat_runs_every_stage_and_settles_with_usage() -> None:
+    gw, _, limiter, ledger = make()
+    ctx = RequestContext(request_id="r1")
+    resp = await gw.chat(ctx, req())
+    assert resp.choices[0].message.content == "[checked] echo: HELLO WORLD"
+    assert limiter.estimates[0].max_output_tokens == 64
+    assert limiter.settled == [resp.usage]
+    assert ledger.records == [ctx]
+    assert ctx.deployment == "m" and ctx.status == 200 and ctx.usage == resp.usage
+
+
+async def test_failure_settles_with_none_and_is_recorded() -> None:
+    gw, _, limiter, ledger = make(fail_status=429, retry_after_s=2)
+    ctx = RequestContext(request_id="r2")
+    with pytest.raises(UpstreamRateLimited):
+        await gw.chat(ctx, req())
+    assert limiter.settled == [None]
+    assert ledger.records == [ctx] and ctx.status == 429
+
+
+async def test_unknown_model_and_bad_max_tokens_fail_before_admission() -> None:
+    gw, _, limiter, _ = make()
+    with pytest.raises(ModelNotFound):
+        await gw.chat(RequestContext(request_id="x"), req("nope"))
+    with pytest.raises(InvalidRequest) as e:
+        await gw.chat(RequestContext(request_id="x"), req(max_tokens=65))
+    assert e.value.param == "max_tokens"
+    assert limiter.estimates == []
+
+
+async def test_stream_settles_in_finally_when_consumer_stops_early() -> None:
+    gw, provider, limiter, ledger = make(reply="a b c d e f g h", chunk_ms=1)
+    ctx = RequestContext(request_id="r3")
+    stream = await gw.chat_stream(ctx, req(include_usage=True))
+    got = []
+    async for chunk in stream:
+        got.append(chunk)
+        if len(got) == 2:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert len(limiter.settled) == 1
+    assert ledger.records == [ctx]
+    assert ctx.status == 499  # the client went away
+    assert provider.cancelled == 1
+
+
+async def test_stream_usage_hidden_unless_asked_but_always_settled() -> None:
+    gw, _, limiter, _ = make(reply="a b c")
+    stream = await gw.chat_stream(RequestContext(request_id="r4"), req())
+    chunks = [c async for c in stream]
+    assert all(c.usage is None for c in chunks)
+    assert limiter.settled[0] is not None and limiter.settled[0].completion_tokens == 3
+
+
+async def test_stream_error_before_first_chunk_raises_and_records() -> None:
+    gw, _, limiter, ledger = make(fail_status=503)
+    ctx = RequestContext(request_id="r5")
+    with pytest.raises(Exception) as e:
+        await gw.chat_stream(ctx, req())
+    assert getattr(e.value, "status", None) == 503
+    assert limiter.settled == [None] and ledger.records == [ctx]
+
+
+async def test_authentication_seam() -> None:
+    gw, _, _, _ = make()
+    gw.auth = DenyAll()
+    with pytest.raises(AuthenticationFailed):
+        await gw.authenticate(RequestContext(request_id="r6"), "key")
