@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
@@ -180,18 +181,14 @@ class LlamaCppProvider:
         template = self._llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ConfigError(f"model {self.name!r}: the GGUF has no chat template; set chat: false")
-
-        # Built the way llama-cpp-python builds its own handler for the GGUF's template; we format
-        # ourselves to count prompt tokens before queueing and to get a per-token stop hook, which
-        # create_chat_completion does not expose.
-        def text_of(token: int) -> str:
-            return self._llama.detokenize([token], special=True).decode("utf-8", "replace")
-
-        return Jinja2ChatFormatter(
-            template=template,
-            eos_token=text_of(self._llama.token_eos()),
-            bos_token=text_of(self._llama.token_bos()),
+        # Built the way llama-cpp-python builds its own handler for the GGUF's template. We format and
+        # call create_completion ourselves (as that handler does) to count prompt tokens before queueing
+        # and to get a per-token stop hook, which create_chat_completion does not expose.
+        eos, bos = (
+            self._llama.detokenize([t], special=True).decode("utf-8", "replace")
+            for t in (self._llama.token_eos(), self._llama.token_bos())
         )
+        return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
     @property
     def queue_depth(self) -> int:
@@ -213,25 +210,22 @@ class LlamaCppProvider:
             id=new_id("chatcmpl"),
             model=req.model,
             choices=[Choice(index=0, message=message, finish_reason=gen.finish_reason)],
-            usage=Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled),
+            usage=Usage(len(prep.tokens), gen.sampled),
         )
 
     async def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         prep = await self._prepare(self._prepare_chat, req)
         gen = _Generation(asyncio.get_running_loop())
-        cid = new_id("chatcmpl")
+        chunk = partial(ChatChunk, id=new_id("chatcmpl"), model=req.model, created=int(time.time()))
         role: str | None = "assistant"  # on the first chunk only
         async with contextlib.aclosing(self._texts(gen, prep)) as texts:
             async for text in texts:
-                yield ChatChunk(id=cid, model=req.model, choices=[ChunkChoice(0, Delta(role, text))])
+                yield chunk(choices=[ChunkChoice(0, Delta(role, text))])
                 role = None
         if role is not None:  # the model ended at once: still open the message
-            yield ChatChunk(id=cid, model=req.model, choices=[ChunkChoice(0, Delta(role, ""))])
-        yield ChatChunk(
-            id=cid, model=req.model, choices=[ChunkChoice(0, Delta(), finish_reason=gen.finish_reason)]
-        )
-        usage = Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled)
-        yield ChatChunk(id=cid, model=req.model, choices=[], usage=usage)
+            yield chunk(choices=[ChunkChoice(0, Delta(role, ""))])
+        yield chunk(choices=[ChunkChoice(0, Delta(), finish_reason=gen.finish_reason)])
+        yield chunk(choices=[], usage=Usage(len(prep.tokens), gen.sampled))
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
         prep = await self._prepare(self._prepare_text, req)
@@ -241,21 +235,20 @@ class LlamaCppProvider:
             id=new_id("cmpl"),
             model=req.model,
             choices=[TextChoice(index=0, text=text, finish_reason=gen.finish_reason)],
-            usage=Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled),
+            usage=Usage(len(prep.tokens), gen.sampled),
         )
 
     async def stream_text(self, req: CompletionRequest) -> AsyncGenerator[CompletionChunk, None]:
         prep = await self._prepare(self._prepare_text, req)
         gen = _Generation(asyncio.get_running_loop())
-        cid = new_id("cmpl")
+        chunk = partial(CompletionChunk, id=new_id("cmpl"), model=req.model, created=int(time.time()))
         async with contextlib.aclosing(self._texts(gen, prep)) as texts:
             if req.echo:
-                yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, req.prompt)])
+                yield chunk(choices=[TextChoice(0, req.prompt)])
             async for text in texts:
-                yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, text)])
-        yield CompletionChunk(id=cid, model=req.model, choices=[TextChoice(0, "", gen.finish_reason)])
-        usage = Usage(prompt_tokens=len(prep.tokens), completion_tokens=gen.sampled)
-        yield CompletionChunk(id=cid, model=req.model, choices=[], usage=usage)
+                yield chunk(choices=[TextChoice(0, text)])
+        yield chunk(choices=[TextChoice(0, "", gen.finish_reason)])
+        yield chunk(choices=[], usage=Usage(len(prep.tokens), gen.sampled))
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
         raise InvalidRequest(f"model {req.model!r} does not support embeddings", param="model")
@@ -281,7 +274,6 @@ class LlamaCppProvider:
     def _prepare_chat(self, req: ChatRequest) -> _Prepared:
         if self._formatter is None:
             raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
-        self._check_options(req.n, req.model)
         if req.tools:
             raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
         # Text content only (parts joined); roles pass through to the template, which may refuse them.
@@ -289,69 +281,47 @@ class LlamaCppProvider:
         try:
             formatted = self._formatter(messages=messages)
         except Exception as exc:  # the template's own checks (e.g. role order) raise plain errors
-            raise InvalidRequest(
-                f"messages do not fit the model's chat template: {exc}", param="messages"
-            ) from None
+            raise InvalidRequest(f"messages do not fit the chat template: {exc}", param="messages") from None
         tokens = self._llama.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
-        extra_stop = formatted.stop or []
-        stop = [*(req.stop or []), *([extra_stop] if isinstance(extra_stop, str) else extra_stop)]
-        temperature = _CHAT_TEMPERATURE if req.temperature is None else req.temperature
-        return self._prepared(tokens, req.max_tokens, stop, temperature, req.top_p, req.seed, "messages")
+        end = formatted.stop or []
+        return self._prepared(req, tokens, [*(req.stop or []), *([end] if isinstance(end, str) else end)])
 
     def _prepare_text(self, req: CompletionRequest) -> _Prepared:
         if not self._cfg.completions:
             raise InvalidRequest(f"model {req.model!r} does not support text completions", param="model")
-        self._check_options(req.n, req.model)
         # Tokenized as create_completion tokenizes a string prompt: BOS only if the model asks for it.
         tokens = self._llama.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
-        if not tokens:
-            tokens = [self._llama.token_bos()]
-        temperature = _TEXT_TEMPERATURE if req.temperature is None else req.temperature
-        return self._prepared(
-            tokens, req.max_tokens, req.stop or [], temperature, req.top_p, req.seed, "prompt"
-        )
-
-    def _check_options(self, n: int, model: str) -> None:
-        if n != 1:
-            raise InvalidRequest(f"model {model!r} supports only n=1", param="n")
+        return self._prepared(req, tokens or [self._llama.token_bos()], req.stop or [])
 
     def _prepared(
-        self,
-        tokens: list[int],
-        max_tokens: int | None,
-        stop: list[str],
-        temperature: float,
-        top_p: float | None,
-        seed: int | None,
-        param: str,
+        self, req: ChatRequest | CompletionRequest, tokens: list[int], stop: list[str]
     ) -> _Prepared:
+        if req.n != 1:
+            raise InvalidRequest(f"model {req.model!r} supports only n=1", param="n")
         room = self._n_ctx - len(tokens)
         if room < 1:
             raise ContextWindowExceeded(
                 f"this model's context window is {self._n_ctx} tokens and the prompt is {len(tokens)} "
                 "tokens, which leaves no room for a reply; shorten the prompt",
-                param=param,
+                param="messages" if isinstance(req, ChatRequest) else "prompt",
             )
-        if max_tokens is not None and max_tokens < 1:
+        if req.max_tokens is not None and req.max_tokens < 1:
             raise InvalidRequest("max_tokens must be at least 1", param="max_tokens")
-        limit = (
-            self._cfg.max_output_tokens
-            if max_tokens is None
-            else min(max_tokens, self._cfg.max_output_tokens)
-        )
+        limit = min(req.max_tokens or self._cfg.max_output_tokens, self._cfg.max_output_tokens)
+        default_temperature = _CHAT_TEMPERATURE if isinstance(req, ChatRequest) else _TEXT_TEMPERATURE
         return _Prepared(
             tokens=tokens,
             # A budget that does not fit the context is cut to what fits rather than refused;
             # finish_reason "length" tells the client.
             max_tokens=min(limit, room),
             stop=stop,
-            temperature=temperature,
-            top_p=_TOP_P if top_p is None else top_p,
+            temperature=default_temperature if req.temperature is None else req.temperature,
+            top_p=_TOP_P if req.top_p is None else req.top_p,
             # llama-cpp-python derives an unseeded request's seed from the previous one; draw a fresh one
             # so unseeded sampling is random, as clients expect.
-            seed=secrets.randbits(31) if seed is None else seed,
+            seed=secrets.randbits(31) if req.seed is None else req.seed,
         )
 
     async def _prepare(self, fn: Callable[[_T], _Prepared], req: _T) -> _Prepared:
