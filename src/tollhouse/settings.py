@@ -161,7 +161,6 @@ class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["json", "text"] = Field("json", description="JSON lines or human-readable text.")
     access_log: bool = Field(True, description="One access line per request.")
-    log_content: bool = Field(False, description="Log prompt and completion text (off: never logged).")
 
     @field_validator("level", mode="before")
     @classmethod

@@ -121,3 +121,19 @@ def test_body_limit_on_a_real_socket(upstream: str) -> None:
             yield b'"}]}'
         r = httpx.post(gw.base_url + "/chat/completions", content=gen(), timeout=10)
         assert r.status_code == 413
+
+
+def test_several_workers_serve() -> None:
+    config = {"embedded": NO_EMBEDDED, "server": {"workers": 2}, "models": [{"name": "m", "provider": "mock"}]}
+    with gateway_server(config) as gw:
+        for _ in range(6):
+            r = httpx.post(
+                gw.base_url + "/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                timeout=10,
+            )
+            assert r.status_code == 200
+        deadline = time.monotonic() + 15
+        while gw.log().count('"msg":"ready"') < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gw.log().count('"msg":"ready"') == 2

@@ -325,12 +325,10 @@ class LlamaCppProvider:
         )
 
     async def _prepare(self, fn: Callable[[_T], _Prepared], req: _T) -> _Prepared:
-        if self._closed:
-            raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503)
         try:
             cf = self._prep.submit(fn, req)
-        except RuntimeError:  # executor shut down between the check and here
-            raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503) from None
+        except RuntimeError:  # aclose shut the executor down
+            raise self._shut_down() from None
         return await self._wait(cf)
 
     # ---- generation (worker thread) -------------------------------------------------------------------
@@ -362,7 +360,7 @@ class LlamaCppProvider:
     def _submit(self, gen: _Generation, prep: _Prepared) -> concurrent.futures.Future[None]:
         with self._lock:
             if self._closed:
-                raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503)
+                raise self._shut_down()
             if self._in_flight > self._cfg.queue_size:
                 raise Overloaded(
                     f"model {self.name!r} is busy: {self._in_flight - 1} requests waiting, queue full",
@@ -381,7 +379,7 @@ class LlamaCppProvider:
             self._in_flight -= 1
             self._active.discard(gen)
         if cf.cancelled():
-            gen.put(UpstreamUnavailable(f"model {self.name!r} is shut down", status=503))
+            gen.put(self._shut_down())
             gen.put(_DONE)
 
     def _run(self, gen: _Generation, prep: _Prepared) -> None:
@@ -418,6 +416,9 @@ class LlamaCppProvider:
             self.total_generated_tokens += gen.sampled
             gen.put(_DONE)
 
+    def _shut_down(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"model {self.name!r} is shut down", status=503)
+
     async def _wait(self, cf: concurrent.futures.Future[_T]) -> _T:
         try:
             return await asyncio.wrap_future(cf)
@@ -425,5 +426,5 @@ class LlamaCppProvider:
             task = asyncio.current_task()
             if cf.cancelled() and task is not None and not task.cancelling():
                 # Our executor dropped the job (shutdown), not the caller: say so instead.
-                raise UpstreamUnavailable(f"model {self.name!r} is shut down", status=503) from None
+                raise self._shut_down() from None
             raise

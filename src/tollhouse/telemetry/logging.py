@@ -1,6 +1,6 @@
 """Structured logging: JSON lines (or text) with the request id on every line, taken from a context variable.
 
-Secrets and prompt/completion text never go through here unless ``logging.log_content`` is on.
+Secrets and prompt/completion text are never logged: the access line carries counts, not content.
 """
 
 from __future__ import annotations
