@@ -7,14 +7,14 @@ then add its name to ``FACTORIES`` (with ``pytest.mark.slow`` when it loads a mo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from tests.support.mock_upstream import admin, free_port, start_mock_upstream, stop
+
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.providers.base import Capabilities, Provider
 from tollhouse.providers.mock import MockProvider
@@ -187,12 +187,13 @@ async def test_closing_a_stream_early_is_quiet_and_cancels(subject: Subject) -> 
     before = await subject.cancelled() if subject.cancelled else 0
     # "slow_stream:200" keeps the mock upstream mid-stream when we leave; other providers just echo it.
     stream = subject.provider.stream(chat("slow_stream:200"))
-    assert isinstance(stream, AsyncIterator)
+    assert isinstance(stream, AsyncGenerator)  # the protocol promises async generators
     first = await anext(stream)
     assert first.model == PUBLIC
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     never_started = subject.provider.stream(chat())
-    await never_started.aclose()  # type: ignore[attr-defined]
+    assert isinstance(never_started, AsyncGenerator)
+    await never_started.aclose()
     if subject.cancelled is None:
         return
     for _ in range(100):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from tests.support.mock_upstream import free_port
 
 

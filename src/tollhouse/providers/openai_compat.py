@@ -95,6 +95,7 @@ class OpenAICompatProvider:
             connector=aiohttp.TCPConnector(
                 limit=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30.0
             ),
+            # connect also bounds the wait for a free pooled connection, so a saturated pool fails fast.
             timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.read_s),
             headers=headers,
         )
@@ -151,13 +152,12 @@ class OpenAICompatProvider:
         started = time.perf_counter()
         try:
             async with self._session.get(self._models_url, timeout=_HEALTH_TIMEOUT) as resp:
-                status = resp.status
+                status, detail = resp.status, f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
-            ms = (time.perf_counter() - started) * 1000
-            return Health(ok=False, detail=f"{self.name}: unreachable ({type(exc).__name__})", latency_ms=ms)
+            status, detail = 0, f"unreachable ({type(exc).__name__})"
         ms = (time.perf_counter() - started) * 1000
         # Any answer below 500 proves the upstream is up; a 401 here is a config problem, not an outage.
-        return Health(ok=status < 500, detail=f"{self.name}: HTTP {status}", latency_ms=ms)
+        return Health(ok=0 < status < 500, detail=f"{self.name}: {detail}", latency_ms=ms)
 
     async def aclose(self) -> None:
         if not self._session.closed:
@@ -285,7 +285,8 @@ class OpenAICompatProvider:
         if isinstance(exc, TimeoutError):  # aiohttp.ServerTimeoutError and asyncio.TimeoutError alike
             return UpstreamTimeout(f"{where} timed out during the {during}")
         if during == "stream" or isinstance(exc, aiohttp.ClientPayloadError):
-            return UpstreamUnavailable(f"{where}: stream ended early ({type(exc).__name__})")
+            what = "stream" if during == "stream" else "response"
+            return UpstreamUnavailable(f"{where}: {what} ended early ({type(exc).__name__})")
         detail = self._scrub(str(exc)) or "no detail"
         return UpstreamUnavailable(f"{where} is unreachable ({type(exc).__name__}: {detail})")
 
