@@ -76,8 +76,8 @@ def render() -> str:
         "",
         "## Models (`models:`)",
         "",
-        "Each entry is one deployment; `provider` picks the kind. The embedded models `local` and `local-embed`",
-        "are added unless `embedded.*` turns them off or an entry takes their name.",
+        "Each entry is one deployment; `provider` picks the kind. The embedded models `local` and",
+        "`local-embed` are added unless `embedded.*` turns them off or an entry takes their name.",
     ]
     for kind in (OpenAIModel, LlamaCppModel, MockModel, EncoderModel):
         provider = kind.model_fields["provider"].default

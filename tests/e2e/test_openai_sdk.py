@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-
 from tests.support.gateway_server import GatewayProcess, gateway_server
 from tests.support.mock_upstream import admin, start_mock_upstream, stop
 
@@ -33,8 +32,14 @@ def server(upstream: str) -> Iterator[GatewayProcess]:
         "auth": {"admin_key_env": "TH_E2E_KEY"},
         "logging": {"format": "json"},
         "models": [
-            {"name": "relay", "provider": "openai", "api_base": upstream, "model": "up-model",
-             "api_key_env": "TH_E2E_UPSTREAM_KEY", "embeddings": True},
+            {
+                "name": "relay",
+                "provider": "openai",
+                "api_base": upstream,
+                "model": "up-model",
+                "api_key_env": "TH_E2E_UPSTREAM_KEY",
+                "embeddings": True,
+            },
             {"name": "limited", "provider": "mock", "fail_status": 429, "retry_after_s": 1},
             {"name": "down", "provider": "mock", "fail_status": 503},
         ],
@@ -56,7 +61,9 @@ def asdk(server: GatewayProcess) -> openai.AsyncOpenAI:
 
 def test_local_model_real_generation(sdk: openai.OpenAI) -> None:
     r = sdk.chat.completions.create(
-        model="local", messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=24,
+        model="local",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=24,
         temperature=0,
     )
     assert r.model == "local"
@@ -67,8 +74,11 @@ def test_local_model_real_generation(sdk: openai.OpenAI) -> None:
 
 def test_local_model_streams_token_by_token(sdk: openai.OpenAI) -> None:
     stream = sdk.chat.completions.create(
-        model="local", messages=[{"role": "user", "content": "Count from one to ten."}], max_tokens=30,
-        stream=True, stream_options={"include_usage": True},
+        model="local",
+        messages=[{"role": "user", "content": "Count from one to ten."}],
+        max_tokens=30,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     content = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
@@ -161,15 +171,20 @@ async def test_async_sdk(asdk: openai.AsyncOpenAI) -> None:
         await asdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
 
 
-def test_access_log_is_json_with_request_id_and_no_content(sdk: openai.OpenAI, server: GatewayProcess) -> None:
+def test_access_log_is_json_with_request_id_and_no_content(
+    sdk: openai.OpenAI, server: GatewayProcess
+) -> None:
     sdk.chat.completions.create(
-        model="relay", messages=[{"role": "user", "content": "secret-prompt-text"}],
+        model="relay",
+        messages=[{"role": "user", "content": "secret-prompt-text"}],
         extra_headers={"x-request-id": "e2e-log-check"},
     )
     import json
 
     lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{")]
-    access = [x for x in lines if x.get("logger") == "tollhouse.access" and x.get("request_id") == "e2e-log-check"]
+    access = [
+        x for x in lines if x.get("logger") == "tollhouse.access" and x.get("request_id") == "e2e-log-check"
+    ]
     assert access, "no access line for the request"
     line = access[-1]
     assert line["status"] == 200 and line["model"] == "relay" and line["prompt_tokens"] > 0

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from tests.support.gateway_server import gateway_server
 from tests.support.mock_upstream import admin, start_mock_upstream, stop
 
@@ -82,7 +81,9 @@ def test_client_disconnect_cancels_upstream_stream(upstream: str) -> None:
 def test_refuses_public_bind_without_auth() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tollhouse.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert "refusing to serve on 0.0.0.0" in out.stderr
@@ -95,36 +96,49 @@ def test_bad_config_stops_startup_naming_the_field(tmp_path: object) -> None:
     cfg.write_text("server:\n  port: seventy\n")
     out = subprocess.run(
         [sys.executable, "-m", "tollhouse.cli", "serve", "--config", str(cfg)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert "server.port" in out.stderr and "'seventy'" in out.stderr
     out = subprocess.run(
         [sys.executable, "-m", "tollhouse.cli", "check-config", "--config", str(cfg)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
 
 
 def test_body_limit_on_a_real_socket(upstream: str) -> None:
-    config = {"embedded": NO_EMBEDDED, "server": {"max_body_bytes": 1000},
-              "models": [{"name": "m", "provider": "mock"}]}
+    config = {
+        "embedded": NO_EMBEDDED,
+        "server": {"max_body_bytes": 1000},
+        "models": [{"name": "m", "provider": "mock"}],
+    }
     with gateway_server(config) as gw:
         big = {"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}
         r = httpx.post(gw.base_url + "/chat/completions", json=big, timeout=10)
         assert r.status_code == 413
+
         # chunked upload without Content-Length is cut off too
         def gen() -> Iterator[bytes]:
             yield b'{"model": "m", "messages": [{"role": "user", "content": "'
             for _ in range(10):
                 yield b"y" * 500
             yield b'"}]}'
+
         r = httpx.post(gw.base_url + "/chat/completions", content=gen(), timeout=10)
         assert r.status_code == 413
 
 
 def test_several_workers_serve() -> None:
-    config = {"embedded": NO_EMBEDDED, "server": {"workers": 2}, "models": [{"name": "m", "provider": "mock"}]}
+    config = {
+        "embedded": NO_EMBEDDED,
+        "server": {"workers": 2},
+        "models": [{"name": "m", "provider": "mock"}],
+    }
     with gateway_server(config) as gw:
         for _ in range(6):
             r = httpx.post(

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tollhouse.errors import AuthenticationFailed, InvalidRequest, ModelNotFound, UpstreamRateLimited
+from tollhouse.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ModelNotFound,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
 from tollhouse.gateway import Gateway
 from tollhouse.pipeline.limits import Estimate, Reservation
 from tollhouse.providers.mock import MockProvider
@@ -62,7 +68,9 @@ class UpperGuards:
         resp.choices[0].message.content = f"[checked] {resp.choices[0].message.content}"
         return resp
 
-    async def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+    async def guard_stream(
+        self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]
+    ) -> AsyncIterator[ChatChunk]:
         async for c in chunks:
             yield c
 
@@ -77,7 +85,12 @@ def make(**mock: object) -> tuple[Gateway, MockProvider, RecordingLimiter, Recor
     provider = MockProvider(cfg)
     registry = ModelRegistry([Deployment(cfg, provider)])
     limiter, ledger = RecordingLimiter(), RecordingLedger()
-    return Gateway(registry=registry, limiter=limiter, ledger=ledger, guards=UpperGuards()), provider, limiter, ledger
+    return (
+        Gateway(registry=registry, limiter=limiter, ledger=ledger, guards=UpperGuards()),
+        provider,
+        limiter,
+        ledger,
+    )
 
 
 def req(model: str = "m", **kw: object) -> ChatRequest:
@@ -141,9 +154,9 @@ async def test_stream_usage_hidden_unless_asked_but_always_settled() -> None:
 async def test_stream_error_before_first_chunk_raises_and_records() -> None:
     gw, _, limiter, ledger = make(fail_status=503)
     ctx = RequestContext(request_id="r5")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(UpstreamUnavailable) as e:
         await gw.chat_stream(ctx, req())
-    assert getattr(e.value, "status", None) == 503
+    assert e.value.status == 503
     assert limiter.settled == [None] and ledger.records == [ctx]
 
 

@@ -71,7 +71,7 @@ def test_model_entries_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"models\.0\.openai\.api_base"):
         load_settings(str(cfg))
     cfg = write(tmp_path / "c.yaml", {"models": [{"name": "x", "provider": "nope"}]})
-    with pytest.raises(ConfigError, match="models.0"):
+    with pytest.raises(ConfigError, match=r"models\.0"):
         load_settings(str(cfg))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-
 from tests.conftest import assert_openai_shape
 
 CHAT = "/v1/chat/completions"
@@ -27,7 +26,9 @@ def test_chat_json_matches_openai_schema(client: TestClient) -> None:
     assert body["model"] == "mock"
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert (
+        body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    )
     assert float(r.headers["x-tollhouse-overhead-ms"]) >= 0
 
 
@@ -49,7 +50,7 @@ def test_stream_is_sse_of_chunks_with_done(client: TestClient) -> None:
         assert c["object"] == "chat.completion.chunk"
         assert "usage" not in c  # the client did not ask for it
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert text.split() == "one two three four five six".split()
+    assert text.split() == ["one", "two", "three", "four", "five", "six"]
     finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
     assert finishes[-1] == "stop"
     assert finishes.count("stop") == 1
@@ -182,7 +183,7 @@ def test_completions(client: TestClient) -> None:
     events = sse_events(r.text)
     assert events[-1] == "[DONE]"
     text = "".join(orjson.loads(e)["choices"][0]["text"] for e in events[:-1] if orjson.loads(e)["choices"])
-    assert text.split() == "one two three four five six".split()
+    assert text.split() == ["one", "two", "three", "four", "five", "six"]
 
 
 def test_completions_reject_prompt_lists(client: TestClient) -> None:
