@@ -54,6 +54,11 @@ class _Layer:
     ln2_b: Array
 
 
+def _f32(a: npt.NDArray[np.generic]) -> Array:
+    """A C-contiguous float32 copy (BLAS is fastest on contiguous operands)."""
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def _layer_norm(x: Array, g: Array, b: Array) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
     centred: Array = x - mean
@@ -96,12 +101,15 @@ def _gelu_(x: Array) -> Array:
 
 
 class SentenceEncoder:
-    """Turns texts into unit-length 384-d float32 vectors. Thread-compatible: one call at a time."""
+    """Turns texts into unit-length 384-d float32 vectors. Read-only after loading, so thread-safe."""
 
     dim = HIDDEN
 
-    def __init__(self, model_dir: str | None = None, *, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: str | None = None, *, batch_size: int = 16) -> None:
         root = Path(model_dir) if model_dir else default_model_dir()
+        for name in ("tokenizer.json", "model.safetensors"):
+            if not (root / name).is_file():
+                raise FileNotFoundError(f"encoder model file not found: {root / name}")
         self._batch_size = batch_size
         self._tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         # The shipped tokenizer.json truncates at 128 and pads to a fixed 128; we want the model's
@@ -109,14 +117,13 @@ class SentenceEncoder:
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.no_padding()
         w = {k.removeprefix("bert."): v for k, v in load_file(str(root / "model.safetensors")).items()}
-        f32 = _f32
-        self._word = f32(w["embeddings.word_embeddings.weight"])
+        self._word = _f32(w["embeddings.word_embeddings.weight"])
         # Position and (all-zero) token-type embeddings are summed once here instead of per call.
-        self._pos = f32(
+        self._pos = _f32(
             w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
         )
-        self._emb_g = f32(w["embeddings.LayerNorm.weight"])
-        self._emb_b = f32(w["embeddings.LayerNorm.bias"])
+        self._emb_g = _f32(w["embeddings.LayerNorm.weight"])
+        self._emb_b = _f32(w["embeddings.LayerNorm.bias"])
         scale = np.float32(1 / math.sqrt(HIDDEN // HEADS))
         self._layers: list[_Layer] = []
         for i in range(LAYERS):
@@ -125,20 +132,20 @@ class SentenceEncoder:
             q_w, q_b = w[att + "self.query.weight"] * scale, w[att + "self.query.bias"] * scale
             self._layers.append(
                 _Layer(
-                    qkv_w=f32(
+                    qkv_w=_f32(
                         np.concatenate([q_w, w[att + "self.key.weight"], w[att + "self.value.weight"]]).T
                     ),
-                    qkv_b=f32(np.concatenate([q_b, w[att + "self.key.bias"], w[att + "self.value.bias"]])),
-                    out_w=f32(w[att + "output.dense.weight"].T),
-                    out_b=f32(w[att + "output.dense.bias"]),
-                    ln1_g=f32(w[att + "output.LayerNorm.weight"]),
-                    ln1_b=f32(w[att + "output.LayerNorm.bias"]),
-                    ff1_w=f32(w[p + "intermediate.dense.weight"].T),
-                    ff1_b=f32(w[p + "intermediate.dense.bias"]),
-                    ff2_w=f32(w[p + "output.dense.weight"].T),
-                    ff2_b=f32(w[p + "output.dense.bias"]),
-                    ln2_g=f32(w[p + "output.LayerNorm.weight"]),
-                    ln2_b=f32(w[p + "output.LayerNorm.bias"]),
+                    qkv_b=_f32(np.concatenate([q_b, w[att + "self.key.bias"], w[att + "self.value.bias"]])),
+                    out_w=_f32(w[att + "output.dense.weight"].T),
+                    out_b=_f32(w[att + "output.dense.bias"]),
+                    ln1_g=_f32(w[att + "output.LayerNorm.weight"]),
+                    ln1_b=_f32(w[att + "output.LayerNorm.bias"]),
+                    ff1_w=_f32(w[p + "intermediate.dense.weight"].T),
+                    ff1_b=_f32(w[p + "intermediate.dense.bias"]),
+                    ff2_w=_f32(w[p + "output.dense.weight"].T),
+                    ff2_b=_f32(w[p + "output.dense.bias"]),
+                    ln2_g=_f32(w[p + "output.LayerNorm.weight"]),
+                    ln2_b=_f32(w[p + "output.LayerNorm.bias"]),
                 )
             )
 
@@ -201,8 +208,3 @@ class SentenceEncoder:
         ff += layer.ff2_b
         ff += x
         return _layer_norm(ff, layer.ln2_g, layer.ln2_b)
-
-
-def _f32(a: npt.NDArray[np.generic]) -> Array:
-    """A C-contiguous float32 copy (BLAS is fastest on contiguous operands)."""
-    return np.ascontiguousarray(a, dtype=np.float32)

@@ -292,12 +292,13 @@ class LlamaCppProvider:
             # A budget that does not fit the context is cut to what fits rather than refused;
             # finish_reason "length" tells the client.
             "max_tokens": min(limit, room),
-            "stop": stop,
+            "stop": [s for s in stop if s],  # an empty stop string would end every reply at once
             "temperature": default_temperature if req.temperature is None else req.temperature,
             "top_p": _TOP_P if req.top_p is None else req.top_p,
             # llama-cpp-python derives an unseeded request's seed from the previous one; draw a fresh one
-            # so unseeded sampling is random, as clients expect.
-            "seed": secrets.randbits(31) if req.seed is None else req.seed,
+            # so unseeded sampling is random, as clients expect. llama.cpp seeds are uint32, and
+            # 0xFFFFFFFF means "random", so client seeds (any int64) are folded below it.
+            "seed": secrets.randbits(31) if req.seed is None else req.seed % 0xFFFFFFFF,
         }
         return _Prepared(tokens, options)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tollhouse.errors import ContextWindowExceeded, InvalidRequest, Overloaded
+from tollhouse.errors import ContextWindowExceeded, InvalidRequest, Overloaded, UpstreamUnavailable
 from tollhouse.providers.base import Provider
 from tollhouse.providers.llamacpp import LlamaCppProvider
 from tollhouse.settings import ConfigError, LlamaCppModel
@@ -184,10 +184,40 @@ async def test_text_completion(provider: LlamaCppProvider) -> None:
     assert echoed.choices[0].text == req.prompt + resp.choices[0].text
 
 
+async def test_unsupported_options_are_refused(provider: LlamaCppProvider) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        await provider.complete(chat("Hi", n=2))
+    assert err.value.param == "n"
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(InvalidRequest) as err:
+        await provider.complete(chat("Hi", tools=[tool]))
+    assert err.value.param == "tools"
+
+
+async def test_any_int64_seed_and_empty_stop_strings_are_accepted(provider: LlamaCppProvider) -> None:
+    resp = await provider.complete(chat("Say hi.", max_tokens=4, seed=-(2**62), stop=[""]))
+    assert resp.choices[0].message.text()
+
+
 async def test_embeddings_are_refused(provider: LlamaCppProvider) -> None:
     with pytest.raises(InvalidRequest) as err:
         await provider.embed(EmbeddingRequest(model="local", input=["x"]))
     assert err.value.param == "model"
+
+
+async def test_aclose_stops_a_running_generation_and_refuses_new_work() -> None:
+    own = LlamaCppProvider(LlamaCppModel(name="local", n_ctx=512, max_output_tokens=256, context_window=512))
+    stream = own.stream(chat(COUNT, max_tokens=250, temperature=0))
+    await anext(stream)
+    started = time.monotonic()
+    await own.aclose()
+    assert time.monotonic() - started < 5
+    assert own.last_generation_tokens < 100
+    _ = [c async for c in stream]  # the stream ends (cut short) rather than hanging
+    with pytest.raises(UpstreamUnavailable):
+        await own.complete(chat("Hi"))
+    assert not (await own.health()).ok
+    await own.aclose()  # idempotent
 
 
 @pytest.mark.skipif(

@@ -1,0 +1,73 @@
+"""Direct dispatch of the hot OpenAI routes, below ``GatewayMiddleware`` and above FastAPI's own stack.
+
+``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings`` take only the raw ``Request``
+(ADR 0002), so FastAPI's per-request machinery adds nothing for them: route matching over every route,
+the dependency resolver (which still builds query params, cookies and headers), the exception-wrapper
+closures, the exit-stack middleware and the telemetry checks. Measured on the benchmark machine that was
+about a quarter of the gateway's CPU per request (docs/PERFORMANCE.md). This layer calls those route
+functions directly and renders their errors with the same handlers the app registers
+(``api.errors.install``); every other request — other methods or paths, ``/docs``, ``/health``, 404, 405 —
+goes through FastAPI unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tollhouse.api.openai import router as openai
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+# Routes whose only parameter is the Request. A route that needs FastAPI (path parameters, dependencies,
+# typed bodies) must not be listed here.
+HOT_ROUTES: dict[str, Endpoint] = {
+    "/v1/chat/completions": openai.chat_completions,
+    "/v1/completions": openai.completions,
+    "/v1/embeddings": openai.embeddings,
+}
+
+
+class HotRoutes:
+    """Pure ASGI. ``handlers`` is the app's exception-handler mapping (read at call time, so handlers added
+    later are seen)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        handlers: Mapping[Any, Any],
+        routes: Mapping[str, Endpoint] = HOT_ROUTES,
+    ) -> None:
+        self.app = app
+        self.handlers = handlers
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            endpoint = self.routes.get(scope["path"])
+            if endpoint is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await endpoint(request)
+                except Exception as exc:
+                    handler = self._handler_for(exc)
+                    if handler is None:
+                        raise
+                    response = await handler(request, exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> Handler | None:
+        for cls in type(exc).__mro__:
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                h: Handler = handler
+                return h
+        return None
