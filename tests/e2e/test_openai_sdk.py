@@ -100,7 +100,8 @@ def test_relay_chat_and_stream(sdk: openai.OpenAI, upstream: str) -> None:
     )
     assert text == "echo: hi there"
     seen = admin(upstream, "/__requests")
-    bodies = [r["body"] for r in seen]
+    seen = [r for r in seen if r["path"] == "/v1/chat/completions"]
+    bodies = [r["json"] for r in seen]
     assert bodies[0]["model"] == "up-model"
     assert bodies[1]["stream_options"] == {"include_usage": True}
     assert seen[0]["headers"]["authorization"] == "Bearer sk-upstream-secret"
