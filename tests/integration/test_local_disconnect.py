@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-
 from tests.support.mock_upstream import free_port
+
 from tollhouse.app import create_app
 from tollhouse.providers.llamacpp import LlamaCppProvider
 from tollhouse.settings import Settings
