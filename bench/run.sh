@@ -16,6 +16,8 @@
 #   BENCH_OUT      report path (default /tmp/tollhouse-bench.md)
 #   BENCH_CONFIG   gateway config (default bench/tollhouse.bench.yaml)
 #   BENCH_SERVER   uvicorn (default: `tollhouse serve`) or granian (needs `pip install granian` in .venv)
+#   BENCH_REF      a git ref (e.g. HEAD, a commit): benchmark that commit's src/ instead of the working tree
+#                  (exported to a temporary folder and put first on PYTHONPATH; the .venv's packages are used)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,10 +56,21 @@ WORK="$(mktemp -d /tmp/tollhouse-bench-kit.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 cp "$KIT/bench.py" "$WORK/bench.py"
 
-# ---- the gateway command (bench.py runs it with `exec taskset -c <cpus> …` in its own process group) ---
+# ---- which code: the working tree, or one commit's src/ -------------------------------------------------
 GW_ENV="env BENCH_KEY=sk-bench TOLLHOUSE_CONFIG=$CONFIG"
+if [[ -n "${BENCH_REF:-}" ]]; then
+  CODE="$(git -C "$ROOT" rev-parse --short "$BENCH_REF")"
+  mkdir -p "$WORK/ref"
+  git -C "$ROOT" archive "$BENCH_REF" src | tar -x -C "$WORK/ref"
+  GW_ENV="$GW_ENV PYTHONPATH=$WORK/ref/src"
+else
+  CODE="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || CODE="$CODE+uncommitted"
+fi
+
+# ---- the gateway command (bench.py runs it with `exec taskset -c <cpus> …` in its own process group) ---
 case "$SERVER" in
-  uvicorn) GW_CMD="$GW_ENV $ROOT/.venv/bin/tollhouse serve --config $CONFIG --port {port}" ;;
+  uvicorn) GW_CMD="$GW_ENV $ROOT/.venv/bin/python -m tollhouse.cli serve --config $CONFIG --port {port}" ;;
   granian)
     [[ -x "$ROOT/.venv/bin/granian" ]] || { echo "granian not installed in .venv" >&2; exit 2; }
     GW_CMD="$GW_ENV $ROOT/.venv/bin/granian --interface asgi --loop uvloop --host 127.0.0.1 --port {port} \
@@ -76,7 +89,7 @@ python3 "$WORK/bench.py" \
   --stream-rates 50 --stream-delay 100 --stream-chunk-ms 10 \
   --duration 8 --warmup 2 --timeout 10 --gw-warmup 5 \
   --reps 3 \
-  --note "tollhouse: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), server $SERVER, config $CONFIG" \
+  --note "tollhouse code: $CODE, server $SERVER, config $CONFIG" \
   --out "$OUT" \
   "$@"
 

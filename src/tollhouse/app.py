@@ -11,31 +11,50 @@ from fastapi import FastAPI
 
 from tollhouse import __version__
 from tollhouse.api import errors as api_errors
+from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
+from tollhouse.api.idempotency import Idempotency
 from tollhouse.api.middleware import GatewayMiddleware
 from tollhouse.api.openai.docs import install_openapi
 from tollhouse.api.openai.router import router as openai_router
+from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.gateway import Gateway
 from tollhouse.pipeline.auth import AdminKeyAuth, Authenticator, OpenAccess
+from tollhouse.pipeline.idempotency import build_store
+from tollhouse.pipeline.routing import Router
 from tollhouse.providers.registry import ModelRegistry
 from tollhouse.settings import Settings, load_settings
+from tollhouse.telemetry.observer import Telemetry
 
 log = logging.getLogger("tollhouse.app")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ASGI app. Nothing heavy happens until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None = None) -> FastAPI:
+    """Build the ASGI app. Nothing heavy happens until the lifespan starts. ``telemetry`` defaults to one
+    built from the settings (tests pass one with an in-memory span exporter)."""
     settings = settings or load_settings()
+    telemetry = telemetry or Telemetry(settings)
+    idempotency_store = build_store(settings.idempotency, settings.redis)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = await ModelRegistry.build(settings.all_models())
         admin_key = settings.admin_key()
         auth: Authenticator = AdminKeyAuth(admin_key) if admin_key else OpenAccess()
-        gateway = Gateway(registry=registry, auth=auth)
+        router = Router(registry, settings.routing)
+        gateway = Gateway(registry=registry, auth=auth, router=router)
         app.state.gateway = gateway
         app.state.draining = False
+        try:
+            if settings.routing.breaker.store == "redis":
+                from tollhouse.routing.shared import SharedBreakers
+
+                await SharedBreakers.attach(router, settings.redis)
+            await telemetry.start(gateway)
+        except BaseException:
+            await gateway.aclose()
+            raise
         _tune_gc()
         log.info("ready", extra={"models": [d.name for d in registry.all()]})
         try:
@@ -43,21 +62,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.draining = True
             await gateway.aclose()
+            await telemetry.aclose()
+            await idempotency_store.aclose()
             log.info("stopped")
 
     app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
+    app.state.telemetry = telemetry
     api_errors.install(app)
     app.include_router(openai_router)
     app.include_router(health_router)
+    install_telemetry(app, settings)
     install_openapi(app, __version__)
     # Innermost first: HotRoutes serves the OpenAI POST routes without FastAPI's per-request machinery,
     # inside GatewayMiddleware (request id, body limit, access log) like every other request.
     app.add_middleware(HotRoutes, handlers=app.exception_handlers)
+    # Backpressure inside Idempotency: a duplicate waiting for its first request holds no slot.
+    app.add_middleware(
+        Backpressure,
+        max_in_flight=settings.server.max_in_flight,
+        retry_after_s=settings.server.overload_retry_after_s,
+    )
+    if settings.idempotency.enabled:
+        app.add_middleware(Idempotency, store=idempotency_store, cfg=settings.idempotency)
     app.add_middleware(
         GatewayMiddleware,
         max_body_bytes=settings.server.max_body_bytes,
         access_log_enabled=settings.logging.access_log,
+        access_log_sample=settings.logging.access_log_sample,
+        telemetry=telemetry,
     )
     return app
 

@@ -67,12 +67,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.config:
             os.environ["TOLLHOUSE_CONFIG"] = os.path.abspath(args.config)
         os.environ["TOLLHOUSE_SERVER__WORKERS"] = str(srv.workers)
+        if settings.telemetry.metrics.enabled:
+            _metrics_multiprocess_dir()
         uvicorn.run("tollhouse.app:app_from_env", factory=True, workers=srv.workers, **common)  # type: ignore[arg-type]
         return 0
     from tollhouse.app import create_app
 
     uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
     return 0
+
+
+def _metrics_multiprocess_dir() -> str:
+    """Several workers share one /metrics through prometheus_client's multiprocess mode (ADR 0005): every
+    worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and a scrape of any worker sums them.
+    The variable must be set before the workers import prometheus_client; a given directory is emptied
+    (stale files from an earlier run would be counted again), else a fresh temporary one is made."""
+    import glob
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for f in glob.glob(os.path.join(path, "*.db")):
+            os.remove(f)
+    else:
+        path = tempfile.mkdtemp(prefix="tollhouse-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

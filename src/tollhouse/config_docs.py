@@ -13,7 +13,11 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from tollhouse.settings import (
+    AutoRouterConfig,
     EncoderModel,
+    FallbackRule,
+    GroupConfig,
+    GroupMember,
     LlamaCppModel,
     MockModel,
     OpenAIModel,
@@ -86,4 +90,13 @@ def render() -> str:
     for sub in (Pricing, Timeouts):
         lines += ["", f"### `{sub.__name__.lower()}`", "", (sub.__doc__ or "").strip(), ""]
         lines += _table(sub, f"{sub.__name__.lower()}.")
+    lines += ["", "## Routing entries", ""]
+    for path, entry in (
+        ("routing.groups[]", GroupConfig),
+        ("routing.groups[].deployments[]", GroupMember),
+        ("routing.groups[].fallbacks[]", FallbackRule),
+        ("routing.auto[]", AutoRouterConfig),
+    ):
+        lines += ["", f"### `{path}`", "", (entry.__doc__ or "").strip(), ""]
+        lines += _table(entry, "")
     return "\n".join(lines).rstrip() + "\n"

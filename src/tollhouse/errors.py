@@ -8,12 +8,15 @@ TollhouseError                      500 server_error
 ├── PermissionDenied                403 permission_error
 ├── ModelNotFound                   404 invalid_request_error, code=model_not_found
 ├── NotFound                        404 not_found_error
+├── IdempotencyConflict             409 code=idempotency_conflict (same key still in progress)
+├── IdempotencyKeyReused            422 code=idempotency_key_reused (same key, different body)
 ├── RateLimited                     429 rate_limit_error (retry_after)
 ├── Overloaded                      503 overloaded_error (retry_after; our own queue is full)
 └── UpstreamError                   502 upstream_error (retryable)
     ├── UpstreamTimeout             504 (retryable)
     ├── UpstreamRateLimited         429 (retry_after, retryable)
     ├── UpstreamUnavailable         502/503 (5xx and connection errors, retryable)
+    │   └── UpstreamConnectionError 502 code=upstream_unreachable (no answer: refused, reset, DNS)
     ├── UpstreamBadRequest          400 (the upstream refused the request; not retryable)
     ├── UpstreamContextWindowExceeded 400 code=context_length_exceeded (a larger model may help)
     └── UpstreamContentFiltered     400 code=content_filter
@@ -91,6 +94,18 @@ class NotFound(TollhouseError):
     type = "not_found_error"
 
 
+class IdempotencyConflict(TollhouseError):
+    status = 409
+    type = "invalid_request_error"
+    code = "idempotency_conflict"
+
+
+class IdempotencyKeyReused(TollhouseError):
+    status = 422
+    type = "invalid_request_error"
+    code = "idempotency_key_reused"
+
+
 class RateLimited(TollhouseError):
     status = 429
     type = "rate_limit_error"
@@ -128,6 +143,10 @@ class UpstreamUnavailable(UpstreamError):
     def __init__(self, message: str, *, status: int = 502, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.status = 503 if status == 503 else 502
+
+
+class UpstreamConnectionError(UpstreamUnavailable):
+    code = "upstream_unreachable"
 
 
 class UpstreamBadRequest(UpstreamError):

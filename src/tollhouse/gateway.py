@@ -10,19 +10,20 @@ disconnects still has its usage settled and recorded and its upstream call close
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from tollhouse.errors import InvalidRequest, TollhouseError
+from tollhouse.errors import InvalidRequest, TollhouseError, UpstreamTimeout
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.pipeline.limits import Estimate, Limiter, Reservation, Unlimited
+from tollhouse.pipeline.routing import Group, Opener, Router, StreamStart, aclose_all
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.auto import cascade
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
@@ -60,15 +61,32 @@ class Gateway:
     guards: GuardChain = field(default_factory=NoGuards)
     cache: ResponseCache = field(default_factory=NoCache)
     ledger: Ledger = field(default_factory=NoLedger)
+    router: Router = None  # type: ignore[assignment]  # built from the registry when not given
+
+    def __post_init__(self) -> None:
+        if self.router is None:
+            self.router = Router(self.registry)
 
     # ---- shared steps -------------------------------------------------------------------------------
 
     async def authenticate(self, ctx: RequestContext, credential: str | None) -> None:
+        t0 = time.perf_counter()
         ctx.principal = await self.auth.authenticate(ctx, credential)
+        ctx.mark_stage("auth", t0)
 
-    def _route(self, ctx: RequestContext, model: str, max_tokens: int | None) -> Deployment:
+    def _route(
+        self,
+        ctx: RequestContext,
+        model: str,
+        max_tokens: int | None,
+        req: ChatRequest | CompletionRequest | None = None,
+    ) -> Group:
+        """Resolve the model name to its group (the request is validated against the group's first
+        deployment; routing picks the one that serves it)."""
+        t0 = time.perf_counter()
         ctx.model_requested = model
-        dep = self.registry.get(model)
+        group = self.router.resolve(ctx, req, model)
+        dep = group.primary
         ctx.deployment = dep.name
         ctx.model_served = dep.config.upstream_model
         cap = dep.config.max_output_tokens
@@ -80,7 +98,8 @@ class Gateway:
             )
         if max_tokens is not None and max_tokens < 1:
             raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
-        return dep
+        ctx.mark_stage("route", t0)
+        return group
 
     async def _call(self, ctx: RequestContext, fn: Callable[[], Awaitable[T]]) -> T:
         t0 = time.perf_counter()
@@ -95,25 +114,37 @@ class Gateway:
             ctx.status, ctx.error_type = error.status, error.type
         elif error is not None:
             ctx.status, ctx.error_type = 499 if _is_cancel(error) else 500, type(error).__name__
+        if error is not None:
+            ctx.error_class = type(error).__name__
+        t0 = time.perf_counter()
         self.ledger.record(ctx)
+        ctx.mark_stage("ledger", t0)
 
     # ---- chat ---------------------------------------------------------------------------------------
 
     async def chat(self, ctx: RequestContext, req: ChatRequest) -> ChatResponse:
-        dep = self._route(ctx, req.model, req.max_tokens)
-        reservation = await self._admit(ctx, req, dep)
+        group = self._route(ctx, req.model, req.max_tokens, req)
+        reservation = await self._admit(ctx, req, group.primary)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
+            t = time.perf_counter()
             req = await self.guards.check_input(ctx, req)
+            t = ctx.mark_stage("guard_input", t)
             resp = await self.cache.lookup(ctx, req)
+            ctx.mark_stage("cache_lookup", t)
             if resp is None:
-                resp = await self._call(ctx, lambda: dep.provider.complete(req))
+                resp = await self._call(ctx, lambda: self._complete(ctx, group, req))
+                t = time.perf_counter()
                 resp = await self.guards.check_output(ctx, resp)
+                t = ctx.mark_stage("guard_output", t)
                 await self.cache.store(ctx, req, resp)
+                ctx.mark_stage("cache_store", t)
                 usage = resp.usage
             else:
+                t = time.perf_counter()
                 resp = await self.guards.check_output(ctx, resp)
+                ctx.mark_stage("guard_output", t)
             resp.model = req.model
             ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
             return resp
@@ -124,34 +155,52 @@ class Gateway:
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
 
+    def _complete(self, ctx: RequestContext, group: Group, req: ChatRequest) -> Awaitable[ChatResponse]:
+        def call(g: Group) -> Awaitable[ChatResponse]:
+            return self.router.call(ctx, g, lambda d: d.provider.complete(req), "chat", req.max_tokens)
+
+        auto = self.router.cascading(req.model)
+        return call(group) if auto is None else cascade(ctx, auto, group, req, call)
+
     async def chat_stream(self, ctx: RequestContext, req: ChatRequest) -> AsyncIterator[ChatChunk]:
-        """Admit, route and open the upstream stream, waiting for its first chunk so that failures before
-        any content surface as ordinary HTTP errors. Returns the stream to relay."""
-        dep = self._route(ctx, req.model, req.max_tokens)
+        """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
+        before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
+        group = self._route(ctx, req.model, req.max_tokens, req)
         ctx.stream = True
-        reservation = await self._admit(ctx, req, dep)
+        reservation = await self._admit(ctx, req, group.primary)
         try:
+            t = time.perf_counter()
             req = await self.guards.check_input(ctx, req)
-            raw = dep.provider.stream(req)
-            upstream = self.guards.guard_stream(ctx, raw)
+            ctx.mark_stage("guard_input", t)
+
+            def opener(dep: Deployment) -> tuple[AsyncIterator[ChatChunk], AsyncIterator[ChatChunk]]:
+                # Wrappers (guardrails) don't close what they wrap when closed early, so the gateway
+                # closes the provider's stream itself: that is what cancels the upstream call.
+                raw = dep.provider.stream(req)
+                return self.guards.guard_stream(ctx, raw), raw
+
+            start = await self._open(ctx, group, opener, "chat", req.max_tokens)
         except BaseException as exc:
             await reservation.settle(None)
             self._finish(ctx, None, exc)
             raise
-        # Wrappers (guardrails) don't close what they wrap when closed early, so the gateway closes the
-        # provider's stream itself: that is what cancels the upstream call.
-        return await self._relay(ctx, upstream, reservation, req.include_usage, raw)
+        return self._rest(ctx, start, reservation, req.include_usage)
 
     # ---- legacy completions --------------------------------------------------------------------------
 
     async def completion(self, ctx: RequestContext, req: CompletionRequest) -> CompletionResponse:
-        dep = self._route(ctx, req.model, req.max_tokens)
-        self._require(dep, "completions")
-        reservation = await self._admit_text(ctx, req, dep)
+        group = self._route(ctx, req.model, req.max_tokens, req)
+        self._require(group.primary, "completions")
+        reservation = await self._admit_text(ctx, req, group.primary)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
-            resp = await self._call(ctx, lambda: dep.provider.complete_text(req))
+            resp = await self._call(
+                ctx,
+                lambda: self.router.call(
+                    ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
+                ),
+            )
             resp.model = req.model
             usage = resp.usage
             ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
@@ -166,23 +215,35 @@ class Gateway:
     async def completion_stream(
         self, ctx: RequestContext, req: CompletionRequest
     ) -> AsyncIterator[CompletionChunk]:
-        dep = self._route(ctx, req.model, req.max_tokens)
-        self._require(dep, "completions")
+        group = self._route(ctx, req.model, req.max_tokens, req)
+        self._require(group.primary, "completions")
         ctx.stream = True
-        reservation = await self._admit_text(ctx, req, dep)
-        return await self._relay(ctx, dep.provider.stream_text(req), reservation, req.include_usage)
+        reservation = await self._admit_text(ctx, req, group.primary)
+        try:
+            start = await self._open(
+                ctx, group, lambda d: (d.provider.stream_text(req), None), "completions", req.max_tokens
+            )
+        except BaseException as exc:
+            await reservation.settle(None)
+            self._finish(ctx, None, exc)
+            raise
+        return self._rest(ctx, start, reservation, req.include_usage)
 
     # ---- embeddings -----------------------------------------------------------------------------------
 
     async def embeddings(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingResponse:
-        dep = self._route(ctx, req.model, None)
-        self._require(dep, "embeddings")
+        group = self._route(ctx, req.model, None)
+        self._require(group.primary, "embeddings")
+        t0 = time.perf_counter()
         chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
         reservation = await self.limiter.admit(ctx, Estimate(estimate_tokens(chars), 0))
+        ctx.mark_stage("limits", t0)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
-            resp = await self._call(ctx, lambda: dep.provider.embed(req))
+            resp = await self._call(
+                ctx, lambda: self.router.call(ctx, group, lambda d: d.provider.embed(req), "embeddings", None)
+            )
             resp.model = req.model
             usage = resp.usage
             return resp
@@ -206,52 +267,57 @@ class Gateway:
 
     async def _admit(self, ctx: RequestContext, req: ChatRequest, dep: Deployment) -> Reservation:
         self._require(dep, "chat")
+        t0 = time.perf_counter()
         out = req.max_tokens or dep.config.max_output_tokens
-        return await self.limiter.admit(ctx, Estimate(estimate_tokens(_message_chars(req.messages)), out))
+        r = await self.limiter.admit(ctx, Estimate(estimate_tokens(_message_chars(req.messages)), out))
+        ctx.mark_stage("limits", t0)
+        return r
 
     async def _admit_text(self, ctx: RequestContext, req: CompletionRequest, dep: Deployment) -> Reservation:
+        t0 = time.perf_counter()
         out = req.max_tokens or dep.config.max_output_tokens
-        return await self.limiter.admit(ctx, Estimate(estimate_tokens(len(req.prompt)), out))
+        r = await self.limiter.admit(ctx, Estimate(estimate_tokens(len(req.prompt)), out))
+        ctx.mark_stage("limits", t0)
+        return r
 
-    async def _relay(
-        self,
-        ctx: RequestContext,
-        upstream: AsyncIterator[C],
-        reservation: Reservation,
-        include_usage: bool,
-        raw: AsyncIterator[C] | None = None,
-    ) -> AsyncIterator[C]:
-        """Pull the first chunk now (errors before content become HTTP errors), then hand back a generator
-        that relays the rest, records TTFT and usage, and always settles and records in ``finally``."""
+    async def _open(
+        self, ctx: RequestContext, group: Group, opener: Opener[C], capability: str, max_tokens: int | None
+    ) -> StreamStart[C]:
         t0 = time.perf_counter()
         try:
-            first = await upstream.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except BaseException as exc:
+            start = await self.router.open_stream(ctx, group, opener, capability, max_tokens)
+        finally:
             ctx.upstream_seconds += time.perf_counter() - t0
-            await _aclose(upstream, raw)
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
-            raise
         ctx.ttft_seconds = time.perf_counter() - ctx.started
-        ctx.upstream_seconds += time.perf_counter() - t0
-        return self._rest(ctx, first, upstream, reservation, include_usage, raw)
+        return start
 
     async def _rest(
-        self,
-        ctx: RequestContext,
-        first: C | None,
-        upstream: AsyncIterator[C],
-        reservation: Reservation,
-        include_usage: bool,
-        raw: AsyncIterator[C] | None,
+        self, ctx: RequestContext, start: StreamStart[C], reservation: Reservation, include_usage: bool
     ) -> AsyncIterator[C]:
+        """Relay an opened stream: the chunks read while routing, then the rest (each gap bounded by the
+        deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``."""
         usage: Usage | None = None
         error: BaseException | None = None
-        chunk = first
+        upstream = start.upstream
+        pending = start.chunks
+        idle = start.lease.idle_s if start.lease is not None else None
+        i = 0
         try:
-            while chunk is not None:
+            while True:
+                if i < len(pending):
+                    chunk = pending[i]
+                    i += 1
+                else:
+                    t0 = time.perf_counter()
+                    try:
+                        if idle is None:
+                            chunk = await upstream.__anext__()
+                        else:
+                            chunk = await _next_within(upstream, idle)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        ctx.upstream_seconds += time.perf_counter() - t0
                 if chunk.usage is not None:
                     usage = chunk.usage
                     if not include_usage:
@@ -261,33 +327,28 @@ class Gateway:
                         ctx.finish_reason = ch.finish_reason
                 if chunk.choices or chunk.usage is not None:
                     yield chunk
-                t0 = time.perf_counter()
-                try:
-                    chunk = await upstream.__anext__()
-                except StopAsyncIteration:
-                    chunk = None
-                finally:
-                    ctx.upstream_seconds += time.perf_counter() - t0
         except BaseException as exc:
             error = exc
             raise
         finally:
-            await _aclose(upstream, raw)
+            await aclose_all(upstream, start.raw)
+            if start.lease is not None:
+                start.lease.finish(error)
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
 
     async def aclose(self) -> None:
+        await self.router.aclose()
         await self.ledger.aclose()
         await self.registry.aclose()
 
 
-async def _aclose(*iterators: AsyncIterator[Any] | None) -> None:
-    for it in iterators:
-        close = getattr(it, "aclose", None)
-        if close is not None:
-            # Closing a broken upstream must not mask the original outcome.
-            with contextlib.suppress(Exception):
-                await close()
+async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
+    try:
+        async with asyncio.timeout(idle_s):
+            return await upstream.__anext__()
+    except TimeoutError:
+        raise UpstreamTimeout(f"the upstream stream was idle for more than {idle_s:g} s") from None
 
 
 def _is_cancel(exc: BaseException) -> bool:

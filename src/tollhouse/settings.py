@@ -8,6 +8,7 @@ value into a ``ConfigError`` whose message names the field and the value.
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +48,14 @@ class Timeouts(Strict):
     connect_s: float = Field(30.0, gt=0, description="Time to open a connection to the upstream.")
     read_s: float = Field(30.0, gt=0, description="Longest wait for the next bytes from the upstream.")
     total_s: float = Field(30.0, gt=0, description="Whole-request limit, streams included.")
+    ttft_s: float | None = Field(
+        None, gt=0, description="Streams: longest wait for the first content chunk; unset uses `total_s`."
+    )
+    stream_idle_s: float | None = Field(
+        None,
+        gt=0,
+        description="Streams: longest gap between chunks before the stream is ended with an error.",
+    )
 
 
 class ModelBase(Strict):
@@ -61,6 +70,9 @@ class ModelBase(Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
     required: bool = Field(
         False, description="`/health/ready` answers 503 while this deployment is unhealthy."
+    )
+    max_concurrency: int | None = Field(
+        None, gt=0, description="Most requests in flight to this deployment; routing skips it when full."
     )
 
     @property
@@ -124,6 +136,35 @@ class MockModel(ModelBase):
         None, ge=0, description="Retry-After attached to a simulated 429/503."
     )
     embedding_dim: int = Field(8, gt=0, description="Dimension of the deterministic mock embeddings.")
+    faults: list[str] = Field(
+        default_factory=list,
+        description="Scripted faults, one per request in turn (cycled): `ok`, `status:<code>[:<retry_s>]`, "
+        "`reset`, `context` (context window exceeded), `filter` (content filtered), `latency:<ms>`, "
+        "`slow_first_token:<ms>`, `hang`, `drop:<n>` (stream ends after n chunks), "
+        "`error_in_stream:<n>` (error event after n chunks), `stall:<n>` (stream hangs after n chunks).",
+    )
+    fault_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Unset: `faults` run in order. Set: each request draws a fault from "
+        "`faults` with this probability (seeded by `fault_seed`).",
+    )
+    fault_seed: int = Field(0, description="Seed of the random fault draws, so runs repeat exactly.")
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_syntax(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if not _FAULT_RE.match(f):
+                raise ValueError(f"unknown fault {f!r}")
+        return v
+
+
+_FAULT_RE = re.compile(
+    r"^(ok|reset|hang|context|filter|status:\d{3}(:\d+(\.\d+)?)?|(latency|slow_first_token):\d+"
+    r"|(drop|error_in_stream|stall):\d+)$"
+)
 
 
 class EncoderModel(ModelBase):
@@ -153,6 +194,13 @@ class ServerSettings(Strict):
         False,
         description="Serve without API keys on a non-loopback address (off: such a start-up is refused).",
     )
+    max_in_flight: int = Field(
+        1024,
+        ge=0,
+        description="Model requests (`POST /v1/…`) in flight per process; beyond → 503 at once "
+        "with Retry-After (0 = unbounded).",
+    )
+    overload_retry_after_s: float = Field(1.0, gt=0, description="Retry-After sent with that 503.")
 
 
 class LoggingSettings(Strict):
@@ -161,11 +209,89 @@ class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["json", "text"] = Field("json", description="JSON lines or human-readable text.")
     access_log: bool = Field(True, description="One access line per request.")
+    access_log_sample: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of successful (< 400) requests that get an access line; errors are always logged.",
+    )
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+
+class MetricsSettings(Strict):
+    """Prometheus metrics (docs/OBSERVABILITY.md lists every family)."""
+
+    enabled: bool = Field(True, description="Collect metrics and serve them at `path`.")
+    path: str = Field(
+        "/metrics", pattern=r"^/[A-Za-z0-9/_.\-]*$", description="Scrape path on the main port."
+    )
+    require_admin_key: bool = Field(
+        False, description="Scrapes must present the admin key (when `auth.admin_key_env` is set)."
+    )
+    key_labels: bool = Field(
+        True,
+        description="Label cost by API key id and team. Turn off when there are thousands of keys.",
+    )
+    sample_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="With several workers (multiprocess mode), how often each worker publishes its gauges "
+        "(in-flight requests, embedded-model queue depth).",
+    )
+
+
+class TracingSettings(Strict):
+    """OpenTelemetry traces: one span per request, a child per pipeline stage."""
+
+    exporter: Literal["off", "console", "otlp"] = Field(
+        "off", description="`off` (no spans are created at all), `console` (stdout) or `otlp` (OTLP/HTTP)."
+    )
+    otlp_endpoint: str = Field(
+        "http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint (with `exporter: otlp`)."
+    )
+    otlp_headers_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding OTLP headers (`k1=v1,k2=v2`, e.g. an API key).",
+    )
+    service_name: str = Field("tollhouse", description="`service.name` resource attribute.")
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces recorded; a caller's sampled flag is honoured."
+    )
+
+
+class EvaluationSettings(Strict):
+    """Evaluation records (one per sampled request) and `POST /v1/feedback`. Never stores prompt or
+    completion text."""
+
+    enabled: bool = Field(False, description="Record requests and accept feedback.")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="Share of requests that get a record.")
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="Where records are kept.")
+    sqlite_path: str = Field("tollhouse.db", description="SQLite file (with `backend: sqlite`).")
+    postgres_dsn_env: str | None = Field(
+        None, description="Name of the environment variable holding the PostgreSQL DSN (`backend: postgres`)."
+    )
+    retention_days: float = Field(30.0, gt=0, description="Records and feedback older than this are deleted.")
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest time a record waits before it is written."
+    )
+    max_queue: int = Field(
+        10_000, gt=0, description="Records waiting to be written; beyond, new ones are dropped."
+    )
+
+
+class TelemetrySettings(Strict):
+    """Metrics, traces, per-response timing headers and evaluation records."""
+
+    server_timing: bool = Field(
+        True, description="Send `server-timing` (stage breakdown) and `x-tollhouse-overhead-ms` headers."
+    )
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="OpenTelemetry.")
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings, description="Evaluation.")
 
 
 class AuthSettings(Strict):
@@ -188,6 +314,147 @@ class EmbeddedSettings(Strict):
     )
 
 
+ErrorClass = Literal[
+    "server_error", "rate_limit", "timeout", "connection", "overloaded", "context_window", "content_filter"
+]
+DEFAULT_FALLBACK_ON: list[ErrorClass] = ["server_error", "rate_limit", "timeout", "connection", "overloaded"]
+
+
+class RetrySettings(Strict):
+    """Retries of retry-safe failures (5xx, 429, timeouts, connection errors) within a model group."""
+
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description="Further attempts within a group after the first (a different deployment "
+        "first, without waiting; the same one again only after a backoff).",
+    )
+    base_delay_s: float = Field(0.2, ge=0, description="Backoff base: attempt n waits up to base·2ⁿ.")
+    max_delay_s: float = Field(5.0, ge=0, description="Cap on one backoff wait (full jitter below it).")
+    max_retry_after_s: float = Field(
+        5.0,
+        ge=0,
+        description="Longest upstream Retry-After honoured; a longer one is not waited for "
+        "(another deployment or a fallback is tried, else the 429 goes to the client).",
+    )
+    max_attempts: int = Field(6, ge=1, description="Provider calls per request, fallbacks included.")
+
+
+class BreakerSettings(Strict):
+    """Circuit breaker per deployment: closed → open → half-open → closed."""
+
+    enabled: bool = Field(True, description="Off: deployments are never skipped for their failures.")
+    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open the circuit.")
+    failure_rate: float = Field(
+        0.5, gt=0, le=1, description="Failure rate in the window that opens the circuit…"
+    )
+    min_requests: int = Field(20, ge=1, description="…once the window holds at least this many requests.")
+    window_s: float = Field(30.0, gt=0, description="Length of the failure-rate window.")
+    cooldown_s: float = Field(15.0, gt=0, description="Time open before probes are let through.")
+    half_open_probes: int = Field(1, ge=1, description="Concurrent probe requests while half-open.")
+    count_rate_limits: bool = Field(True, description="Upstream 429s count as failures.")
+    store: Literal["memory", "redis"] = Field(
+        "memory", description="`redis`: circuit state is shared by every gateway process on `redis.url`."
+    )
+
+
+class GroupMember(Strict):
+    """One deployment in a model group."""
+
+    model: str = Field(..., description="A `models:` entry's name (or an embedded model's).")
+    weight: float = Field(1.0, gt=0, description="Share of traffic under `strategy: weighted`.")
+
+
+class FallbackRule(Strict):
+    """Where to go when a group fails with one of the listed error classes."""
+
+    when: list[ErrorClass] = Field(
+        default_factory=lambda: list(DEFAULT_FALLBACK_ON),
+        description="Error classes that trigger this rule. `context_window` and `content_filter` must be "
+        "listed to apply; a malformed request (400) never falls back.",
+    )
+    to: list[str] = Field(..., min_length=1, description="Model or group names, tried in order.")
+
+
+class GroupConfig(Strict):
+    """A public model name served by several deployments."""
+
+    name: str = Field(..., min_length=1, description="Public model name clients send in `model`.")
+    strategy: Literal["priority", "weighted", "least_busy", "latency"] = Field(
+        "priority",
+        description="`priority`: in listed order; `weighted`: random by weight; `least_busy`: fewest in "
+        "flight; `latency`: lowest moving average of recent latency / time to first token.",
+    )
+    deployments: list[GroupMember] = Field(..., min_length=1, description="Members of the group.")
+    fallbacks: list[FallbackRule] = Field(default_factory=list, description="Fallback chains, by error.")
+
+
+CascadeCheck = Literal["empty", "refusal", "invalid_json"]
+_ALL_CHECKS: tuple[CascadeCheck, ...] = ("empty", "refusal", "invalid_json")
+
+
+class AutoRouterConfig(Strict):
+    """A router name (e.g. `auto`) that classifies each request into a tier and serves it from that tier."""
+
+    name: str = Field("auto", min_length=1, description="Public model name that selects this router.")
+    simple: str = Field(..., description="Model or group for short, single-step requests.")
+    standard: str = Field(..., description="Model or group for everything in between.")
+    complex: str = Field(..., description="Model or group for long, multi-step or tool-using requests.")
+    code: str | None = Field(
+        None, description="Model or group for requests containing code (unset: complex)."
+    )
+    short_chars: int = Field(
+        400, ge=0, description="Prompts shorter than this are `simple` (absent signals)."
+    )
+    long_chars: int = Field(8000, gt=0, description="Prompts at least this long are `complex`.")
+    cascade: bool = Field(
+        False,
+        description="Non-streaming chat: answer from the chosen tier and escalate to the next when a "
+        "check fails.",
+    )
+    checks: list[CascadeCheck] = Field(
+        default_factory=lambda: list(_ALL_CHECKS),
+        description="Cascade checks: empty answer, a refusal, invalid JSON when JSON was asked for.",
+    )
+
+
+class RoutingSettings(Strict):
+    """Model groups, fallbacks, retries, circuit breakers and automatic routing."""
+
+    request_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Deadline shared by every attempt of one request (until the first token for streams).",
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings, description="Retries.")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="Circuit breakers.")
+    groups: list[GroupConfig] = Field(default_factory=list, description="Model groups.")
+    auto: list[AutoRouterConfig] = Field(default_factory=list, description="Automatic routers.")
+    seed: int | None = Field(None, description="Seed for weighted picks and jitter (unset: random).")
+
+
+class IdempotencySettings(Strict):
+    """`Idempotency-Key` on a POST: the first result is stored and replayed for retries with the same key."""
+
+    enabled: bool = Field(True, description="Honour the `Idempotency-Key` header.")
+    ttl_s: float = Field(86400.0, gt=0, description="How long a result is kept.")
+    max_entries: int = Field(10000, gt=0, description="In-memory store: most results kept (oldest evicted).")
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Larger responses (streams included) are not stored."
+    )
+    wait_s: float = Field(
+        300.0, gt=0, description="A concurrent duplicate waits this long for the first request's result."
+    )
+    store: Literal["memory", "redis"] = Field("memory", description="`redis`: shared by every process.")
+
+
+class RedisSettings(Strict):
+    """The Redis server used by features whose `store` is `redis`."""
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (`redis://` or `rediss://`).")
+    prefix: str = Field("tollhouse:", description="Prefix of every key and channel.")
+
+
 class Settings(BaseSettings):
     """Root of the configuration."""
 
@@ -202,9 +469,15 @@ class Settings(BaseSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings, description="Metrics, tracing, evaluation."
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Authentication.")
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings, description="Embedded models.")
     models: list[ModelConfig] = Field(default_factory=list, description="Model deployments (see below).")
+    routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Routing.")
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings, description="Idempotency.")
+    redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -216,7 +489,29 @@ class Settings(BaseSettings):
                 seen[n] = m.name
             if m.max_output_tokens > m.context_window:
                 raise ValueError(f"model {m.name!r}: max_output_tokens exceeds context_window")
+        self._check_routing_names()
         return self
+
+    def _check_routing_names(self) -> None:
+        models = {n for m in self.all_models() for n in [m.name, *m.aliases]}
+        public = set(models)
+        for name in [g.name for g in self.routing.groups] + [a.name for a in self.routing.auto]:
+            if name in public:
+                raise ValueError(f"routing: the name {name!r} is already a model, group or router")
+            public.add(name)
+        for g in self.routing.groups:
+            for member in g.deployments:
+                if member.model not in models:
+                    raise ValueError(f"routing group {g.name!r}: unknown model {member.model!r}")
+            for rule in g.fallbacks:
+                for fb in rule.to:
+                    if fb not in public:
+                        raise ValueError(f"routing group {g.name!r}: unknown fallback {fb!r}")
+        tiers = models | {g.name for g in self.routing.groups}
+        for a in self.routing.auto:
+            for tier in (a.simple, a.standard, a.complex, a.code):
+                if tier is not None and tier not in tiers:
+                    raise ValueError(f"routing router {a.name!r}: tier {tier!r} is not a model or group")
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 Ingress = Literal["openai", "anthropic"]
@@ -216,6 +216,28 @@ class Principal:
     anonymous: bool = True
 
 
+class ProviderSpan(Protocol):
+    """One provider call being traced (``telemetry.tracing``); its trace context goes to the upstream."""
+
+    def first_token(self) -> None: ...
+
+    def detach(self) -> None:
+        """Stop propagating this call's context to later upstream requests (the call is under way)."""
+        ...
+
+    def end(self, error: BaseException | None) -> None: ...
+
+
+class StageTracer(Protocol):
+    """What a ``RequestContext`` reports to when tracing is on (``telemetry.tracing.RequestTrace``)."""
+
+    def stage(self, name: str, start: float, end: float) -> None: ...
+
+    def provider_call(self, ctx: RequestContext, deployment: str) -> ProviderSpan:
+        """Open the span of one attempt on ``deployment``; its context goes to that upstream."""
+        ...
+
+
 @dataclass(slots=True)
 class RequestContext:
     """Travels through every stage of one request. Typed fields only: no free-form metadata bag."""
@@ -237,9 +259,37 @@ class RequestContext:
     ttft_seconds: float | None = None
     cache_status: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0  # provider calls made (retries and fallbacks included)
+    fallbacks: int = 0  # times routing moved on to a fallback group
+    route: str | None = None  # an automatic router's decision and reason
+    failures: list[str] | None = None  # "deployment:error_class" per failed attempt (None when none failed)
+    # Exception class of the outcome (``UpstreamTimeout``, …): error metrics by class, bounded by the tree.
+    error_class: str | None = None
+    # (rule, outcome) per guardrail verdict, e.g. ("pii", "redact"); for metrics and evaluation records.
+    guardrail_events: list[tuple[str, str]] | None = None
+    # Set by the prompt registry when the request used a stored template; kept in evaluation records.
+    prompt_template: str | None = None
+    prompt_version: str | None = None
+    # Set only when tracing is on, so the tracing-off path costs one ``is None`` test per stage.
+    tracer: StageTracer | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def note_failure(self, deployment: str, error_class: str) -> None:
+        if self.failures is None:
+            self.failures = []
+        self.failures.append(f"{deployment}:{error_class}")
+
+    def mark_stage(self, name: str, start: float) -> float:
+        """Add the time since ``start`` (``perf_counter``) to stage ``name``; returns now, for the next
+        stage's start. Feeds ``server-timing`` and, when tracing is on, one child span per call."""
+        end = time.perf_counter()
+        stages = self.stage_seconds
+        stages[name] = stages.get(name, 0.0) + (end - start)
+        if self.tracer is not None:
+            self.tracer.stage(name, start, end)
+        return end
 
     def overhead_seconds(self) -> float:
         """Time spent in the gateway itself: total minus time waiting on the provider."""

@@ -26,10 +26,19 @@ from typing import Any
 from aiohttp import web
 
 SCENARIO_HEADER = "x-mock-scenario"
-RECORDED_HEADERS = ("authorization", "content-type", "accept", "user-agent", "x-request-id", SCENARIO_HEADER)
+RECORDED_HEADERS = (
+    "authorization",
+    "content-type",
+    "accept",
+    "user-agent",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    SCENARIO_HEADER,
+)
 _SCENARIO_RE = re.compile(
-    r"^(ok|context|filter|stall_stream|error_in_stream|drop_stream|invalid_json"
-    r"|status:\d{3}(:retry(_ms|_date)?=\d+(\.\d+)?)?|slow:\d+|slow_stream:\d+)$"
+    r"^(ok|context|filter|stall_stream|error_in_stream|early_error_in_stream|drop_stream|invalid_json|reset"
+    r"|status:\d{3}(:retry(_ms|_date)?=\d+(\.\d+)?)?|slow:\d+|slow_stream:\d+|slow_first_token:\d+)$"
 )
 _TOKEN_RE = re.compile(r"\s*\S+")
 _FOREVER_S = 3600.0
@@ -61,8 +70,11 @@ class MockUpstream:
     ok | status:<code>[:retry=<s>|:retry_ms=<ms>|:retry_date=<s>] | context | filter | slow:<ms> (delay
     before headers) | slow_stream:<ms> (delay between chunks) | stall_stream (2 chunks, then hangs) |
     error_in_stream (200, then a data: {"error": …} event) | drop_stream (2 chunks, then the connection is
-    closed without [DONE]) | invalid_json. Introspection: GET/DELETE /__requests (method, path, some
-    headers, JSON body of each request); GET/DELETE /__stats (``stream_disconnects``: streams whose client
+    closed without [DONE]) | invalid_json | reset (connection aborted before any response) |
+    early_error_in_stream (200, the role chunk, then an error event: no content yet) | slow_first_token:<ms>
+    (200 at once, then a delay before the first event).
+    Introspection: GET/DELETE /__requests (method, path, some headers, JSON body of each request);
+    GET/DELETE /__stats (``stream_disconnects``: streams whose client
     left before the end; ``request_disconnects``, ``requests``, ``streams_started``/``_completed``).
     """
 
@@ -162,6 +174,10 @@ class MockUpstream:
             return web.json_response({"error": CONTEXT_ERROR}, status=400)
         elif scenario == "filter":
             return web.json_response({"error": FILTER_ERROR}, status=400)
+        elif scenario == "reset":
+            if request.transport is not None:
+                request.transport.abort()  # RST instead of an answer
+            return web.Response()
         elif scenario == "invalid_json" and not stream:
             return web.Response(
                 body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
@@ -214,6 +230,10 @@ class MockUpstream:
             for i, event in enumerate(events):
                 if i == 2 and scenario in ("stall_stream", "drop_stream", "error_in_stream"):
                     break
+                if i == 1 and scenario == "early_error_in_stream":
+                    break
+                if i == 0 and scenario.startswith("slow_first_token:"):
+                    await asyncio.sleep(int(scenario.split(":")[1]) / 1000)
                 if i and gap:
                     await asyncio.sleep(gap)
                 await resp.write(b"data: " + event + b"\n\n")
@@ -223,7 +243,7 @@ class MockUpstream:
                 self.stats["streams_dropped"] += 1
                 _drop(request)
                 return resp
-            if scenario == "error_in_stream":
+            if scenario in ("error_in_stream", "early_error_in_stream"):
                 await resp.write(b"data: " + json.dumps({"error": STREAM_ERROR}).encode() + b"\n\n")
             else:
                 await resp.write(b"data: [DONE]\n\n")

@@ -109,7 +109,7 @@ async def test_chat_runs_every_stage_and_settles_with_usage() -> None:
 
 
 async def test_failure_settles_with_none_and_is_recorded() -> None:
-    gw, _, limiter, ledger = make(fail_status=429, retry_after_s=2)
+    gw, _, limiter, ledger = make(fail_status=429, retry_after_s=60)  # longer than routing waits
     ctx = RequestContext(request_id="r2")
     with pytest.raises(UpstreamRateLimited):
         await gw.chat(ctx, req())

@@ -21,7 +21,12 @@ def get_gateway(request: Request) -> Gateway:
 
 def new_context(request: Request, endpoint: str, ingress: Ingress = "openai") -> RequestContext:
     state = request.scope.setdefault("state", {})
-    ctx = RequestContext(request_id=state.get("request_id") or "", ingress=ingress, endpoint=endpoint)
+    ctx = RequestContext(
+        request_id=state.get("request_id") or "",
+        ingress=ingress,
+        endpoint=endpoint,
+        tracer=state.get("trace"),  # set by the middleware only when tracing is on
+    )
     state["ctx"] = ctx
     return ctx
 

@@ -1,4 +1,5 @@
-"""Liveness and readiness. Ready means: not draining, and every required deployment answers its probe."""
+"""Liveness and readiness. Ready means: not draining, and every required deployment answers its probe.
+Each deployment's circuit-breaker state (``closed`` / ``open`` / ``half_open``) is shown next to its probe."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ async def ready(request: Request) -> Response:
     gw = get_gateway(request)
     deployments = gw.registry.all()
     results = await asyncio.gather(*(_probe(d) for d in deployments))
+    circuits = gw.router.circuits()
     checks = {
         d.name: {
             "status": "ok" if h.ok else "down",
             "latency_ms": round(h.latency_ms, 2),
             "detail": h.detail,
             "required": d.config.required,
+            "circuit": circuits.get(d.name),
         }
         for d, h in zip(deployments, results, strict=True)
     }

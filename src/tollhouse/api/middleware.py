@@ -7,6 +7,7 @@ state, in the logging context and on every response.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollhouse.api.errors import render_error
 from tollhouse.errors import BodyTooLarge
 from tollhouse.telemetry.logging import request_id_var
+from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext
 
 access_log = logging.getLogger("tollhouse.access")
@@ -24,10 +26,21 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log_enabled: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        access_log_enabled: bool = True,
+        access_log_sample: float = 1.0,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.access_log = access_log_enabled
+        self.access_sample = access_log_sample
+        self.telemetry = telemetry
+        self.timing_headers = telemetry is None or telemetry.server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,6 +52,7 @@ class GatewayMiddleware:
         token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())
         status = 500
+        begun = self.telemetry.begin(scope) if self.telemetry is not None else None
 
         seen = 0
 
@@ -57,36 +71,50 @@ class GatewayMiddleware:
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), rid_header]
                 ctx = scope["state"].get("ctx")
-                if isinstance(ctx, RequestContext) and not ctx.stream:
-                    message["headers"].append(
-                        (b"x-tollhouse-overhead-ms", f"{ctx.overhead_seconds() * 1000:.2f}".encode())
-                    )
+                if isinstance(ctx, RequestContext) and ctx.attempts:
+                    message["headers"].extend(_routing_headers(ctx))
+                if isinstance(ctx, RequestContext) and self.timing_headers:
+                    if not ctx.stream:
+                        message["headers"].append(
+                            (b"x-tollhouse-overhead-ms", f"{ctx.overhead_seconds() * 1000:.2f}".encode())
+                        )
+                    message["headers"].append((b"server-timing", server_timing(ctx)))
             await send(message)
 
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             await render_error(_too_large(self.max_body), rid)(scope, receive, send_with_id)
-            self._log(scope, 413, started)
+            self._done(scope, 413, started, begun)
             request_id_var.reset(token)
             return
 
         try:
             await self.app(scope, limited_receive, send_with_id)
         finally:
-            self._log(scope, status, started)
+            self._done(scope, status, started, begun)
             request_id_var.reset(token)
 
-    def _log(self, scope: Scope, status: int, started: float) -> None:
-        if not self.access_log:
-            return
+    def _done(self, scope: Scope, status: int, started: float, begun: Begun | None) -> None:
+        """The one place a finished request is observed: access line, then metrics / traces / records."""
+        elapsed = time.perf_counter() - started
+        ctx = scope["state"].get("ctx")
+        if not isinstance(ctx, RequestContext):
+            ctx = None
+        if self.access_log:
+            failed = status >= 400 or (ctx is not None and ctx.error_type is not None)
+            if failed or self.access_sample >= 1.0 or random.random() < self.access_sample:
+                self._log(scope, status, elapsed, ctx)
+        if self.telemetry is not None:
+            self.telemetry.end(begun, ctx, status, elapsed)
+
+    def _log(self, scope: Scope, status: int, elapsed: float, ctx: RequestContext | None) -> None:
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": scope["path"],
             "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "latency_ms": round(elapsed * 1000, 2),
         }
-        ctx = scope["state"].get("ctx")
-        if isinstance(ctx, RequestContext):
+        if ctx is not None:
             fields.update(_ctx_fields(ctx))
         access_log.info("request", extra=fields)
 
@@ -110,6 +138,23 @@ def _ctx_fields(ctx: RequestContext) -> dict[str, Any]:
         out["error_type"] = ctx.error_type
     if ctx.principal.key_id:
         out["key_id"] = ctx.principal.key_id
+    if ctx.attempts > 1 or ctx.fallbacks:
+        out["attempts"] = ctx.attempts
+        out["fallbacks"] = ctx.fallbacks
+    if ctx.failures:
+        out["failed_attempts"] = ctx.failures
+    if ctx.route:
+        out["route"] = ctx.route
+    return out
+
+
+def _routing_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """Which deployment served the request, how many attempts it took, and an automatic router's choice."""
+    out = [(b"x-tollhouse-deployment", (ctx.deployment or "").encode())]
+    if ctx.attempts > 1:
+        out.append((b"x-tollhouse-attempts", str(ctx.attempts).encode()))
+    if ctx.route:
+        out.append((b"x-tollhouse-route", ctx.route.encode("latin-1", "replace")))
     return out
 
 

@@ -3,6 +3,8 @@
 It replies with ``cfg.reply`` or ``"echo: <last user message>"``, counts whitespace-separated words as
 tokens, streams one word per chunk, and can simulate latency and upstream failures (429, 5xx, timeouts,
 bad requests) on every request or on every Nth one, so gateway stages can be tested without a network.
+``faults`` scripts one fault per request (or draws them at a seeded rate): error codes, 429 with Retry-After,
+resets, latency spikes, slow first tokens, hangs, mid-stream disconnects, errors and stalls inside streams.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import random
 import re
 import struct
 import time
@@ -17,6 +20,9 @@ from collections.abc import AsyncIterator
 
 from tollhouse.errors import (
     UpstreamBadRequest,
+    UpstreamConnectionError,
+    UpstreamContentFiltered,
+    UpstreamContextWindowExceeded,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -62,11 +68,12 @@ class MockProvider:
         self.failures = 0
         self.cancelled = 0
         self._cfg = cfg
+        self._faults = FaultScript(cfg.faults, cfg.fault_rate, cfg.fault_seed)
 
     # ---- Provider protocol ---------------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
-        await self._begin()
+        await self._mid_stream(await self._begin(), 1 << 30)
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         return ChatResponse(
             id=new_id("chatcmpl"),
@@ -76,7 +83,7 @@ class MockProvider:
         )
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
-        await self._begin()
+        fault = await self._begin()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         cid, created = new_id("chatcmpl"), int(time.time())
         finished = False
@@ -84,11 +91,13 @@ class MockProvider:
             # OpenAI's shape: a role chunk (carrying the first word here), content chunks, a finish chunk,
             # then the usage chunk with no choices.
             first = tokens[0] if tokens else ""
+            await self._mid_stream(fault, 0)
             yield ChatChunk(
                 cid, req.model, [ChunkChoice(0, Delta(role="assistant", content=first))], None, created
             )
-            for tok in tokens[1:]:
+            for i, tok in enumerate(tokens[1:], 1):
                 await self._pause(self._cfg.chunk_ms)
+                await self._mid_stream(fault, i)
                 yield ChatChunk(cid, req.model, [ChunkChoice(0, Delta(content=tok))], None, created)
             yield ChatChunk(cid, req.model, [ChunkChoice(0, Delta(), finish)], None, created)
             yield ChatChunk(cid, req.model, [], Usage(_prompt_words(req.messages), len(tokens)), created)
@@ -98,7 +107,7 @@ class MockProvider:
                 self.cancelled += 1
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
-        await self._begin()
+        await self._mid_stream(await self._begin(), 1 << 30)
         tokens, finish = self._reply(self._cfg.reply or f"echo: {req.prompt}", req.max_tokens, req.stop)
         text = (req.prompt if req.echo else "") + "".join(tokens)
         return CompletionResponse(
@@ -109,15 +118,17 @@ class MockProvider:
         )
 
     async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
-        await self._begin()
+        fault = await self._begin()
         tokens, finish = self._reply(self._cfg.reply or f"echo: {req.prompt}", req.max_tokens, req.stop)
         cid, created = new_id("cmpl"), int(time.time())
         finished = False
         try:
             first = (req.prompt if req.echo else "") + (tokens[0] if tokens else "")
+            await self._mid_stream(fault, 0)
             yield CompletionChunk(cid, req.model, [TextChoice(0, first)], None, created)
-            for tok in tokens[1:]:
+            for i, tok in enumerate(tokens[1:], 1):
                 await self._pause(self._cfg.chunk_ms)
+                await self._mid_stream(fault, i)
                 yield CompletionChunk(cid, req.model, [TextChoice(0, tok)], None, created)
             yield CompletionChunk(cid, req.model, [TextChoice(0, "", finish)], None, created)
             yield CompletionChunk(cid, req.model, [], Usage(count_words(req.prompt), len(tokens)), created)
@@ -127,7 +138,7 @@ class MockProvider:
                 self.cancelled += 1
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
-        await self._begin()
+        await self._mid_stream(await self._begin(), 1 << 30)
         dim = req.dimensions or self._cfg.embedding_dim
         texts = [x if isinstance(x, str) else " ".join(map(str, x)) for x in req.input]
         words = sum(count_words(t) for t in texts)
@@ -143,16 +154,54 @@ class MockProvider:
 
     # ---- behaviour ------------------------------------------------------------------------------------
 
-    async def _begin(self) -> None:
-        """Count the request, wait ``latency_ms``, then fail it if this request is one that must fail."""
+    async def _begin(self) -> Fault | None:
+        """Count the request, wait ``latency_ms``, then fail it if this request is one that must fail.
+        Returns the request's scripted fault when it acts later, inside a stream."""
         self.calls += 1
         number = self.calls
+        fault = self._faults.next()
         await self._pause(self._cfg.latency_ms)
         cfg = self._cfg
+        if fault is not None:
+            fault = await self._early_fault(fault)
         if cfg.fail_status is None or (cfg.fail_every > 0 and number % cfg.fail_every != 0):
-            return
+            return fault
         self.failures += 1
         raise _simulated_error(cfg.fail_status, self.name, cfg.retry_after_s)
+
+    async def _early_fault(self, fault: Fault) -> Fault | None:
+        """Faults that act before any response; the in-stream ones are handed back."""
+        kind, arg, retry_after = fault
+        if kind in ("latency", "slow_first_token"):
+            await self._pause(arg)
+            return None
+        if kind == "hang":
+            await asyncio.sleep(_FOREVER_S)
+        if kind in ("status", "reset", "context", "filter"):
+            self.failures += 1
+            if kind == "reset":
+                raise UpstreamConnectionError(f"mock {self.name!r}: connection reset by peer (simulated)")
+            if kind == "context":
+                raise UpstreamContextWindowExceeded(
+                    f"mock {self.name!r}: context window exceeded (simulated)"
+                )
+            if kind == "filter":
+                raise UpstreamContentFiltered(f"mock {self.name!r}: content filtered")
+            raise _simulated_error(int(arg), self.name, retry_after)
+        return fault if kind in ("drop", "error_in_stream", "stall") else None
+
+    async def _mid_stream(self, fault: Fault | None, index: int) -> None:
+        """Before chunk ``index``: end the stream the way the scripted fault says (non-streaming calls see
+        the fault before their answer)."""
+        if fault is None or index < fault[1]:
+            return
+        kind = fault[0]
+        self.failures += 1
+        if kind == "stall":
+            await asyncio.sleep(_FOREVER_S)
+        if kind == "drop":
+            raise UpstreamUnavailable(f"mock {self.name!r}: stream ended early (simulated disconnect)")
+        raise UpstreamUnavailable(f"mock {self.name!r}: error event inside the stream (simulated)")
 
     def _chat_reply(self, messages: list[Message]) -> str:
         if self._cfg.reply is not None:
@@ -179,6 +228,44 @@ class MockProvider:
         # A zero delay skips the event-loop round trip so benchmarks measure the gateway, not the mock.
         if ms > 0:
             await asyncio.sleep(ms / 1000)
+
+
+_FOREVER_S = 3600.0
+Fault = tuple[str, float, float | None]  # kind, argument (ms, status or chunk index), Retry-After
+
+
+class FaultScript:
+    """The per-request fault sequence: ``faults`` in order (cycled), or — with ``rate`` — a seeded draw per
+    request: a fault from ``faults`` with probability ``rate``, else none. Same seed, same sequence."""
+
+    __slots__ = ("_i", "_rate", "_rng", "_script")
+
+    def __init__(self, faults: list[str], rate: float | None, seed: int) -> None:
+        self._script = [parse_fault(f) for f in faults]
+        self._rate = rate
+        self._rng = random.Random(seed)
+        self._i = 0
+
+    def next(self) -> Fault | None:
+        script = self._script
+        if not script:
+            return None
+        if self._rate is None:
+            fault = script[self._i % len(script)]
+            self._i += 1
+        elif self._rng.random() < self._rate:
+            fault = script[self._rng.randrange(len(script))]
+        else:
+            return None
+        return None if fault[0] == "ok" else fault
+
+
+def parse_fault(text: str) -> Fault:
+    """``status:429:2`` → ("status", 429, 2.0);
+    ``drop:3`` → ("drop", 3, None); ``hang`` → ("hang", 0, None)."""
+    kind, _, rest = text.partition(":")
+    arg, _, extra = rest.partition(":")
+    return kind, float(arg or 0), float(extra) if extra else None
 
 
 def _prompt_words(messages: list[Message]) -> int:

@@ -24,6 +24,7 @@ from yarl import URL
 
 from tollhouse.errors import (
     UpstreamBadRequest,
+    UpstreamConnectionError,
     UpstreamContentFiltered,
     UpstreamContextWindowExceeded,
     UpstreamError,
@@ -33,6 +34,7 @@ from tollhouse.errors import (
 )
 from tollhouse.providers.base import Capabilities, Health
 from tollhouse.settings import OpenAIModel
+from tollhouse.telemetry.tracing import upstream_headers_var
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
@@ -47,6 +49,14 @@ from tollhouse.wire import openai as wire
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def _with_trace(headers: dict[str, str]) -> dict[str, str]:
+    """Add the W3C trace context of the call under way (``traceparent``/``tracestate``), if any."""
+    trace = upstream_headers_var.get()
+    return headers if trace is None else {**headers, **trace}
+
+
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_SSE_BUFFER = 16 * 1024 * 1024  # a single SSE line larger than this is a broken upstream, not a reply
@@ -168,7 +178,8 @@ class OpenAICompatProvider:
     async def _post_json(self, url: URL, body: dict[str, Any]) -> dict[str, Any]:
         # Bytes from orjson are posted as-is: cheaper than json= (no str round trip) on every aiohttp version.
         try:
-            async with self._session.post(url, data=orjson.dumps(body), headers=_JSON_HEADERS) as resp:
+            headers = _with_trace(_JSON_HEADERS)
+            async with self._session.post(url, data=orjson.dumps(body), headers=headers) as resp:
                 if not 200 <= resp.status < 300:
                     raise await self._status_error(resp)
                 raw = await resp.read()
@@ -182,7 +193,7 @@ class OpenAICompatProvider:
     async def _events(self, url: URL, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
         try:
-            resp = await self._session.post(url, data=orjson.dumps(body), headers=_SSE_HEADERS)
+            resp = await self._session.post(url, data=orjson.dumps(body), headers=_with_trace(_SSE_HEADERS))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "request") from exc
         done = False
@@ -288,6 +299,9 @@ class OpenAICompatProvider:
             what = "stream" if during == "stream" else "response"
             return UpstreamUnavailable(f"{where}: {what} ended early ({type(exc).__name__})")
         detail = self._scrub(str(exc)) or "no detail"
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientOSError):
+            # Never reached the upstream (refused, DNS, TLS) or the connection was reset.
+            return UpstreamConnectionError(f"{where} is unreachable ({type(exc).__name__}: {detail})")
         return UpstreamUnavailable(f"{where} is unreachable ({type(exc).__name__}: {detail})")
 
     def _scrub(self, text: str) -> str:

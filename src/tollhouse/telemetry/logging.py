@@ -16,6 +16,9 @@ import orjson
 from tollhouse.settings import LoggingSettings
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The W3C trace id (32 hex) of the request being served: ours when tracing is on, else the caller's
+# ``traceparent`` one, so log lines join traces either way. Set by the middleware.
+trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -32,6 +35,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             out["request_id"] = rid
+        tid = trace_id_var.get()
+        if tid:
+            out["trace_id"] = tid
         for k, v in record.__dict__.items():
             if k not in _STD_ATTRS and not k.startswith("_"):
                 out[k] = v

@@ -77,7 +77,9 @@ async def list_models(request: Request) -> Response:
     gw = get_gateway(request)
     ctx = new_context(request, "models")
     await gw.authenticate(ctx, credential(request))
-    return json_response(wire.models_to_dict(gw.registry.all()))
+    out = wire.models_to_dict(gw.registry.all())
+    out["data"] += [wire.model_to_dict(name, dep) for name, dep in gw.router.public_groups()]
+    return json_response(out)
 
 
 @router.get("/v1/models/{model_id:path}", include_in_schema=False)
@@ -85,5 +87,6 @@ async def get_model(request: Request, model_id: str) -> Response:
     gw = get_gateway(request)
     ctx = new_context(request, "models")
     await gw.authenticate(ctx, credential(request))
-    dep = gw.registry.get(model_id)
+    group = gw.router.group(model_id)
+    dep = group.primary if group is not None else gw.registry.get(model_id)
     return json_response(wire.model_to_dict(model_id, dep))

@@ -1,0 +1,84 @@
+"""Telemetry routes: the Prometheus scrape endpoint and ``POST /v1/feedback``. Thin: the work is in
+``telemetry``."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import Response
+
+from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.openai.render import json_response
+from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded
+from tollhouse.settings import Settings
+from tollhouse.stores.evaluation import Feedback
+from tollhouse.telemetry.metrics import Metrics
+from tollhouse.telemetry.observer import Telemetry
+
+router = APIRouter(tags=["telemetry"])
+
+
+class FeedbackBody(BaseModel):
+    """User feedback on one earlier response, named by its ``x-request-id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(
+        ..., pattern=r"^[A-Za-z0-9._:\-]{1,128}$", description="The response's x-request-id."
+    )
+    score: float = Field(..., description="Any scale you choose (e.g. 1 / 0 / -1, or 1-5).")
+    comment: str | None = Field(None, max_length=4096, description="Free text, stored, never logged.")
+
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+def _telemetry(request: Request) -> Telemetry:
+    t: Telemetry = request.app.state.telemetry
+    return t
+
+
+@router.post("/v1/feedback", summary="Attach user feedback to an earlier request")
+async def feedback(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "feedback")
+    await gw.authenticate(ctx, credential(request))
+    body = await parse_body(request, FeedbackBody)
+    evaluation = _telemetry(request).evaluation
+    if evaluation is None:
+        raise NotFound("Feedback is not enabled on this gateway (telemetry.evaluation.enabled).")
+    fb = Feedback(body.request_id, body.score, body.comment, ctx.principal.key_id, time.time())
+    if not evaluation.feedback(fb):
+        raise Overloaded("Feedback queue is full, try again shortly.", retry_after=1.0)
+    resp = json_response({"object": "feedback", "request_id": body.request_id, "status": "accepted"})
+    resp.status_code = 202
+    return resp
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the feedback route, and the scrape route at ``telemetry.metrics.path`` when metrics are on."""
+    app.include_router(router)
+    m = settings.telemetry.metrics
+    if not m.enabled:
+        return
+    admin_key = settings.admin_key() if m.require_admin_key else None
+
+    async def metrics(request: Request) -> Response:
+        if admin_key is not None:
+            given = credential(request) or ""
+            if not hmac.compare_digest(given.encode(), admin_key.encode()):
+                raise AuthenticationFailed("Scraping metrics needs the admin key.")
+        collector = _telemetry(request).metrics
+        assert isinstance(collector, Metrics)
+        body, content_type = collector.render()
+        return Response(body, media_type=content_type)
+
+    app.add_api_route(m.path, metrics, methods=["GET"], summary="Prometheus metrics", tags=["telemetry"])

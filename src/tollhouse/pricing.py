@@ -1,0 +1,35 @@
+"""Cost of a request in USD from its usage and the deployment's configured price per 1M tokens. Pure."""
+
+from __future__ import annotations
+
+from tollhouse.settings import ModelConfig, Pricing
+from tollhouse.types import Usage
+
+
+def cost_usd(usage: Usage, pricing: Pricing) -> float:
+    """Prompt tokens at the input price (cached ones at the cached price when set), completion tokens at
+    the output price."""
+    cached = usage.cached_tokens or 0
+    cached_price = (
+        pricing.input_per_1m if pricing.cached_input_per_1m is None else pricing.cached_input_per_1m
+    )
+    return (
+        (usage.prompt_tokens - cached) * pricing.input_per_1m
+        + cached * cached_price
+        + usage.completion_tokens * pricing.output_per_1m
+    ) / 1_000_000
+
+
+class PriceBook:
+    """Deployment name → pricing, built once from the configured models. Unknown names cost nothing."""
+
+    __slots__ = ("_prices",)
+
+    def __init__(self, models: list[ModelConfig]) -> None:
+        self._prices = {m.name: m.pricing for m in models}
+
+    def cost(self, deployment: str | None, usage: Usage | None) -> float:
+        if usage is None or deployment is None:
+            return 0.0
+        pricing = self._prices.get(deployment)
+        return 0.0 if pricing is None else cost_usd(usage, pricing)
