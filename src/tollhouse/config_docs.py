@@ -28,12 +28,15 @@ from tollhouse.settings import (
 
 HEADER = """# Configuration reference
 
-Generated from `src/tollhouse/settings.py` by `tollhouse config-docs > docs/CONFIGURATION.md`; a test keeps
-the two in step. Layers, lowest to highest: defaults → YAML file (`--config PATH`, else `TOLLHOUSE_CONFIG`,
-else `./tollhouse.yaml`) → `.env` → environment variables. Environment names are `TOLLHOUSE_` + the path in
-upper case with `__` between levels, e.g. `TOLLHOUSE_SERVER__PORT=9000`; lists (such as `models`) take JSON.
-An invalid value stops start-up with a message naming the field and the value (`tollhouse check-config`).
-Secrets are never values in this file: name the environment variable that holds them (`*_env`).
+Generated from the settings model (`src/tollhouse/settings.py`, `src/tollhouse/config/`) by
+`tollhouse config-docs > docs/CONFIGURATION.md`; a test keeps the two in step.
+
+Layers, lowest to highest: defaults → YAML file (`--config PATH`, else `TOLLHOUSE_CONFIG`, else
+`./tollhouse.yaml`) → `.env` → environment variables. Environment names are `TOLLHOUSE_` + the path in
+upper case with `__` between levels, e.g. `TOLLHOUSE_SERVER__PORT=9000`; lists (such as `models`) take
+JSON. An invalid value stops start-up with a message naming the field and the value
+(`tollhouse check-config`). Secrets are never values in this file: name the environment variable that
+holds them (`*_env`).
 """
 
 

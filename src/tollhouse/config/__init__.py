@@ -1,0 +1,1 @@
+"""Settings sections, one module per concern; ``tollhouse.settings`` assembles the tree."""

