@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,13 @@ import yaml
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 
+from tests.support.stores import pg_dsn, redis_prefix  # noqa: F401  (shared fixtures: real PG / Redis)
 from tollhouse.app import create_app
 from tollhouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+_TMP = tempfile.mkdtemp(prefix="tollhouse-tests-")
 OPENAPI = SHARED / "datasets" / "openai-openapi" / "openapi.yaml"
 
 
@@ -25,8 +30,28 @@ def mock_settings(**models: dict[str, Any]) -> Settings:
     entries = [{"name": "mock", "provider": "mock", "aliases": ["mock-alias"], "max_output_tokens": 256}]
     entries += [{"name": n, "provider": "mock", **fields} for n, fields in models.items()]
     return Settings.model_validate(
-        {"embedded": {"chat": False, "embeddings": False}, "models": entries, "logging": {"format": "text"}}
+        {
+            "embedded": {"chat": False, "embeddings": False},
+            "models": entries,
+            "logging": {"format": "text"},
+            # A fresh key store per app (a key created by one test must not lock out another) and no
+            # ledger unless a test turns it on: nothing is written to the working directory.
+            "keys": {"sqlite_path": str(Path(_TMP) / f"keys-{uuid.uuid4().hex}.db")},
+            "ledger": {"enabled": False},
+        }
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps built with default settings keep keys and the ledger in ./tollhouse.db and ./tollhouse-ledger:
+    run the suite from a scratch directory so nothing lands in the repository."""
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tollhouse import __version__
+from tollhouse.access import Access
 from tollhouse.api import errors as api_errors
+from tollhouse.api.admin import costs_router
+from tollhouse.api.admin import router as admin_router
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
@@ -20,7 +23,7 @@ from tollhouse.api.openai.docs import install_openapi
 from tollhouse.api.openai.router import router as openai_router
 from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.auth import AdminKeyAuth, Authenticator, OpenAccess
+from tollhouse.guardrails.chain import build_guards
 from tollhouse.pipeline.idempotency import build_store
 from tollhouse.pipeline.routing import Router
 from tollhouse.providers.registry import ModelRegistry
@@ -41,12 +44,24 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = await ModelRegistry.build(settings.all_models())
         admin_key = settings.admin_key()
-        auth: Authenticator = AdminKeyAuth(admin_key) if admin_key else OpenAccess()
+        access = Access.build(settings, admin_key)
         router = Router(registry, settings.routing)
-        gateway = Gateway(registry=registry, auth=auth, router=router)
+        guards = build_guards(settings.guardrails)
+        gateway = Gateway(
+            registry=registry,
+            auth=access.auth,
+            limiter=access.limiter,
+            ledger=access.ledger,
+            router=router,
+            guards=guards,
+        )
         app.state.gateway = gateway
+        app.state.admin_key = admin_key
+        app.state.keys = access.keys
+        app.state.reports = access.reports
         app.state.draining = False
         try:
+            await access.start()
             if settings.routing.breaker.store == "redis":
                 from tollhouse.routing.shared import SharedBreakers
 
@@ -54,6 +69,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
             await telemetry.start(gateway)
         except BaseException:
             await gateway.aclose()
+            await access.aclose()
             raise
         _tune_gc()
         log.info("ready", extra={"models": [d.name for d in registry.all()]})
@@ -62,6 +78,8 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         finally:
             app.state.draining = True
             await gateway.aclose()
+            guards.close()
+            await access.aclose()
             await telemetry.aclose()
             await idempotency_store.aclose()
             log.info("stopped")
@@ -72,6 +90,8 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     api_errors.install(app)
     app.include_router(openai_router)
     app.include_router(health_router)
+    app.include_router(admin_router)
+    app.include_router(costs_router)
     install_telemetry(app, settings)
     install_openapi(app, __version__)
     # Innermost first: HotRoutes serves the OpenAI POST routes without FastAPI's per-request machinery,

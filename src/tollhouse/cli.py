@@ -1,4 +1,4 @@
-"""Command line: ``tollhouse serve`` and ``tollhouse check-config``."""
+"""Command line: ``tollhouse serve``, ``check-config``, ``config-docs``, ``keys …`` and ``usage``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import ipaddress
 import os
 import sys
 
+from tollhouse.cli_keys import add_key_commands, add_usage_commands
+from tollhouse.errors import TollhouseError
+from tollhouse.keys import has_keys
 from tollhouse.settings import ConfigError, Settings, load_settings
 
 
@@ -40,10 +43,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _load(args)
     srv = settings.server
-    if not _is_loopback(srv.host) and not srv.allow_unauthenticated and settings.admin_key() is None:
+    if (
+        not _is_loopback(srv.host)
+        and not srv.allow_unauthenticated
+        and settings.admin_key() is None
+        and not has_keys(settings.keys)
+    ):
         print(
-            f"refusing to serve on {srv.host}: no API key is configured (auth.admin_key_env), "
-            "so anyone who can reach this address could use it. Bind 127.0.0.1, set an admin key, "
+            f"refusing to serve on {srv.host}: no API key is configured (no admin key in auth.admin_key_env "
+            "and no key created with `tollhouse keys create`), so anyone who can reach this address could "
+            "use it. Bind 127.0.0.1, create a key, set an admin key, "
             "or set server.allow_unauthenticated: true "
             "(TOLLHOUSE_SERVER__ALLOW_UNAUTHENTICATED=true) if a trusted proxy in front does authentication.",
             file=sys.stderr,
@@ -131,7 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
     docs = sub.add_parser("config-docs", help="print the configuration reference (Markdown)")
     docs.set_defaults(func=cmd_config_docs)
+    add_key_commands(sub, _load)
+    add_usage_commands(sub, _load)
+    ev = sub.add_parser("eval", help="measure quality on the shared dev sets")
+    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation"])
+    ev.add_argument("--datasets", default="../shared/datasets", help="folder of the shared dev sets")
+    ev.add_argument("--limit", type=int, help="use an even slice of this many rows per set")
+    ev.set_defaults(func=cmd_eval)
     return p
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tollhouse.guardrails.evaluate import run
+
+    which = "all" if args.target == "guardrails" else args.target
+    for line in run(Path(args.datasets), which, args.limit):
+        print(line)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tollhouse: {exc}", file=sys.stderr)
         return 2
+    except TollhouseError as exc:  # e.g. `tollhouse keys revoke` of an unknown id
+        print(f"tollhouse: {exc.message}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -49,7 +49,14 @@ def _default(field: FieldInfo) -> str:
         return "**required**"
     else:
         value = field.default
-    return f"`{json.dumps(value)}`"
+    return f"`{json.dumps(value, default=_jsonable)}`"
+
+
+def _jsonable(value: Any) -> Any:
+    """Defaults that hold models (lists of rule entries, …) are shown as their plain data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot show a default of type {type(value).__name__}")
 
 
 def _type(field: FieldInfo) -> str:

@@ -2,7 +2,8 @@
 
 TollhouseError                      500 server_error
 ├── InvalidRequest                  400 invalid_request_error (names the param)
-│   └── ContextWindowExceeded       400 code=context_length_exceeded
+│   ├── ContextWindowExceeded       400 code=context_length_exceeded
+│   └── GuardrailBlocked            400 code=guardrail_blocked (names the rule)
 ├── BodyTooLarge                    413 invalid_request_error
 ├── AuthenticationFailed            401 authentication_error
 ├── PermissionDenied                403 permission_error
@@ -11,6 +12,8 @@ TollhouseError                      500 server_error
 ├── IdempotencyConflict             409 code=idempotency_conflict (same key still in progress)
 ├── IdempotencyKeyReused            422 code=idempotency_key_reused (same key, different body)
 ├── RateLimited                     429 rate_limit_error (retry_after)
+│   └── BudgetExceeded              429 or 402 code=budget_exceeded (a spend budget is used up)
+│       └── Downgrade               (internal: the gateway re-routes to a cheaper model; 429 if not)
 ├── Overloaded                      503 overloaded_error (retry_after; our own queue is full)
 └── UpstreamError                   502 upstream_error (retryable)
     ├── UpstreamTimeout             504 (retryable)
@@ -19,7 +22,8 @@ TollhouseError                      500 server_error
     │   └── UpstreamConnectionError 502 code=upstream_unreachable (no answer: refused, reset, DNS)
     ├── UpstreamBadRequest          400 (the upstream refused the request; not retryable)
     ├── UpstreamContextWindowExceeded 400 code=context_length_exceeded (a larger model may help)
-    └── UpstreamContentFiltered     400 code=content_filter
+    ├── UpstreamContentFiltered     400 code=content_filter
+    └── ResponseSchemaMismatch      502 code=response_schema_mismatch (answer failed the json_schema twice)
 """
 
 from __future__ import annotations
@@ -66,6 +70,12 @@ class ContextWindowExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class GuardrailBlocked(InvalidRequest):
+    """A guardrail refused the request; the message names the rule, never the offending text."""
+
+    code = "guardrail_blocked"
+
+
 class BodyTooLarge(TollhouseError):
     status = 413
     type = "invalid_request_error"
@@ -110,6 +120,27 @@ class RateLimited(TollhouseError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class BudgetExceeded(RateLimited):
+    """A key's, user's or team's budget for the day or month is used up (``budgets.exceeded_status``)."""
+
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+    def __init__(self, message: str, *, status: int = 429, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = 402 if status == 402 else 429
+
+
+class Downgrade(BudgetExceeded):
+    """A budget is used up and the policy is to downgrade: the gateway re-routes the request to ``model``
+    and admits it again (a caller that cannot re-route sees the ``BudgetExceeded`` it also is)."""
+
+    def __init__(self, message: str, model: str, *, status: int = 429, reason: str = "budget") -> None:
+        super().__init__(message, status=status)
+        self.model = model
+        self.reason = reason  # "budget" or "emergency": x-tollhouse-route is <reason>-downgrade:<model>
 
 
 class Overloaded(TollhouseError):
@@ -162,3 +193,8 @@ class UpstreamContextWindowExceeded(UpstreamBadRequest):
 
 class UpstreamContentFiltered(UpstreamBadRequest):
     code = "content_filter"
+
+
+class ResponseSchemaMismatch(UpstreamError):
+    code = "response_schema_mismatch"
+    retryable = False

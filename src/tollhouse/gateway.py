@@ -15,10 +15,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tollhouse.errors import InvalidRequest, TollhouseError, UpstreamTimeout
+from tollhouse.errors import (
+    Downgrade,
+    InvalidRequest,
+    ResponseSchemaMismatch,
+    TollhouseError,
+    UpstreamTimeout,
+)
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
-from tollhouse.pipeline.guard import GuardChain, NoGuards
+from tollhouse.pipeline.guard import GuardChain, NoGuards, repair_request
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.pipeline.limits import Estimate, Limiter, Reservation, Unlimited
 from tollhouse.pipeline.routing import Group, Opener, Router, StreamStart, aclose_all
@@ -124,7 +130,7 @@ class Gateway:
 
     async def chat(self, ctx: RequestContext, req: ChatRequest) -> ChatResponse:
         group = self._route(ctx, req.model, req.max_tokens, req)
-        reservation = await self._admit(ctx, req, group.primary)
+        group, reservation = await self._admit(ctx, req, group)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
@@ -135,12 +141,23 @@ class Gateway:
             ctx.mark_stage("cache_lookup", t)
             if resp is None:
                 resp = await self._call(ctx, lambda: self._complete(ctx, group, req))
+                usage = resp.usage  # spent even if an output guardrail blocks the answer
                 t = time.perf_counter()
-                resp = await self.guards.check_output(ctx, resp)
+                try:
+                    resp = await self.guards.check_output(ctx, resp)
+                except ResponseSchemaMismatch as exc:
+                    # One repair retry: the model sees its answer and the validation error, then the
+                    # second answer must pass (else the error stands).
+                    fix = repair_request(req, resp, exc.message)
+                    resp = await self._call(ctx, lambda: self._complete(ctx, group, fix))
+                    usage = resp.usage = Usage(
+                        usage.prompt_tokens + resp.usage.prompt_tokens,
+                        usage.completion_tokens + resp.usage.completion_tokens,
+                    )
+                    resp = await self.guards.check_output(ctx, resp)
                 t = ctx.mark_stage("guard_output", t)
                 await self.cache.store(ctx, req, resp)
                 ctx.mark_stage("cache_store", t)
-                usage = resp.usage
             else:
                 t = time.perf_counter()
                 resp = await self.guards.check_output(ctx, resp)
@@ -167,7 +184,7 @@ class Gateway:
         before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
         group = self._route(ctx, req.model, req.max_tokens, req)
         ctx.stream = True
-        reservation = await self._admit(ctx, req, group.primary)
+        group, reservation = await self._admit(ctx, req, group)
         try:
             t = time.perf_counter()
             req = await self.guards.check_input(ctx, req)
@@ -191,7 +208,7 @@ class Gateway:
     async def completion(self, ctx: RequestContext, req: CompletionRequest) -> CompletionResponse:
         group = self._route(ctx, req.model, req.max_tokens, req)
         self._require(group.primary, "completions")
-        reservation = await self._admit_text(ctx, req, group.primary)
+        group, reservation = await self._admit_text(ctx, req, group)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
@@ -218,7 +235,7 @@ class Gateway:
         group = self._route(ctx, req.model, req.max_tokens, req)
         self._require(group.primary, "completions")
         ctx.stream = True
-        reservation = await self._admit_text(ctx, req, group.primary)
+        group, reservation = await self._admit_text(ctx, req, group)
         try:
             start = await self._open(
                 ctx, group, lambda d: (d.provider.stream_text(req), None), "completions", req.max_tokens
@@ -236,7 +253,7 @@ class Gateway:
         self._require(group.primary, "embeddings")
         t0 = time.perf_counter()
         chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
-        reservation = await self.limiter.admit(ctx, Estimate(estimate_tokens(chars), 0))
+        reservation, _ = await self._reserve(ctx, Estimate(estimate_tokens(chars), 0))
         ctx.mark_stage("limits", t0)
         usage: Usage | None = None
         error: BaseException | None = None
@@ -265,20 +282,42 @@ class Gateway:
                 code="model_not_supported",
             )
 
-    async def _admit(self, ctx: RequestContext, req: ChatRequest, dep: Deployment) -> Reservation:
-        self._require(dep, "chat")
+    async def _admit(self, ctx: RequestContext, req: ChatRequest, group: Group) -> tuple[Group, Reservation]:
+        self._require(group.primary, "chat")
         t0 = time.perf_counter()
-        out = req.max_tokens or dep.config.max_output_tokens
-        r = await self.limiter.admit(ctx, Estimate(estimate_tokens(_message_chars(req.messages)), out))
+        out = req.max_tokens or group.primary.config.max_output_tokens
+        est = Estimate(estimate_tokens(_message_chars(req.messages)), out)
+        r, new = await self._reserve(ctx, est, lambda m: self._route(ctx, m, req.max_tokens, req))
         ctx.mark_stage("limits", t0)
-        return r
+        return new or group, r
 
-    async def _admit_text(self, ctx: RequestContext, req: CompletionRequest, dep: Deployment) -> Reservation:
+    async def _admit_text(
+        self, ctx: RequestContext, req: CompletionRequest, group: Group
+    ) -> tuple[Group, Reservation]:
         t0 = time.perf_counter()
-        out = req.max_tokens or dep.config.max_output_tokens
-        r = await self.limiter.admit(ctx, Estimate(estimate_tokens(len(req.prompt)), out))
+        out = req.max_tokens or group.primary.config.max_output_tokens
+        est = Estimate(estimate_tokens(len(req.prompt)), out)
+        r, new = await self._reserve(ctx, est, lambda m: self._route(ctx, m, req.max_tokens, req))
         ctx.mark_stage("limits", t0)
-        return r
+        return new or group, r
+
+    async def _reserve(
+        self, ctx: RequestContext, estimate: Estimate, reroute: Callable[[str], Group] | None = None
+    ) -> tuple[Reservation, Group | None]:
+        """Admission; a refused request (rate limit, budget, model not allowed) still gets its ledger
+        record. A budget policy may ask for a cheaper model (``Downgrade``): re-route and admit again."""
+        try:
+            try:
+                return await self.limiter.admit(ctx, estimate), None
+            except Downgrade as d:
+                if reroute is None:
+                    raise
+                group = reroute(d.model)
+                ctx.route = f"{d.reason}-downgrade:{d.model}"
+                return await self.limiter.admit(ctx, estimate), group
+        except BaseException as exc:
+            self._finish(ctx, None, exc)
+            raise
 
     async def _open(
         self, ctx: RequestContext, group: Group, opener: Opener[C], capability: str, max_tokens: int | None

@@ -33,3 +33,10 @@ class PriceBook:
             return 0.0
         pricing = self._prices.get(deployment)
         return 0.0 if pricing is None else cost_usd(usage, pricing)
+
+    def worst_case(self, deployment: str | None, prompt_tokens: int, max_output_tokens: int) -> float:
+        """Upper estimate before the call: all prompt tokens at the input price, the whole output cap."""
+        pricing = self._prices.get(deployment) if deployment is not None else None
+        if pricing is None:
+            return 0.0
+        return (prompt_tokens * pricing.input_per_1m + max_output_tokens * pricing.output_per_1m) / 1_000_000

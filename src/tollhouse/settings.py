@@ -20,9 +20,26 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from tollhouse.config.access import (
+    BudgetLimit,
+    BudgetsSettings,
+    EmergencySettings,
+    KeysSettings,
+    LedgerSettings,
+    LimitsSettings,
+)
 from tollhouse.config.base import (
     ConfigError,
     Strict,
+)
+from tollhouse.config.guardrails import (
+    ChainOverride,
+    GuardLimits,
+    GuardrailSettings,
+    InjectionSettings,
+    PIISettings,
+    RuleEntry,
+    StreamGuardSettings,
 )
 from tollhouse.config.models import (
     EncoderModel,
@@ -59,16 +76,26 @@ __all__ = [
     "AuthSettings",
     "AutoRouterConfig",
     "BreakerSettings",
+    "BudgetLimit",
+    "BudgetsSettings",
     "CascadeCheck",
+    "ChainOverride",
     "ConfigError",
     "EmbeddedSettings",
+    "EmergencySettings",
     "EncoderModel",
     "ErrorClass",
     "EvaluationSettings",
     "FallbackRule",
     "GroupConfig",
     "GroupMember",
+    "GuardLimits",
+    "GuardrailSettings",
     "IdempotencySettings",
+    "InjectionSettings",
+    "KeysSettings",
+    "LedgerSettings",
+    "LimitsSettings",
     "LlamaCppModel",
     "LoggingSettings",
     "MetricsSettings",
@@ -76,12 +103,15 @@ __all__ = [
     "ModelBase",
     "ModelConfig",
     "OpenAIModel",
+    "PIISettings",
     "Pricing",
     "RedisSettings",
     "RetrySettings",
     "RoutingSettings",
+    "RuleEntry",
     "ServerSettings",
     "Settings",
+    "StreamGuardSettings",
     "Strict",
     "TelemetrySettings",
     "Timeouts",
@@ -141,8 +171,9 @@ class AuthSettings(Strict):
 
     admin_key_env: str | None = Field(
         None,
-        description="Name of the environment variable holding the admin key. When set, every request must "
-        "present that key (`Authorization: Bearer` or `X-API-Key`).",
+        description="Name of the environment variable holding the admin key: it opens `/admin` and is "
+        "accepted on every route. When set, or once any API key exists (`keys:`), every request must present "
+        "a key (`Authorization: Bearer` or `X-API-Key`).",
     )
 
 
@@ -174,6 +205,12 @@ class Settings(BaseSettings):
         default_factory=TelemetrySettings, description="Metrics, tracing, evaluation."
     )
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Authentication.")
+    keys: KeysSettings = Field(default_factory=KeysSettings, description="API keys.")
+    limits: LimitsSettings = Field(default_factory=LimitsSettings, description="Rate limits.")
+    budgets: BudgetsSettings = Field(default_factory=BudgetsSettings, description="Spend budgets.")
+    emergency: EmergencySettings = Field(default_factory=EmergencySettings, description="Emergency mode.")
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="Usage ledger.")
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings, description="Guardrails.")
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings, description="Embedded models.")
     models: list[ModelConfig] = Field(default_factory=list, description="Model deployments (see below).")
     routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Routing.")
@@ -208,6 +245,13 @@ class Settings(BaseSettings):
                 for fb in rule.to:
                     if fb not in public:
                         raise ValueError(f"routing group {g.name!r}: unknown fallback {fb!r}")
+        targets = (
+            ("budgets.downgrade_to", self.budgets.downgrade_to),
+            ("emergency.model", self.emergency.model),
+        )
+        for field, target in targets:
+            if target is not None and target not in public:
+                raise ValueError(f"{field}: unknown model or group {target!r}")
         tiers = models | {g.name for g in self.routing.groups}
         for a in self.routing.auto:
             for tier in (a.simple, a.standard, a.complex, a.code):

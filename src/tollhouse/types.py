@@ -206,6 +206,20 @@ class EmbeddingResponse:
     usage: Usage
 
 
+@dataclass(slots=True, frozen=True)
+class KeyLimits:
+    """What an API key may do: models it may call (None: all), requests / tokens per minute, overall and
+    per model (``per_model``: model → (rpm, tpm)), and spend budgets. Built once per key when the key cache
+    loads."""
+
+    models: frozenset[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    per_model: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+
+
 @dataclass(slots=True)
 class Principal:
     """Who is calling. The pass-through authenticator yields the anonymous principal."""
@@ -214,6 +228,7 @@ class Principal:
     user: str | None = None
     team: str | None = None
     anonymous: bool = True
+    limits: KeyLimits | None = None
 
 
 class ProviderSpan(Protocol):
@@ -267,9 +282,18 @@ class RequestContext:
     error_class: str | None = None
     # (rule, outcome) per guardrail verdict, e.g. ("pii", "redact"); for metrics and evaluation records.
     guardrail_events: list[tuple[str, str]] | None = None
+    # The rule that blocked the request, if one did (the ledger and evaluation records keep it).
+    guardrail_blocked: str | None = None
+    # Per-request guardrail state (``guardrails.chain.GuardState``: the PII mapping, the response schema).
+    # Lives only as long as the request; never logged or recorded.
+    guard_state: object | None = None
     # Set by the prompt registry when the request used a stored template; kept in evaluation records.
     prompt_template: str | None = None
     prompt_version: str | None = None
+    # USD at the deployment's prices, set when the ledger records the request (None: usage unknown).
+    cost_usd: float | None = None
+    # OpenAI-style x-ratelimit-* headers from admission (None when the caller has no limits).
+    ratelimit_headers: list[tuple[bytes, bytes]] | None = None
     # Set only when tracing is on, so the tracing-off path costs one ``is None`` test per stage.
     tracer: StageTracer | None = None
 

@@ -73,6 +73,8 @@ class GatewayMiddleware:
                 ctx = scope["state"].get("ctx")
                 if isinstance(ctx, RequestContext) and ctx.attempts:
                     message["headers"].extend(_routing_headers(ctx))
+                if isinstance(ctx, RequestContext):
+                    _usage_headers(ctx, message["headers"])
                 if isinstance(ctx, RequestContext) and self.timing_headers:
                     if not ctx.stream:
                         message["headers"].append(
@@ -156,6 +158,15 @@ def _routing_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
     if ctx.route:
         out.append((b"x-tollhouse-route", ctx.route.encode("latin-1", "replace")))
     return out
+
+
+def _usage_headers(ctx: RequestContext, headers: list[tuple[bytes, bytes]]) -> None:
+    """Rate-limit state from admission, and the request's cost once known (not for streams: their headers
+    go out before the usage exists; the ledger has their cost)."""
+    if ctx.ratelimit_headers:
+        headers.extend(ctx.ratelimit_headers)
+    if ctx.cost_usd is not None and not ctx.stream:
+        headers.append((b"x-tollhouse-cost-usd", f"{ctx.cost_usd:.8f}".encode()))
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -6,9 +6,10 @@ The pass-through ``NoGuards`` lets everything through unchanged.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Protocol
 
-from tollhouse.types import ChatChunk, ChatRequest, ChatResponse, RequestContext
+from tollhouse.types import ChatChunk, ChatRequest, ChatResponse, Message, RequestContext
 
 
 class GuardChain(Protocol):
@@ -34,3 +35,11 @@ class NoGuards:
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
         return chunks
+
+
+def repair_request(req: ChatRequest, bad: ChatResponse, error: str) -> ChatRequest:
+    """The one repair retry after an answer failed the requested ``json_schema``: the same request plus the
+    model's answer and the validation error."""
+    answer = bad.choices[0].message.text() if bad.choices else ""
+    note = f"{error}\nReply again with only JSON that matches the schema."
+    return replace(req, messages=[*req.messages, Message("assistant", answer), Message("user", note)])

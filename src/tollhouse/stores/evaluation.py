@@ -7,13 +7,13 @@ are epoch seconds. A request id may repeat (callers choose ``X-Request-ID``), so
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
-from pathlib import Path
 from typing import Any, Protocol
+
+from tollhouse.stores.sql import SqliteDB, open_pg_pool
 
 
 @dataclass(slots=True)
@@ -120,66 +120,39 @@ CREATE INDEX IF NOT EXISTS eval_feedback_ts ON eval_feedback (ts);
 
 
 class SqliteEvalStore:
-    """One connection used from worker threads, one operation at a time."""
+    """One connection used from worker threads, one operation at a time (``stores.sql.SqliteDB``)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._db = SqliteDB(path)
 
     async def open(self) -> None:
-        def connect() -> sqlite3.Connection:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SQLITE_SCHEMA)
-            return conn
-
-        self._conn = await asyncio.to_thread(connect)
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("SqliteEvalStore is not open")
-        return self._conn
+        await self._db.open(_SQLITE_SCHEMA)
 
     async def write(self, records: Sequence[EvalRecord], feedback: Sequence[Feedback]) -> None:
-        conn = self._db()
         rec_sql = f"INSERT INTO eval_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         fb_sql = f"INSERT INTO eval_feedback ({', '.join(_FEEDBACK_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
         rec_rows = [_row(r) for r in records]
         fb_rows = [(f.request_id, f.score, f.comment, f.key_id, f.ts) for f in feedback]
 
-        def run() -> None:
-            with conn:  # one transaction
-                conn.execute("BEGIN")
-                if rec_rows:
-                    conn.executemany(rec_sql, rec_rows)
-                if fb_rows:
-                    conn.executemany(fb_sql, fb_rows)
+        def run(conn: sqlite3.Connection) -> None:
+            if rec_rows:
+                conn.executemany(rec_sql, rec_rows)
+            if fb_rows:
+                conn.executemany(fb_sql, fb_rows)
 
-        async with self._lock:
-            await asyncio.to_thread(run)
+        await self._db.transaction(run)
 
     async def purge(self, before: float) -> int:
-        conn = self._db()
-
-        def run() -> int:
-            with conn:
-                conn.execute("BEGIN")
-                a = conn.execute("DELETE FROM eval_records WHERE ts < ?", (before,)).rowcount
-                b = conn.execute("DELETE FROM eval_feedback WHERE ts < ?", (before,)).rowcount
+        def run(conn: sqlite3.Connection) -> int:
+            a = conn.execute("DELETE FROM eval_records WHERE ts < ?", (before,)).rowcount
+            b = conn.execute("DELETE FROM eval_feedback WHERE ts < ?", (before,)).rowcount
             return int(a + b)
 
-        async with self._lock:
-            return await asyncio.to_thread(run)
+        return await self._db.transaction(run)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
-        conn = self._db()
-
-        def run() -> dict[str, Any] | None:
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute(
                 "SELECT * FROM eval_records WHERE request_id = ? ORDER BY ts DESC, id DESC LIMIT 1",
                 (request_id,),
@@ -192,14 +165,10 @@ class SqliteEvalStore:
             ).fetchall()
             return {**_record_dict(dict(row)), "feedback": [dict(f) for f in fb]}
 
-        async with self._lock:
-            return await asyncio.to_thread(run)
+        return await self._db.run(run)
 
     async def aclose(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            async with self._lock:
-                await asyncio.to_thread(conn.close)
+        await self._db.aclose()
 
 
 _PG_TYPES = {
@@ -235,14 +204,7 @@ class PostgresEvalStore:
         self._pool: Any = None
 
     async def open(self) -> None:
-        import asyncpg
-
-        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Serialise concurrent start-ups (several workers) around CREATE … IF NOT EXISTS.
-            await conn.execute("SELECT pg_advisory_xact_lock(7007001)")
-            for stmt in _PG_SCHEMA:
-                await conn.execute(stmt)
+        self._pool = await open_pg_pool(self.dsn, _PG_SCHEMA, 7007001)
 
     async def write(self, records: Sequence[EvalRecord], feedback: Sequence[Feedback]) -> None:
         cols = ", ".join(COLUMNS)

@@ -1,0 +1,111 @@
+"""Admin API under ``/admin``: API keys (create, list, get, update, rotate, revoke) and usage reports.
+
+Every route needs the admin key (``auth.admin_key_env``); without one configured the admin API is off (403)
+and keys are managed with ``tollhouse keys``. Secrets are returned once, by create and rotate.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from tollhouse.api.deps import credential, parse_body
+from tollhouse.api.openai.render import json_response
+from tollhouse.errors import AuthenticationFailed, PermissionDenied
+from tollhouse.keys import KeyService, KeySpec, public
+from tollhouse.pipeline.reports import Reports
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def require_admin(request: Request) -> None:
+    admin: str | None = request.app.state.admin_key
+    if admin is None:
+        raise PermissionDenied(
+            "The admin API is disabled: set auth.admin_key_env to the name of an environment variable "
+            "holding an admin key (or use `tollhouse keys`)."
+        )
+    given = credential(request)
+    if not given:
+        raise AuthenticationFailed("Missing admin key.")
+    if not hmac.compare_digest(given.encode(), admin.encode()):
+        raise AuthenticationFailed("Incorrect admin key.")
+
+
+def _keys(request: Request) -> KeyService:
+    svc: KeyService = request.app.state.keys
+    return svc
+
+
+Admin = Depends(require_admin)
+
+
+@router.post("/keys", dependencies=[Admin])
+async def create_key(request: Request) -> Response:
+    spec = await parse_body(request, KeySpec)
+    secret, key = await _keys(request).create(spec)
+    return Response(orjson.dumps(public(key, secret)), status_code=201, media_type="application/json")
+
+
+@router.get("/keys", dependencies=[Admin])
+async def list_keys(request: Request) -> Response:
+    return json_response({"data": [public(k) for k in await _keys(request).list()]})
+
+
+@router.get("/keys/{key_id}", dependencies=[Admin])
+async def get_key(request: Request, key_id: str) -> Response:
+    return json_response(public(await _keys(request).get(key_id)))
+
+
+@router.patch("/keys/{key_id}", dependencies=[Admin])
+async def update_key(request: Request, key_id: str) -> Response:
+    spec = await parse_body(request, KeySpec)
+    return json_response(public(await _keys(request).update(key_id, spec)))
+
+
+@router.post("/keys/{key_id}/rotate", dependencies=[Admin])
+async def rotate_key(request: Request, key_id: str) -> Response:
+    secret, key = await _keys(request).rotate(key_id)
+    return json_response(public(key, secret))
+
+
+@router.post("/keys/{key_id}/revoke", dependencies=[Admin])
+async def revoke_key(request: Request, key_id: str) -> Response:
+    return json_response(public(await _keys(request).revoke(key_id)))
+
+
+@router.get("/usage", dependencies=[Admin])
+async def usage(
+    request: Request,
+    group_by: Literal["key_id", "user", "team", "model", "day"] = Query("key_id"),
+    since: float | None = Query(None, description="Epoch seconds; default: 30 days ago."),
+    until: float | None = Query(None, description="Epoch seconds; default: now."),
+) -> Response:
+    reports: Reports = request.app.state.reports
+    now = time.time()
+    out: dict[str, Any] = await reports.usage(group_by, since or now - 30 * 86400, until or now + 1)
+    return json_response(out)
+
+
+costs_router = APIRouter(include_in_schema=False)
+
+
+@costs_router.get("/v1/costs")
+async def costs(
+    request: Request,
+    since: float | None = Query(None, description="Epoch seconds; default: 30 days ago."),
+    until: float | None = Query(None, description="Epoch seconds; default: now."),
+) -> Response:
+    """Spend summary. Needs the admin key — except in open mode (no admin key, no API keys: loopback)."""
+    gw_auth = request.app.state.gateway.auth
+    open_mode = request.app.state.admin_key is None and not getattr(gw_auth, "configured", False)
+    if not open_mode:
+        require_admin(request)
+    reports: Reports = request.app.state.reports
+    now = time.time()
+    return json_response(await reports.costs(since or now - 30 * 86400, until or now + 1))

@@ -1,0 +1,128 @@
+"""``tollhouse keys create|list|get|update|revoke|rotate`` and ``tollhouse usage|costs``: straight to the
+configured stores (no server needed). Writes move the key store's version, so running gateways pick them
+up within ``keys.refresh_interval_s``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tollhouse.keys import KeyService, KeySpec, build_key_store, public
+from tollhouse.pipeline.ledger import build_ledger_store
+from tollhouse.pipeline.reports import Reports
+from tollhouse.settings import Settings
+
+Loader = Callable[[argparse.Namespace], Settings]
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _spec(args: argparse.Namespace) -> KeySpec:
+    data: dict[str, Any] = {}
+    for name in ("name", "user", "team", "rpm", "tpm"):
+        value = getattr(args, name, None)
+        if value is not None:
+            data[name] = value
+    if getattr(args, "models", None):
+        data["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    if getattr(args, "expires_days", None):
+        data["expires_at"] = time.time() + args.expires_days * 86400
+    return KeySpec.model_validate(data)
+
+
+async def _with_service(settings: Settings, fn: Callable[[KeyService], Awaitable[Any]]) -> Any:
+    store = build_key_store(settings.keys)
+    await store.open()
+    try:
+        return await fn(KeyService(store))
+    finally:
+        await store.aclose()
+
+
+def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        settings = load(args)
+        action = args.keys_action
+
+        async def go(svc: KeyService) -> Any:
+            if action == "create":
+                secret, key = await svc.create(_spec(args))
+                print("Store this key now: it is not shown again.", file=sys.stderr)
+                return public(key, secret)
+            if action == "list":
+                return [public(k) for k in await svc.list()]
+            if action == "get":
+                return public(await svc.get(args.id))
+            if action == "update":
+                return public(await svc.update(args.id, _spec(args)))
+            if action == "revoke":
+                return public(await svc.revoke(args.id))
+            secret, key = await svc.rotate(args.id)
+            print("Store this key now: it is not shown again. The old one no longer works.", file=sys.stderr)
+            return public(key, secret)
+
+        _print(asyncio.run(_with_service(settings, go)))
+        return 0
+
+    return run
+
+
+def add_key_commands(sub: Any, load: Loader) -> None:
+    keys = sub.add_parser("keys", help="manage API keys (create, list, get, update, revoke, rotate)")
+    actions = keys.add_subparsers(dest="keys_action", required=True)
+    for action in ("create", "list", "get", "update", "revoke", "rotate"):
+        p = actions.add_parser(action)
+        p.add_argument("--config", help="YAML config file")
+        if action != "create" and action != "list":
+            p.add_argument("id", help="key id (key_…)")
+        if action in ("create", "update"):
+            p.add_argument("--name")
+            p.add_argument("--user")
+            p.add_argument("--team")
+            p.add_argument("--models", help="comma-separated models the key may call (default: all)")
+            p.add_argument("--rpm", type=int, help="requests per minute")
+            p.add_argument("--tpm", type=int, help="tokens per minute")
+            p.add_argument("--expires-days", type=float, dest="expires_days")
+        p.set_defaults(func=_keys_cmd(load))
+
+
+def _report_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        settings = load(args)
+        now = time.time()
+        since = now - args.days * 86400
+
+        async def go() -> Any:
+            store = build_ledger_store(settings.ledger)
+            await store.open()
+            try:
+                reports = Reports(store)
+                if args.command == "costs":
+                    return await reports.costs(since, now + 1)
+                return await reports.usage(args.group_by, since, now + 1)
+            finally:
+                await store.aclose()
+
+        _print(asyncio.run(go()))
+        return 0
+
+    return run
+
+
+def add_usage_commands(sub: Any, load: Loader) -> None:
+    usage = sub.add_parser("usage", help="usage aggregates from the ledger (like GET /admin/usage)")
+    usage.add_argument(
+        "--group-by", dest="group_by", default="key_id", choices=["key_id", "user", "team", "model", "day"]
+    )
+    costs = sub.add_parser("costs", help="spend summary from the ledger (like GET /v1/costs)")
+    for p in (usage, costs):
+        p.add_argument("--config", help="YAML config file")
+        p.add_argument("--days", type=float, default=30.0, help="look back this many days (default 30)")
+        p.set_defaults(func=_report_cmd(load))

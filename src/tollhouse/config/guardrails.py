@@ -1,0 +1,113 @@
+"""The `guardrails:` section: which checks run, in which mode, per key and per model (issue 6)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tollhouse.config.base import Strict
+
+RuleName = Literal["limits", "injection", "pii", "dangerous_commands", "unsafe_content", "json_schema"]
+
+
+class RuleEntry(Strict):
+    """One guardrail in a chain."""
+
+    rule: RuleName = Field(description="Which check.")
+    mode: Literal["enforce", "redact", "shadow"] = Field(
+        "enforce",
+        description="`enforce` blocks, `redact` rewrites and continues, `shadow` only logs and counts.",
+    )
+
+
+def _default_input() -> list[RuleEntry]:
+    return [RuleEntry(rule="limits"), RuleEntry(rule="pii", mode="redact"), RuleEntry(rule="injection")]
+
+
+def _default_output() -> list[RuleEntry]:
+    return [
+        RuleEntry(rule="dangerous_commands", mode="shadow"),
+        RuleEntry(rule="unsafe_content", mode="shadow"),
+        RuleEntry(rule="pii", mode="shadow"),
+        RuleEntry(rule="json_schema"),
+    ]
+
+
+class GuardLimits(Strict):
+    """Request limits checked before any provider call."""
+
+    max_input_tokens: int | None = Field(None, gt=0, description="Largest prompt (estimated tokens).")
+    max_messages: int | None = Field(None, gt=0, description="Most messages in one request.")
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Largest `max_tokens` a caller may ask for."
+    )
+    allowed_tools: list[str] | None = Field(None, description="Tool (function) names a request may declare.")
+
+
+class ChainOverride(Strict):
+    """A different chain for some keys or models; the first matching override wins."""
+
+    keys: list[str] = Field(default_factory=list, description="API key ids this applies to (empty: any).")
+    models: list[str] = Field(default_factory=list, description="Requested model names (empty: any).")
+    input: list[RuleEntry] | None = Field(None, description="Input chain (None: the default one).")
+    output: list[RuleEntry] | None = Field(None, description="Output chain (None: the default one).")
+    limits: GuardLimits | None = Field(None, description="Limits (None: the default ones).")
+
+
+class InjectionSettings(Strict):
+    """Prompt-injection detector (rules → lexical model → embedding classifier)."""
+
+    classifier: bool = Field(
+        True,
+        description="Use the embedding classifier for texts the cheap layers can't decide "
+        "(~10 ms, off the event loop).",
+    )
+    roles: list[str] = Field(
+        ["user", "tool"],
+        description="Message roles checked; `tool` results count as indirect injection.",
+    )
+    max_chars: int = Field(8000, gt=0, description="Characters of each message checked.")
+
+
+class PIISettings(Strict):
+    """PII detection and masking."""
+
+    entities: list[
+        Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET"]
+    ] = Field(
+        ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET"],
+        description="Entity types detected.",
+    )
+    reversible: bool = Field(
+        True, description="Restore placeholders in the answer (off: irreversible anonymisation)."
+    )
+
+
+class StreamGuardSettings(Strict):
+    """Streamed answers are checked on a sliding window; text is held back until checked."""
+
+    hold_back_chars: int = Field(
+        64,
+        ge=0,
+        description="Characters held back so a pattern split across chunks is seen whole before release.",
+    )
+    window_chars: int = Field(
+        512, gt=0, description="Characters of already-released text re-checked with new text."
+    )
+
+
+class GuardrailSettings(Strict):
+    """Guardrails on every chat request, streamed or not (docs/GUARDRAILS.md)."""
+
+    enabled: bool = Field(True, description="Run guardrails.")
+    input: list[RuleEntry] = Field(default_factory=_default_input, description="Input chain, in order.")
+    output: list[RuleEntry] = Field(default_factory=_default_output, description="Output chain, in order.")
+    limits: GuardLimits = Field(default_factory=GuardLimits, description="Request limits.")
+    overrides: list[ChainOverride] = Field(default_factory=list, description="Per key / model chains.")
+    injection: InjectionSettings = Field(default_factory=InjectionSettings, description="Injection detector.")
+    pii: PIISettings = Field(default_factory=PIISettings, description="PII.")
+    stream: StreamGuardSettings = Field(default_factory=StreamGuardSettings, description="Streams.")
+    dangerous_patterns: list[str] = Field(
+        default_factory=list, description="Extra regexes for the `dangerous_commands` rule."
+    )

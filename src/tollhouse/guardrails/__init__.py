@@ -1,0 +1,1 @@
+"""Guardrails: input, output and stream checks run by ``guardrails.chain.GuardrailChain`` (issue 6)."""

@@ -1,0 +1,219 @@
+"""PII detection (regex + checksums) and reversible masking.
+
+Entities: EMAIL_ADDRESS, PHONE_NUMBER (international formats, 7-15 digits), CREDIT_CARD (Luhn), IBAN_CODE
+(mod-97), US_SSN, IP_ADDRESS (v4 / v6), SECRET (common API-key formats and high-entropy tokens). Names,
+addresses and organisations need an NER model we do not ship (docs/GUARDRAILS.md). Masking replaces each
+value by a placeholder such as ``<EMAIL_ADDRESS_1>``; the mapping lives only on the request's chain state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
+from tollhouse.types import Message, RequestContext
+
+OFFLOOP_CHARS = 3000  # longer inputs are scanned in a worker thread
+ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET")
+
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
+_SECRET = re.compile(
+    r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|"
+    r"xox[abprs]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+)
+_TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/]{24,}={0,2}")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_CARD = re.compile(r"\b\d(?:[ \-]?\d){11,18}\b")
+_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
+_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])")
+_PHONE = re.compile(
+    r"(?<![\w.\-])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d[\d .\-()]{5,}\d(?:x\d{1,5})?(?![\w])"
+)
+PLACEHOLDER = re.compile(
+    r"<(?:EMAIL_ADDRESS|PHONE_NUMBER|CREDIT_CARD|IBAN_CODE|US_SSN|IP_ADDRESS|SECRET)_\d+>"
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Span:
+    start: int
+    end: int
+    entity: str
+
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(s: str) -> bool:
+    s = s.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _entropy(s: str) -> float:
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _high_entropy(tok: str) -> bool:
+    classes = sum(
+        [any(c.islower() for c in tok), any(c.isupper() for c in tok), any(c.isdigit() for c in tok)]
+    )
+    return classes == 3 and _entropy(tok) >= 4.0
+
+
+def detect(text: str, entities: frozenset[str] = frozenset(ENTITIES)) -> list[Span]:
+    """Non-overlapping spans, most specific first (secrets, emails, IBANs, cards, SSNs, IPs, phones)."""
+    spans: list[Span] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(start: int, end: int, entity: str) -> None:
+        if entity in entities and all(end <= a or start >= b for a, b in taken):
+            spans.append(Span(start, end, entity))
+            taken.append((start, end))
+
+    for m in _SECRET.finditer(text):
+        add(m.start(), m.end(), "SECRET")
+    for m in _EMAIL.finditer(text):
+        add(m.start(), m.end(), "EMAIL_ADDRESS")
+    for m in _TOKEN.finditer(text):
+        if _high_entropy(m.group(0)):
+            add(m.start(), m.end(), "SECRET")
+    for m in _IBAN.finditer(text):
+        if iban_ok(m.group(0)):
+            add(m.start(), m.end(), "IBAN_CODE")
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        if 12 <= len(digits) <= 19 and luhn(digits):
+            add(m.start(), m.end(), "CREDIT_CARD")
+    for m in _SSN.finditer(text):
+        add(m.start(), m.end(), "US_SSN")
+    for m in _IPV4.finditer(text):
+        add(m.start(), m.end(), "IP_ADDRESS")
+    for m in _IPV6.finditer(text):
+        try:
+            ipaddress.IPv6Address(m.group(0))
+        except ValueError:
+            continue
+        add(m.start(), m.end(), "IP_ADDRESS")
+    for m in _PHONE.finditer(text):
+        v = m.group(0).split("x")[0]
+        n_digits = sum(c.isdigit() for c in v)
+        if 7 <= n_digits <= 15 and (any(c in v for c in " .-()+") or n_digits >= 9):
+            add(m.start(), m.end(), "PHONE_NUMBER")
+    spans.sort(key=lambda s: s.start)
+    return spans
+
+
+class Masker:
+    """Reversible masking for one request: the same value always gets the same placeholder."""
+
+    def __init__(self, *, labels_only: bool = False) -> None:
+        self.labels_only = labels_only  # ``[EMAIL_ADDRESS]``: irreversible, never confused with a placeholder
+        self.mapping: dict[str, str] = {}  # placeholder → original
+        self._by_value: dict[str, str] = {}
+        self._counts: Counter[str] = Counter()
+
+    def mask(self, text: str, entities: frozenset[str]) -> tuple[str, int]:
+        spans = detect(text, entities)
+        if not spans:
+            return text, 0
+        out: list[str] = []
+        pos = 0
+        for s in spans:
+            value = text[s.start : s.end]
+            if self.labels_only:
+                out += [text[pos : s.start], f"[{s.entity}]"]
+                pos = s.end
+                continue
+            ph = self._by_value.get(value)
+            if ph is None:
+                self._counts[s.entity] += 1
+                ph = f"<{s.entity}_{self._counts[s.entity]}>"
+                self._by_value[value] = ph
+                self.mapping[ph] = value
+            out += [text[pos : s.start], ph]
+            pos = s.end
+        out.append(text[pos:])
+        return "".join(out), len(spans)
+
+
+def restore(text: str, mapping: dict[str, str]) -> str:
+    if not mapping or "<" not in text:
+        return text
+    return PLACEHOLDER.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+
+
+def _with_text(m: Message, text: str) -> Message:
+    return Message(m.role, text, m.name, m.tool_calls, m.tool_call_id, m.extra)
+
+
+class PIIGuard:
+    """Input: mask PII (redact), refuse it (enforce) or count it (shadow). Output: PII leakage in the answer
+    (values the caller did not send; restored placeholders are the caller's own and are not counted)."""
+
+    name = "pii"
+    cost = 5
+
+    def __init__(
+        self, mode: Mode, *, entities: frozenset[str], reversible: bool, phases: frozenset[Phase]
+    ) -> None:
+        self.mode = mode
+        self.entities = entities
+        self.reversible = reversible
+        # In answers, leaked PII becomes ``[TYPE]``: a numbered placeholder could collide with the caller's
+        # own placeholders and be "restored" to the caller's value.
+        self.labels_only = "input" not in phases
+        self.phases = phases
+
+    async def check(self, messages: list[Message], ctx: RequestContext) -> Verdict:
+        if sum(len(m.text()) for m in messages) > OFFLOOP_CHARS:  # > ~1 ms of regex work: off the loop
+            return await asyncio.to_thread(self._check, messages)
+        return self._check(messages)
+
+    def _check(self, messages: list[Message]) -> Verdict:
+        masker = Masker(labels_only=self.labels_only)
+        out: list[Message] = []
+        found = 0
+        for m in messages:
+            if isinstance(m.content, str):
+                text, n = masker.mask(m.content, self.entities)
+                found += n
+                out.append(_with_text(m, text) if n else m)
+            elif isinstance(m.content, list):
+                parts = []
+                hits = 0
+                for p in m.content:
+                    if p.get("type") == "text" and isinstance(p.get("text"), str):
+                        text, n = masker.mask(p["text"], self.entities)
+                        hits += n
+                        p = {**p, "text": text} if n else p
+                    parts.append(p)
+                found += hits
+                out.append(_with_text(m, parts) if hits else m)  # type: ignore[arg-type]
+            else:
+                out.append(m)
+        if not found:
+            return ALLOW
+        if self.mode == "enforce":
+            return Block("personal data (PII)")
+        return Redact(out, masker.mapping if self.reversible else {}, reason="pii masked")

@@ -1,0 +1,110 @@
+"""Global emergency mode (``emergency:``): a spend circuit breaker for the whole gateway.
+
+Every request's actual cost is added to one counter per UTC day in the budget store (coalesced off the
+request path when the store is remote); a background task reads it every ``check_interval_s`` and flips
+an in-memory flag, so admission costs no I/O. While on: requests go to ``emergency.model`` (the gateway
+re-routes on ``Downgrade``) and prompts estimated above ``max_input_tokens`` are refused. Cached
+responses are served as always (the cache is consulted before any upstream call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+
+from tollhouse.config.access import EmergencySettings
+from tollhouse.errors import Downgrade, InvalidRequest
+from tollhouse.pipeline.limits import Background, Estimate, Reservation
+from tollhouse.pricing import PriceBook
+from tollhouse.stores.base import BudgetStore, Counter
+from tollhouse.tasks import cancel, every
+from tollhouse.types import RequestContext, Usage
+
+log = logging.getLogger("tollhouse.emergency")
+DAY_TTL = 2 * 86400
+
+
+def _day_key() -> str:
+    return "b:global:d:" + time.strftime("%Y-%m-%d", time.gmtime())
+
+
+class _Charge:
+    __slots__ = ("_ctx", "_em")
+
+    def __init__(self, em: EmergencyMode, ctx: RequestContext) -> None:
+        self._em = em
+        self._ctx = ctx
+
+    async def settle(self, usage: Usage | None) -> None:
+        if usage is None:
+            return
+        micros = round(self._em.prices.cost(self._ctx.deployment, usage) * 1_000_000)
+        if micros:
+            await self._em.charge(micros)
+
+
+class EmergencyMode:
+    def __init__(
+        self,
+        cfg: EmergencySettings,
+        store: BudgetStore,
+        prices: PriceBook,
+        background: Background | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.prices = prices
+        self.background = background
+        self.active = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
+        if self.active:
+            cap = self.cfg.max_input_tokens
+            if cap is not None and estimate.prompt_tokens > cap:
+                raise InvalidRequest(
+                    f"The gateway is in emergency mode (daily spend limit reached): prompts are limited to "
+                    f"about {cap} tokens.",
+                    code="emergency_input_cap",
+                )
+            target = self.cfg.model
+            if target is not None and ctx.endpoint != "embeddings" and ctx.model_requested != target:
+                raise Downgrade("Emergency mode: routed to the fallback model.", target, reason="emergency")
+        return _Charge(self, ctx)
+
+    async def charge(self, micros: int) -> None:
+        key = _day_key()
+        counters = [Counter(key, 0, 0, DAY_TTL)]
+        if self.background is not None:
+            self.background.add(key, micros, functools.partial(self._adjust, counters))
+        else:
+            await self._adjust(counters, micros)
+
+    async def _adjust(self, counters: list[Counter], delta: int) -> None:
+        try:
+            await self.store.adjust(counters, delta)
+        except Exception as exc:
+            log.warning("emergency spend counter update failed", extra={"error": type(exc).__name__})
+
+    async def check(self) -> None:
+        limit = self.cfg.daily_spend_usd
+        if limit is None:
+            return
+        spent = await self.store.spent(_day_key())
+        active = spent >= limit * 1_000_000
+        if active != self.active:
+            self.active = active
+            log.warning(
+                "emergency mode on" if active else "emergency mode off",
+                extra={"spent_usd": spent / 1e6, "threshold_usd": limit},
+            )
+
+    async def start(self) -> None:
+        await self.check()
+        self._task = every(self.cfg.check_interval_s, self.check, "emergency-check", log)
+
+    async def aclose(self) -> None:
+        await cancel(self._task)
+        self._task = None

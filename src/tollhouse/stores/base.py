@@ -1,0 +1,251 @@
+"""One Protocol per stored capability (DESIGN §3): ``KeyStore``, ``RateLimitStore``, ``LedgerStore``.
+
+Backends live beside this module (memory, sqlite, postgres, redis) and never inherit; the contract suites in
+tests/contract run every implementation against the same expectations. None of these is read on the request
+path except ``RateLimitStore.reserve``: keys are cached in memory, ledger writes are batched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
+
+# ---- API keys ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """One issued key. Only ``hash`` (SHA-256 of the secret) and the display ``prefix`` are ever stored."""
+
+    id: str
+    hash: str
+    prefix: str
+    name: str
+    created_at: float
+    user: str | None = None
+    team: str | None = None
+    models: list[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    # model → {"rpm": n | None, "tpm": n | None}: limits of this key on one model, on top of the key's own.
+    model_limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ApiKey:
+        data = json.loads(text)
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_row(cls, row: Any) -> ApiKey:
+        """From a database row with ``data`` (the JSON) and ``last_used_at`` (kept in its own column)."""
+        key = cls.from_json(row["data"])
+        if row["last_used_at"] is not None:
+            key.last_used_at = row["last_used_at"]
+        return key
+
+    def public(self) -> dict[str, Any]:
+        """What the admin API shows: everything but the hash."""
+        out = asdict(self)
+        out.pop("hash")
+        return out
+
+
+class KeyStore(Protocol):
+    """Durable keys plus a version counter that every write moves (the caches poll it)."""
+
+    async def open(self) -> None:
+        """Connect and create the tables if needed. Raises when the store cannot be reached."""
+        ...
+
+    async def put(self, key: ApiKey) -> None:
+        """Insert or replace the key with ``key.id``; bumps the version. Raises ``ValueError`` if another
+        key has the same hash."""
+        ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def all(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    async def version(self) -> int:
+        """A counter that changes whenever a key is created, changed or revoked."""
+        ...
+
+    async def touch(self, last_used: dict[str, float]) -> None:
+        """Record ``last_used_at`` per key id (does not move the version: it changes nothing cached)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# ---- rate limits -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Bucket:
+    """A token bucket holding at most ``capacity`` and refilled at ``capacity`` per minute; admission takes
+    ``amount`` from it."""
+
+    key: str
+    capacity: int
+    amount: int
+
+
+@dataclass(slots=True, frozen=True)
+class BucketState:
+    remaining: int
+    reset_s: float  # time until the bucket is full again
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    """``allowed``: every bucket had enough and all were taken (else none was). ``retry_after_s``: when the
+    first refused bucket will hold its amount. ``states`` follow the order of the buckets asked for."""
+
+    allowed: bool
+    retry_after_s: float
+    states: tuple[BucketState, ...]
+
+
+class RateLimitStore(Protocol):
+    async def reserve(self, buckets: Sequence[Bucket]) -> Decision:
+        """Atomically take ``amount`` from every bucket if all hold enough. Raises ``ConnectionError`` /
+        ``OSError`` (or the backend's own error) when the store is unreachable."""
+        ...
+
+    async def adjust(self, key: str, capacity: int, delta: int) -> None:
+        """Return ``delta`` to the bucket (negative: take more; the level may go below zero, which delays
+        the next admission). Capped at ``capacity``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# ---- usage ledger -----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LedgerRecord:
+    """One request. ``id`` is unique per record (writes are idempotent on it, so a replay never doubles a
+    record); ``cost_usd`` is None when usage is unknown — never 0 for an unknown."""
+
+    id: str
+    request_id: str
+    ts: float
+    endpoint: str
+    key_id: str | None
+    user: str | None
+    team: str | None
+    model: str | None
+    model_served: str | None
+    deployment: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_tokens: int | None
+    cost_usd: float | None
+    latency_ms: float
+    ttft_ms: float | None
+    status: int
+    error_class: str | None
+    stream: bool
+    cache_hit: bool
+    guardrails: str | None
+    prompt_version: str | None
+
+
+LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerRecord))
+GROUPS = ("key_id", "user", "team", "model", "day")
+
+
+class LedgerStore(Protocol):
+    async def open(self) -> None:
+        """Connect and create the tables if needed. Raises when the store cannot be reached."""
+        ...
+
+    async def write(self, records: Sequence[LedgerRecord]) -> None:
+        """Append one batch in one transaction; records whose id is already stored are skipped."""
+        ...
+
+    async def usage(self, group_by: str, since: float, until: float) -> list[dict[str, Any]]:
+        """Aggregates per ``group_by`` (one of ``GROUPS``) over ``since <= ts < until``: requests, errors,
+        cache_hits, prompt_tokens, completion_tokens, cost_usd, unknown_cost (records with null cost)."""
+        ...
+
+    async def count(self) -> int:
+        """Number of records stored."""
+        ...
+
+    async def purge(self, before: float) -> int:
+        """Delete records with ``ts < before`` (one indexed range delete); returns how many."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+USAGE_FIELDS = (
+    "requests",
+    "errors",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "unknown_cost",
+)
+
+
+def usage_select(group_expr: str, since: str, until: str) -> str:
+    """The aggregate query shared by the SQL backends; ``since`` / ``until`` are the placeholders."""
+    return (
+        f"SELECT {group_expr} AS grp, COUNT(*) AS requests, "
+        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, "
+        "SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cache_hits, "
+        "COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
+        "COALESCE(SUM(completion_tokens), 0) AS completion_tokens, "
+        "COALESCE(SUM(cost_usd), 0) AS cost_usd, "
+        "SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unknown_cost "
+        f"FROM ledger WHERE ts >= {since} AND ts < {until} GROUP BY grp ORDER BY cost_usd DESC, grp"
+    )
+
+
+# ---- budgets ----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Counter:
+    """Spend in one budget period, in micro-USD (integers: no float drift across thousands of increments).
+    Admission adds ``amount`` only if the total stays within ``limit``; the counter expires ``ttl_s`` after
+    its period starts being used."""
+
+    key: str
+    limit: int
+    amount: int
+    ttl_s: int
+
+
+class BudgetStore(Protocol):
+    async def reserve(self, counters: Sequence[Counter]) -> int | None:
+        """Atomically add every ``amount`` if each counter stays within its ``limit``. Returns None when
+        reserved, else the index of the first counter that would overflow (nothing is added then)."""
+        ...
+
+    async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
+        """Add ``delta`` (micro-USD, may be negative) to every counter: settlement against actual cost."""
+        ...
+
+    async def spent(self, key: str) -> int:
+        """The counter's current value (0 when absent)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,71 @@
+"""``tollhouse keys …`` and ``tollhouse usage / costs`` against the configured stores (no server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tollhouse.cli import main
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "tollhouse.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "embedded": {"chat": False, "embeddings": False},
+                "keys": {"sqlite_path": str(tmp_path / "keys.db")},
+                "ledger": {"sqlite_path": str(tmp_path / "ledger.db"), "journal_dir": str(tmp_path / "j")},
+            }
+        )
+    )
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_key_commands(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    created = run(
+        capsys, "keys", "create", "--config", config, "--name", "ci", "--rpm", "60", "--models", "a,b"
+    )
+    assert isinstance(created, dict) and created["key"].startswith("th-")
+    assert created["rpm"] == 60 and created["models"] == ["a", "b"]
+    listed = run(capsys, "keys", "list", "--config", config)
+    assert (
+        isinstance(listed, list) and [k["id"] for k in listed] == [created["id"]] and "key" not in listed[0]
+    )
+    updated = run(capsys, "keys", "update", created["id"], "--config", config, "--tpm", "1000")
+    assert isinstance(updated, dict) and updated["tpm"] == 1000 and updated["rpm"] == 60
+    rotated = run(capsys, "keys", "rotate", created["id"], "--config", config)
+    assert isinstance(rotated, dict) and rotated["key"] != created["key"]
+    revoked = run(capsys, "keys", "revoke", created["id"], "--config", config)
+    assert isinstance(revoked, dict) and revoked["revoked_at"] is not None
+    assert main(["keys", "get", "key_missing", "--config", config]) == 1
+    assert "No API key with id 'key_missing'" in capsys.readouterr().err
+
+
+def test_report_commands(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    usage = run(capsys, "usage", "--config", config, "--group-by", "model")
+    assert isinstance(usage, dict) and usage["data"] == [] and usage["totals"]["requests"] == 0
+    costs = run(capsys, "costs", "--config", config)
+    assert isinstance(costs, dict) and costs["total_requests"] == 0
+
+
+def test_secure_default_counts_created_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tollhouse.config.access import KeysSettings
+    from tollhouse.keys import has_keys
+
+    cfg = KeysSettings(sqlite_path=str(tmp_path / "k.db"))
+    assert not has_keys(cfg)
+    assert not (tmp_path / "k.db").exists()  # asking does not create the database
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"keys": {"sqlite_path": str(tmp_path / "k.db")}}))
+    run(capsys, "keys", "create", "--config", str(config))
+    assert has_keys(cfg)
