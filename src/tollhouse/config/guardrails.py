@@ -59,9 +59,10 @@ class InjectionSettings(Strict):
     """Prompt-injection detector (rules → lexical model → embedding classifier)."""
 
     classifier: bool = Field(
-        True,
-        description="Use the embedding classifier for texts the cheap layers can't decide "
-        "(~10 ms, off the event loop).",
+        False,
+        description="Also run the embedding classifier on texts the cheap layers can't decide: ~10 ms of "
+        "CPU for about a quarter of prompts (off the event loop); lowers over-defence on look-alike "
+        "prompts (docs/GUARDRAILS.md).",
     )
     roles: list[str] = Field(
         ["user", "tool"],

@@ -41,29 +41,9 @@ def eval_injection(path: Path, limit: int | None = None, latency_rows: int = 100
 
     enc = SentenceEncoder()
     prep = training.prepare([r["text"] for r in rows], [int(r["label"]) for r in rows], enc.encode)
-    preds, layers = training.cross_validate(prep, folds=5 if len(rows) >= 50 else 2)
-    y = prep.y
-    tp = sum(1 for p, t in zip(preds, y, strict=True) if p and t)
-    fp = sum(1 for p, t in zip(preds, y, strict=True) if p and not t)
-    fn = sum(1 for p, t in zip(preds, y, strict=True) if not p and t)
-    p, r, f = _prf(tp, fp, fn)
-    out = [
-        f"injection ({len(rows)} rows, 5-fold cross-validation)",
-        f"  overall        precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}",
-    ]
-    by_source: dict[str, list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        by_source[row["source"]].append(i)
-    for src, idx in sorted(by_source.items()):
-        pos = [i for i in idx if y[i] == 1]
-        neg = [i for i in idx if y[i] == 0]
-        parts = []
-        if pos:
-            parts.append(f"recall {sum(preds[i] for i in pos) / len(pos):.3f} (n={len(pos)})")
-        if neg:
-            parts.append(f"FPR {sum(preds[i] for i in neg) / len(neg):.3f} (n={len(neg)})")
-        out.append(f"  {src:<14} " + "  ".join(parts))
-    out.append("  decided by     " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(layers).items())))
+    out: list[str] = []
+    for classifier in (False, True):
+        out += _injection_metrics(rows, prep, classifier)
     # Latency of the shipped detector (all layers, encoder in its worker thread).
     det = InjectionDetector(InjectionModel.load(), Encoder())
     times: list[float] = []
@@ -161,4 +141,34 @@ def run(datasets: Path, which: str, limit: int | None = None) -> list[str]:
         out += eval_pii(datasets / "pii" / "dev.jsonl", limit)
     if which in ("all", "moderation"):
         out += eval_moderation(datasets / "moderation" / "dev.jsonl", limit)
+    return out
+
+
+def _injection_metrics(rows: list[dict[str, Any]], prep: Any, classifier: bool) -> list[str]:
+    """Out-of-fold metrics for one configuration: rules + lexical model, or with the embedding classifier."""
+    folds = 5 if len(rows) >= 50 else 2
+    preds, layers = training.cross_validate(prep, folds=folds, classifier=classifier)
+    y = prep.y
+    tp = sum(1 for p, t in zip(preds, y, strict=True) if p and t)
+    fp = sum(1 for p, t in zip(preds, y, strict=True) if p and not t)
+    fn = sum(1 for p, t in zip(preds, y, strict=True) if not p and t)
+    p, r, f = _prf(tp, fp, fn)
+    mode = "rules + lexical + embedding classifier" if classifier else "rules + lexical (default)"
+    out = [
+        f"injection ({len(rows)} rows, {folds}-fold cross-validation): {mode}",
+        f"  overall        precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}",
+    ]
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_source[row["source"]].append(i)
+    for src, idx in sorted(by_source.items()):
+        pos = [i for i in idx if y[i] == 1]
+        neg = [i for i in idx if y[i] == 0]
+        parts = []
+        if pos:
+            parts.append(f"recall {sum(preds[i] for i in pos) / len(pos):.3f} (n={len(pos)})")
+        if neg:
+            parts.append(f"FPR {sum(preds[i] for i in neg) / len(neg):.3f} (n={len(neg)})")
+        out.append(f"  {src:<14} " + "  ".join(parts))
+    out.append("  decided by     " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(layers).items())))
     return out

@@ -199,7 +199,9 @@ class InjectionDetector:
         p = self.model.lex_prob(seen)
         m = self.model
         if not self.classifier:
-            return Detection(p >= 0.5, "lexical", p), seen, p
+            # Without the classifier to settle the uncertain band, only a confident lexical score blocks:
+            # ordinary prompts ("write a long story about …") score around 0.5.
+            return Detection(p >= m.lex_high, "lexical", p), seen, p
         if p <= m.lex_low or p >= m.lex_high:
             return Detection(p >= m.lex_high, "lexical", p), seen, p
         return None, seen, p

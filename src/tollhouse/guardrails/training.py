@@ -69,17 +69,21 @@ def fit(p: Prepared, idx: npt.NDArray[np.int64]) -> InjectionModel:
     return InjectionModel(lw, lb, ew, eb, LEX_LOW, LEX_HIGH, THRESHOLD)
 
 
-def predict(m: InjectionModel, p: Prepared, i: int) -> tuple[int, str]:
+def predict(m: InjectionModel, p: Prepared, i: int, classifier: bool = True) -> tuple[int, str]:
     """(prediction, deciding layer) for row i, exactly as ``InjectionDetector`` decides."""
     if p.rule[i] is not None:
         return 1, "rule"
     pl = m.lex_prob(p.seen[i])
+    if not classifier:
+        return int(pl >= m.lex_high), "lexical"
     if pl <= m.lex_low or pl >= m.lex_high:
         return int(pl >= m.lex_high), "lexical"
     return int(m.combine(pl, m.emb_prob(p.emb[i]))), "classifier"
 
 
-def cross_validate(p: Prepared, folds: int = 5, seed: int = 0) -> tuple[list[int], list[str]]:
+def cross_validate(
+    p: Prepared, folds: int = 5, seed: int = 0, classifier: bool = True
+) -> tuple[list[int], list[str]]:
     """Stratified k-fold out-of-fold predictions: every row is predicted by a model that never saw it."""
     rng = np.random.default_rng(seed)
     fold = np.empty(len(p.y), dtype=np.int64)
@@ -92,7 +96,7 @@ def cross_validate(p: Prepared, folds: int = 5, seed: int = 0) -> tuple[list[int
     for k in range(folds):
         m = fit(p, np.flatnonzero(fold != k))
         for i in np.flatnonzero(fold == k):
-            preds[i], layers[i] = predict(m, p, int(i))
+            preds[i], layers[i] = predict(m, p, int(i), classifier)
     return preds, layers
 
 
