@@ -45,6 +45,7 @@ from tollhouse.types import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R", CompletionResponse, EmbeddingResponse)
 C = TypeVar("C", ChatChunk, CompletionChunk)
 
 
@@ -209,25 +210,14 @@ class Gateway:
         group = self._route(ctx, req.model, req.max_tokens, req)
         self._require(group.primary, "completions")
         group, reservation = await self._admit_text(ctx, req, group)
-        usage: Usage | None = None
-        error: BaseException | None = None
-        try:
-            resp = await self._call(
-                ctx,
-                lambda: self.router.call(
-                    ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
-                ),
-            )
-            resp.model = req.model
-            usage = resp.usage
-            ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
-            return resp
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+        return await self._settled(
+            ctx,
+            reservation,
+            req.model,
+            lambda: self.router.call(
+                ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
+            ),
+        )
 
     async def completion_stream(
         self, ctx: RequestContext, req: CompletionRequest
@@ -255,14 +245,28 @@ class Gateway:
         chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
         reservation, _ = await self._reserve(ctx, Estimate(estimate_tokens(chars), 0))
         ctx.mark_stage("limits", t0)
+        return await self._settled(
+            ctx,
+            reservation,
+            req.model,
+            lambda: self.router.call(ctx, group, lambda d: d.provider.embed(req), "embeddings", None),
+        )
+
+    # ---- helpers ----------------------------------------------------------------------------------------
+
+    async def _settled(
+        self, ctx: RequestContext, reservation: Reservation, model: str, fn: Callable[[], Awaitable[R]]
+    ) -> R:
+        """Call the provider (through the router); settle the reservation and record the request exactly
+        once, whatever happens. Chat has its own version: guardrails and the cache sit inside it."""
         usage: Usage | None = None
         error: BaseException | None = None
         try:
-            resp = await self._call(
-                ctx, lambda: self.router.call(ctx, group, lambda d: d.provider.embed(req), "embeddings", None)
-            )
-            resp.model = req.model
+            resp = await self._call(ctx, fn)
+            resp.model = model
             usage = resp.usage
+            if isinstance(resp, CompletionResponse):
+                ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
             return resp
         except BaseException as exc:
             error = exc
@@ -270,8 +274,6 @@ class Gateway:
         finally:
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
-
-    # ---- helpers ----------------------------------------------------------------------------------------
 
     @staticmethod
     def _require(dep: Deployment, capability: str) -> None:
