@@ -38,6 +38,8 @@ def mock_settings(**models: dict[str, Any]) -> Settings:
             # ledger unless a test turns it on: nothing is written to the working directory.
             "keys": {"sqlite_path": str(Path(_TMP) / f"keys-{uuid.uuid4().hex}.db")},
             "ledger": {"enabled": False},
+            # Tests that repeat a request expect it to reach the provider; cache tests turn it on.
+            "cache": {"mode": "off"},
         }
     )
 

@@ -32,6 +32,7 @@ class Access:
     limiter: Admission
     ledger: Ledger
     reports: Reports
+    prices: PriceBook
 
     @classmethod
     def build(cls, settings: Settings, admin_key: str | None) -> Access:
@@ -72,6 +73,7 @@ class Access:
             limiter=Admission(limiters, concurrent=concurrent),
             ledger=ledger,
             reports=Reports(ledger_store),
+            prices=prices,
         )
 
     async def start(self) -> None:

@@ -15,6 +15,7 @@ from tollhouse.api import errors as api_errors
 from tollhouse.api.admin import costs_router
 from tollhouse.api.admin import router as admin_router
 from tollhouse.api.backpressure import Backpressure
+from tollhouse.api.cache import router as cache_router
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
 from tollhouse.api.idempotency import Idempotency
@@ -22,6 +23,7 @@ from tollhouse.api.middleware import GatewayMiddleware
 from tollhouse.api.openai.docs import install_openapi
 from tollhouse.api.openai.router import router as openai_router
 from tollhouse.api.telemetry import install as install_telemetry
+from tollhouse.caching.build import build_cache
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import build_guards
 from tollhouse.pipeline.idempotency import build_store
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         access = Access.build(settings, admin_key)
         router = Router(registry, settings.routing)
         guards = build_guards(settings.guardrails)
+        cache = build_cache(settings.cache, settings.redis, access.prices)
         gateway = Gateway(
             registry=registry,
             auth=access.auth,
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
             ledger=access.ledger,
             router=router,
             guards=guards,
+            cache=cache,
         )
         app.state.gateway = gateway
         app.state.admin_key = admin_key
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         app.state.draining = False
         try:
             await access.start()
+            await cache.start()
             if settings.routing.breaker.store == "redis":
                 from tollhouse.routing.shared import SharedBreakers
 
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(costs_router)
+    app.include_router(cache_router)
     install_telemetry(app, settings)
     install_openapi(app, __version__)
     # Innermost first: HotRoutes serves the OpenAI POST routes without FastAPI's per-request machinery,

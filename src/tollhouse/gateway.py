@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from tollhouse.caching.entry import Assembler
+from tollhouse.caching.entry import replay as entry_replay
 from tollhouse.errors import (
     Downgrade,
     InvalidRequest,
@@ -197,12 +199,22 @@ class Gateway:
                 raw = dep.provider.stream(req)
                 return self.guards.guard_stream(ctx, raw), raw
 
+            t = time.perf_counter()
+            cached = await self.cache.lookup(ctx, req)
+            ctx.mark_stage("cache_lookup", t)
+            if cached is not None:
+                cached.model = req.model
+                replay = _iterate(entry_replay(cached, req.include_usage))
+                ctx.ttft_seconds = time.perf_counter() - ctx.started
+                start = StreamStart([], self.guards.guard_stream(ctx, replay), replay)
+                return self._rest(ctx, start, reservation, req.include_usage, cached=True)
             start = await self._open(ctx, group, opener, "chat", req.max_tokens)
         except BaseException as exc:
             await reservation.settle(None)
             self._finish(ctx, None, exc)
             raise
-        return self._rest(ctx, start, reservation, req.include_usage)
+        store = None if ctx.cache_plan is None else (req, Assembler())
+        return self._rest(ctx, start, reservation, req.include_usage, store=store)
 
     # ---- legacy completions --------------------------------------------------------------------------
 
@@ -333,10 +345,19 @@ class Gateway:
         return start
 
     async def _rest(
-        self, ctx: RequestContext, start: StreamStart[C], reservation: Reservation, include_usage: bool
+        self,
+        ctx: RequestContext,
+        start: StreamStart[C],
+        reservation: Reservation,
+        include_usage: bool,
+        *,
+        cached: bool = False,
+        store: tuple[ChatRequest, Assembler] | None = None,
     ) -> AsyncIterator[C]:
         """Relay an opened stream: the chunks read while routing, then the rest (each gap bounded by the
-        deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``."""
+        deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``.
+        ``cached``: a replayed cache hit (its usage was not spent now). ``store``: assemble the answer and
+        offer it to the cache once the stream has ended well."""
         usage: Usage | None = None
         error: BaseException | None = None
         upstream = start.upstream
@@ -359,8 +380,11 @@ class Gateway:
                         break
                     finally:
                         ctx.upstream_seconds += time.perf_counter() - t0
+                if store is not None:
+                    store[1].feed(chunk)  # type: ignore[arg-type]  # only chat streams are stored
                 if chunk.usage is not None:
-                    usage = chunk.usage
+                    if not cached:
+                        usage = chunk.usage
                     if not include_usage:
                         chunk.usage = None
                 for ch in chunk.choices:
@@ -368,6 +392,10 @@ class Gateway:
                         ctx.finish_reason = ch.finish_reason
                 if chunk.choices or chunk.usage is not None:
                     yield chunk
+            if store is not None:
+                resp = store[1].build()
+                if resp is not None:
+                    await self.cache.store(ctx, store[0], resp)
         except BaseException as exc:
             error = exc
             raise
@@ -380,6 +408,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.router.aclose()
+        await self.cache.aclose()
         await self.ledger.aclose()
         await self.registry.aclose()
 
@@ -390,6 +419,11 @@ async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
             return await upstream.__anext__()
     except TimeoutError:
         raise UpstreamTimeout(f"the upstream stream was idle for more than {idle_s:g} s") from None
+
+
+async def _iterate(chunks: list[ChatChunk]) -> AsyncIterator[ChatChunk]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _is_cancel(exc: BaseException) -> bool:

@@ -32,6 +32,7 @@ from tollhouse.config.base import (
     ConfigError,
     Strict,
 )
+from tollhouse.config.cache import CacheOverride, CacheSettings, SemanticCacheSettings
 from tollhouse.config.guardrails import (
     ChainOverride,
     GuardLimits,
@@ -78,6 +79,8 @@ __all__ = [
     "BreakerSettings",
     "BudgetLimit",
     "BudgetsSettings",
+    "CacheOverride",
+    "CacheSettings",
     "CascadeCheck",
     "ChainOverride",
     "ConfigError",
@@ -109,6 +112,7 @@ __all__ = [
     "RetrySettings",
     "RoutingSettings",
     "RuleEntry",
+    "SemanticCacheSettings",
     "ServerSettings",
     "Settings",
     "StreamGuardSettings",
@@ -211,6 +215,7 @@ class Settings(BaseSettings):
     emergency: EmergencySettings = Field(default_factory=EmergencySettings, description="Emergency mode.")
     ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="Usage ledger.")
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings, description="Guardrails.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache.")
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings, description="Embedded models.")
     models: list[ModelConfig] = Field(default_factory=list, description="Model deployments (see below).")
     routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Routing.")

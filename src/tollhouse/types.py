@@ -76,6 +76,16 @@ class Usage:
         return out
 
 
+@dataclass(slots=True, frozen=True)
+class CacheControl:
+    """Per-request cache directives (``Cache-Control`` / ``x-tollhouse-cache-ttl`` headers or the body's
+    ``cache`` object): ``no_cache`` skips the lookup but stores the answer, ``no_store`` does neither."""
+
+    no_cache: bool = False
+    no_store: bool = False
+    ttl_s: float | None = None
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """A chat completion request. ``extra`` carries OpenAI parameters we relay but do not interpret."""
@@ -95,6 +105,7 @@ class ChatRequest:
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    cache: CacheControl | None = None
 
 
 @dataclass(slots=True)
@@ -272,7 +283,11 @@ class RequestContext:
     error_type: str | None = None
     upstream_seconds: float = 0.0
     ttft_seconds: float | None = None
-    cache_status: str | None = None
+    cache_status: str | None = None  # hit | semantic-hit | miss | skip (None: no cache stage ran)
+    cache_similarity: float | None = None  # cosine similarity of a semantic hit
+    cache_saved_usd: float | None = None  # what a hit saved: the stored answer's cost
+    # The cache stage's per-request plan (``caching.stage.Plan``): key, scope, vector; never logged.
+    cache_plan: object | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     attempts: int = 0  # provider calls made (retries and fallbacks included)
     fallbacks: int = 0  # times routing moved on to a fallback group

@@ -34,6 +34,7 @@ def settings(base: str) -> Settings:
         {
             "embedded": {"chat": False, "embeddings": False},
             "logging": {"format": "text"},
+            "cache": {"mode": "off"},
             "models": [{"name": "up", "provider": "openai", "api_base": base}],
         }
     )

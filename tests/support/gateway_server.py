@@ -44,7 +44,9 @@ class GatewayProcess:
 def gateway_server(
     config: dict[str, Any], env: dict[str, str] | None = None, ready_timeout: float = 60.0
 ) -> Iterator[GatewayProcess]:
-    """Write ``config`` to a temp YAML, start ``tollhouse serve`` on a free port, wait for /health/live."""
+    """Write ``config`` to a temp YAML, start ``tollhouse serve`` on a free port, wait for /health/live.
+    The response cache is off unless ``config`` sets it: most tests count what reaches the upstream."""
+    config = {"cache": {"mode": "off"}, **config}
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "tollhouse.yaml"
         cfg_path.write_text(yaml.safe_dump(config))

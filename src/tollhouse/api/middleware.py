@@ -167,6 +167,12 @@ def _usage_headers(ctx: RequestContext, headers: list[tuple[bytes, bytes]]) -> N
         headers.extend(ctx.ratelimit_headers)
     if ctx.cost_usd is not None and not ctx.stream:
         headers.append((b"x-tollhouse-cost-usd", f"{ctx.cost_usd:.8f}".encode()))
+    if ctx.cache_status is not None:
+        headers.append((b"x-tollhouse-cache", ctx.cache_status.encode()))
+        if ctx.cache_similarity is not None:
+            headers.append((b"x-tollhouse-cache-similarity", f"{ctx.cache_similarity:.4f}".encode()))
+        if ctx.cache_saved_usd is not None:
+            headers.append((b"x-tollhouse-cache-saved-usd", f"{ctx.cache_saved_usd:.8f}".encode()))
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -90,9 +90,11 @@ def build_ledger_record(ctx: RequestContext, cost: float | None) -> LedgerRecord
         status=ctx.status,
         error_class=ctx.error_class,
         stream=ctx.stream,
-        cache_hit=ctx.cache_status == "hit",
+        cache_hit=ctx.cache_status in ("hit", "semantic-hit"),
         guardrails=json.dumps(ctx.guardrail_events) if ctx.guardrail_events else None,
         prompt_version=ctx.prompt_version,
+        cache_status=ctx.cache_status,
+        saved_usd=ctx.cache_saved_usd,
     )
 
 

@@ -36,6 +36,20 @@ class Reports:
         data = [{group_by: r["grp"], **{f: r[f] for f in USAGE_FIELDS}} for r in rows]
         return {"group_by": group_by, "since": since, "until": until, "data": data, "totals": _totals(rows)}
 
+    async def cache(self, since: float, until: float) -> dict[str, Any]:
+        """Cache outcomes over every replica (from the ledger): hits, semantic hits, misses, USD saved."""
+        t = _totals(await self._store().usage("model", since, until))
+        looked = t["cache_hits"] + t["cache_misses"]
+        return {
+            "since": since,
+            "until": until,
+            "hits": t["cache_hits"] - t["semantic_hits"],
+            "semantic_hits": t["semantic_hits"],
+            "misses": t["cache_misses"],
+            "hit_rate": round(t["cache_hits"] / looked, 4) if looked else 0.0,
+            "saved_usd": round(t["saved_usd"], 8),
+        }
+
     async def costs(self, since: float, until: float, top: int = 10) -> dict[str, Any]:
         """Totals, average cost per request, cache hit rate, cost by model, top users by cost."""
         store = self._store()
@@ -52,6 +66,8 @@ class Reports:
             "total_completion_tokens": t["completion_tokens"],
             "average_cost_per_request_usd": t["cost_usd"] / n if n else 0.0,
             "cache_hit_rate": t["cache_hits"] / n if n else 0.0,
+            "cache_hits": t["cache_hits"],
+            "cache_saved_usd": t["saved_usd"],
             "errors": t["errors"],
             "unknown_cost_requests": t["unknown_cost"],
             "cost_by_model": {str(r["grp"]): r["cost_usd"] for r in by_model},

@@ -163,6 +163,9 @@ class LedgerRecord:
     cache_hit: bool
     guardrails: str | None
     prompt_version: str | None
+    # Added later: defaults keep journal rows written by older versions readable.
+    cache_status: str | None = None  # hit | semantic-hit | miss | skip
+    saved_usd: float | None = None  # on a cache hit: what the stored answer cost to produce
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerRecord))
@@ -180,7 +183,8 @@ class LedgerStore(Protocol):
 
     async def usage(self, group_by: str, since: float, until: float) -> list[dict[str, Any]]:
         """Aggregates per ``group_by`` (one of ``GROUPS``) over ``since <= ts < until``: requests, errors,
-        cache_hits, prompt_tokens, completion_tokens, cost_usd, unknown_cost (records with null cost)."""
+        cache_hits, prompt_tokens, completion_tokens, cost_usd, unknown_cost (records with null cost),
+        semantic_hits, cache_misses, saved_usd (what cache hits saved)."""
         ...
 
     async def count(self) -> int:
@@ -202,6 +206,9 @@ USAGE_FIELDS = (
     "completion_tokens",
     "cost_usd",
     "unknown_cost",
+    "semantic_hits",
+    "cache_misses",
+    "saved_usd",
 )
 
 
@@ -214,7 +221,10 @@ def usage_select(group_expr: str, since: str, until: str) -> str:
         "COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
         "COALESCE(SUM(completion_tokens), 0) AS completion_tokens, "
         "COALESCE(SUM(cost_usd), 0) AS cost_usd, "
-        "SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unknown_cost "
+        "SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unknown_cost, "
+        "SUM(CASE WHEN cache_status = 'semantic-hit' THEN 1 ELSE 0 END) AS semantic_hits, "
+        "SUM(CASE WHEN cache_status = 'miss' THEN 1 ELSE 0 END) AS cache_misses, "
+        "COALESCE(SUM(saved_usd), 0) AS saved_usd "
         f"FROM ledger WHERE ts >= {since} AND ts < {until} GROUP BY grp ORDER BY cost_usd DESC, grp"
     )
 

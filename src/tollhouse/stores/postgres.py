@@ -84,6 +84,7 @@ _PG_TYPES = {
     "prompt_tokens": "INTEGER",
     "completion_tokens": "INTEGER",
     "cached_tokens": "INTEGER",
+    "saved_usd": "DOUBLE PRECISION",
 }
 _COLS = ", ".join(f'"{c}"' for c in LEDGER_COLUMNS)
 _LEDGER_SCHEMA = [
@@ -94,6 +95,11 @@ _LEDGER_SCHEMA = [
     + ")",
     "CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts)",
     "CREATE INDEX IF NOT EXISTS ledger_key_ts ON ledger (key_id, ts)",
+    # Migrations of a ledger created by an older version (each a no-op when the column exists).
+    *(
+        f'ALTER TABLE ledger ADD COLUMN IF NOT EXISTS "{c}" {_PG_TYPES.get(c, "TEXT")}'
+        for c in ("cache_status", "saved_usd")
+    ),
 ]
 _GROUP_PG = {
     "key_id": "key_id",
@@ -121,7 +127,9 @@ class PostgresLedgerStore:
     async def usage(self, group_by: str, since: float, until: float) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(usage_select(_GROUP_PG[group_by], "$1", "$2"), since, until)
-        return [{**dict(r), "cost_usd": float(r["cost_usd"])} for r in rows]
+        return [
+            {**dict(r), "cost_usd": float(r["cost_usd"]), "saved_usd": float(r["saved_usd"])} for r in rows
+        ]
 
     async def count(self) -> int:
         async with self._pool.acquire() as conn:

@@ -89,6 +89,7 @@ _SQLITE_TYPES = {
     "prompt_tokens": "INTEGER",
     "completion_tokens": "INTEGER",
     "cached_tokens": "INTEGER",
+    "saved_usd": "REAL",
 }
 _COLS = ", ".join(f'"{c}"' for c in LEDGER_COLUMNS)
 _LEDGER_SCHEMA = (
@@ -114,7 +115,16 @@ _GROUP_SQLITE = {
 def _aggregate(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["cost_usd"] = float(out["cost_usd"])
+    out["saved_usd"] = float(out["saved_usd"])
     return out
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Migrate a ledger created by an older version: add the columns it lacks (nullable)."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(ledger)")}
+    for c in LEDGER_COLUMNS:
+        if c not in have:
+            conn.execute(f'ALTER TABLE ledger ADD COLUMN "{c}" {_SQLITE_TYPES.get(c, "TEXT")}')
 
 
 class SqliteLedgerStore:
@@ -123,6 +133,7 @@ class SqliteLedgerStore:
 
     async def open(self) -> None:
         await self._db.open(_LEDGER_SCHEMA)
+        await self._db.run(_add_missing_columns)
 
     async def write(self, records: Sequence[LedgerRecord]) -> None:
         sql = f"INSERT OR IGNORE INTO ledger ({_COLS}) VALUES ({', '.join('?' * len(LEDGER_COLUMNS))})"

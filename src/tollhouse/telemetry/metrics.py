@@ -53,7 +53,7 @@ ERROR_CLASSES = {
     "UpstreamContentFiltered": "content_filter",
     "UpstreamBadRequest": "bad_request",
 }
-CACHE_EVENTS = frozenset({"hit", "miss", "store", "semantic_hit", "bypass", "error"})
+CACHE_EVENTS = frozenset({"hit", "miss", "semantic-hit", "skip"})
 
 
 def multiprocess_dir() -> str | None:

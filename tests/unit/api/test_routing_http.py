@@ -27,6 +27,7 @@ def settings(**routing: Any) -> Settings:
         {
             "embedded": {"chat": False, "embeddings": False},
             "logging": {"format": "text"},
+            "cache": {"mode": "off"},
             "models": [
                 {"name": "flaky", "provider": "mock", "faults": ["status:500"]},
                 {"name": "steady", "provider": "mock", "reply": "steady answer"},

@@ -149,6 +149,11 @@ class ChatCompletionRequest(_Sampling):
     reasoning_effort: str | None = None
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
+    cache: Any = Field(
+        None,
+        description='Tollhouse cache directives: `{"no_cache": true, "no_store": true, "ttl": 60}` '
+        "(also as the `Cache-Control` and `x-tollhouse-cache-ttl` headers). Never sent upstream.",
+    )
 
     def to_internal(self) -> ChatRequest:
         return ChatRequest(

@@ -10,6 +10,7 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tollhouse.api.cache_control import cache_control
 from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
 from tollhouse.api.openai.protocol import (
     ChatCompletionRequest,
@@ -38,6 +39,7 @@ async def chat_completions(request: Request) -> Response:
     body = await parse_body(request, ChatCompletionRequest)
     _note_ignored(body)
     req = body.to_internal()
+    req.cache = cache_control(request.headers, body.cache)
     if req.stream:
         chunks = await gw.chat_stream(ctx, req)
         return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id)

@@ -1,0 +1,86 @@
+"""Cache routes: ``GET /v1/cache/stats`` (this process's counters and sizes, plus every replica's
+outcomes from the ledger) and ``POST /admin/cache/invalidate`` (by API key, user, team, model, or all)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, model_validator
+from starlette.responses import Response
+
+from tollhouse.api.admin import Admin, require_admin
+from tollhouse.api.deps import parse_body
+from tollhouse.api.openai.render import json_response
+from tollhouse.errors import NotFound
+from tollhouse.pipeline.cache import ResponseCache
+from tollhouse.pipeline.reports import Reports
+
+router = APIRouter(include_in_schema=False)
+
+
+class Invalidate(BaseModel):
+    """Which entries to drop: any combination of one tenant (key_id, user or team) and a model, or all."""
+
+    model_config = ConfigDict(extra="forbid")
+    key_id: str | None = None
+    user: str | None = None
+    team: str | None = None
+    model: str | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> Invalidate:
+        tenants = [x for x in (self.key_id, self.user, self.team) if x is not None]
+        if len(tenants) > 1:
+            raise ValueError("name at most one of key_id, user, team")
+        if not self.all and not tenants and self.model is None:
+            raise ValueError('name key_id, user, team and/or model, or send {"all": true}')
+        if self.all and (tenants or self.model is not None):
+            raise ValueError('"all": true drops everything; do not combine it with a tenant or model')
+        return self
+
+    def tenant(self) -> str | None:
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        if self.user is not None:
+            return f"user:{self.user}"
+        if self.team is not None:
+            return f"team:{self.team}"
+        return None
+
+
+def _cache(request: Request) -> ResponseCache:
+    cache: ResponseCache = request.app.state.gateway.cache
+    return cache
+
+
+@router.get("/v1/cache/stats")
+async def cache_stats(
+    request: Request,
+    since: float | None = Query(None, description="Epoch seconds for the ledger view; default: 30 days ago."),
+) -> Response:
+    """Needs the admin key, except in open mode (no admin key, no API keys: loopback only)."""
+    gw_auth = request.app.state.gateway.auth
+    if request.app.state.admin_key is not None or getattr(gw_auth, "configured", False):
+        require_admin(request)
+    out: dict[str, Any] = {"process": await _cache(request).snapshot()}
+    reports: Reports = request.app.state.reports
+    now = time.time()
+    try:
+        out["ledger"] = await reports.cache(since or now - 30 * 86400, now + 1)
+    except NotFound:
+        out["ledger"] = None  # the ledger is off: only this process's counters exist
+    proc = out["process"]
+    for k in ("entries", "semantic_entries", "hits", "semantic_hits", "misses", "hit_rate", "saved_usd"):
+        src = out["ledger"] if out["ledger"] is not None and k in out["ledger"] else proc
+        out[k] = src.get(k, 0)
+    return json_response(out)
+
+
+@router.post("/admin/cache/invalidate", dependencies=[Admin])
+async def invalidate(request: Request) -> Response:
+    body = await parse_body(request, Invalidate)
+    removed = await _cache(request).invalidate(tenant=body.tenant(), model=body.model)
+    return json_response({"removed": removed})

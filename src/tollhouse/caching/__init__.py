@@ -1,0 +1,1 @@
+"""Response caching: exact (canonical request hash) and semantic (embedded encoder + vector index)."""

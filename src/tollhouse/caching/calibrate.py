@@ -1,0 +1,199 @@
+"""``tollhouse eval cache``: calibrates the semantic cache on labelled paraphrase pairs (``paraphrase/dev.jsonl``).
+
+Each pair's ``q1`` is the stored entry and ``q2`` the query; a hit is cosine ≥ t (and, with checks, every
+match check passing). Prints false-hit and duplicate-hit rates per threshold, overall and per source, with and
+without the checks, each check's effect, and the default threshold: the lowest with false hits ≤ 1 %.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from tollhouse.caching.semantic import CHECKS, TextFeatures, mismatch, query_text
+
+F32 = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+MAX_FALSE_HIT = 0.01
+GRID = [round(0.80 + 0.01 * i, 2) for i in range(19)]  # 0.80 … 0.98: the printed table
+FINE = [round(0.80 + 0.0025 * i, 4) for i in range(81)]  # 0.80 … 1.00: where the default is picked
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    q1: str
+    q2: str
+    duplicate: bool
+    source: str
+
+
+@dataclass(slots=True)
+class Rates:
+    false_hit: float  # hits on non-duplicates / non-duplicates
+    dup_hit: float  # hits on duplicates / duplicates
+
+
+class CacheEval:
+    """Similarities and per-check verdicts of every pair; rates at any threshold and set of checks."""
+
+    def __init__(self, pairs: Sequence[Pair], similarity: F32) -> None:
+        self.pairs = list(pairs)
+        self.similarity = similarity
+        self.duplicate = np.array([p.duplicate for p in pairs], dtype=bool)
+        self.source = np.array([p.source for p in pairs])
+        feats = [(TextFeatures.of(p.q1), TextFeatures.of(p.q2)) for p in pairs]
+        # fails[name][i]: pair i fails that check (each check judged on its own)
+        self.fails: dict[str, Mask] = {
+            c: np.array([mismatch(a, b, (c,)) is not None for a, b in feats], dtype=bool) for c in CHECKS
+        }
+
+    def rejected(self, checks: Sequence[str]) -> Mask:
+        out = np.zeros(len(self.pairs), dtype=bool)
+        for c in checks:
+            out |= self.fails[c]
+        return out
+
+    def rates(self, threshold: float, checks: Sequence[str] = CHECKS, source: str | None = None) -> Rates:
+        hit = (self.similarity >= threshold) & ~self.rejected(checks)
+        sel = np.ones(len(self.pairs), dtype=bool) if source is None else self.source == source
+        dup, non = sel & self.duplicate, sel & ~self.duplicate
+        return Rates(_mean(hit, non), _mean(hit, dup))
+
+    def default_threshold(self, checks: Sequence[str] = CHECKS) -> float | None:
+        """The lowest threshold of the fine grid whose false-hit rate is ≤ 1 % (None if none is)."""
+        for t in FINE:
+            if self.rates(t, checks).false_hit <= MAX_FALSE_HIT:
+                return t
+        return None
+
+    def sources(self) -> list[str]:
+        return sorted(set(self.source.tolist()))
+
+
+def _mean(hit: Mask, sel: Mask) -> float:
+    n = int(sel.sum())
+    return float(hit[sel].sum()) / n if n else 0.0
+
+
+def load_pairs(path: Path) -> list[Pair]:
+    """Rows of ``q1``, ``q2``, ``duplicate`` (0/1) and ``source``. Raises ValueError naming a bad line."""
+    pairs = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                pairs.append(
+                    Pair(str(row["q1"]), str(row["q2"]), bool(int(row["duplicate"])), str(row.get("source", "-")))
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a paraphrase pair ({exc})") from exc
+    if not pairs:
+        raise ValueError(f"{path}: no pairs")
+    return pairs
+
+
+def embed_pairs(pairs: Sequence[Pair], encode: Callable[[list[str]], F32] | None = None) -> F32:
+    """Cosine similarity of each pair's embedded (whitespace-folded) texts."""
+    if encode is None:
+        from tollhouse.embeddings.encoder import SentenceEncoder
+
+        encode = SentenceEncoder(batch_size=32).encode
+    a = encode([query_text(p.q1) for p in pairs])
+    b = encode([query_text(p.q2) for p in pairs])
+    sim: F32 = np.einsum("ij,ij->i", a, b).astype(np.float32)
+    return sim
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:6.2f}"
+
+
+def report(ev: CacheEval, thresholds: Sequence[float], out: TextIO) -> float | None:
+    """Writes the tables; returns the chosen default threshold."""
+    srcs = ev.sources()
+    n_dup = int(ev.duplicate.sum())
+    counts = ", ".join(f"{s} {int((ev.source == s).sum())}" for s in srcs)
+    out.write(
+        f"{len(ev.pairs)} pairs ({n_dup} duplicates, {len(ev.pairs) - n_dup} non-duplicates; {counts}).\n"
+        "q1 is stored, q2 is the query; hit = cosine >= t (and, with checks, every match check passes).\n"
+        "FH = false-hit rate (hits on non-duplicates / non-duplicates), DH = duplicate hit rate, in %.\n\n"
+    )
+    cols = ["FH", "DH", *[f"{s} {m}" for s in srcs for m in ("FH", "DH")]]
+    head = "".join(f"{c:>9}" for c in cols)
+    out.write(f"{'':>9}{'without checks':^{9 * len(cols)}} |{'with checks':^{9 * len(cols)}}\n")
+    out.write(f"{'t':>9}{head} |{head}\n")
+    for t in thresholds:
+        line = f"{t:>9.3f}"
+        for checks in ((), CHECKS):
+            if checks:
+                line += " |"
+            r = [ev.rates(t, checks)] + [ev.rates(t, checks, s) for s in srcs]
+            line += "".join(f"{_pct(x.false_hit):>9}{_pct(x.dup_hit):>9}" for x in r)
+        out.write(line + "\n")
+
+    chosen = ev.default_threshold()
+    bare = ev.default_threshold(())
+    out.write("\n")
+    if chosen is None:
+        out.write("No threshold keeps false hits <= 1 % with checks.\n")
+        return None
+    r = ev.rates(chosen)
+    per = ", ".join(
+        f"{s}: FH {ev.rates(chosen, CHECKS, s).false_hit:.2%}, DH {ev.rates(chosen, CHECKS, s).dup_hit:.2%}"
+        for s in srcs
+    )
+    out.write(
+        f"Default threshold: {chosen:.4f} (the lowest with false hits <= 1 % with checks): "
+        f"FH {r.false_hit:.2%}, DH {r.dup_hit:.2%} ({per}).\n"
+    )
+    if bare is not None:
+        rb = ev.rates(bare, ())
+        out.write(
+            f"Without checks, false hits <= 1 % needs {bare:.4f}: FH {rb.false_hit:.2%}, DH {rb.dup_hit:.2%}.\n"
+        )
+
+    out.write(f"\nMatch checks (fails counted on pairs with cosine >= {chosen:.4f}):\n")
+    out.write(
+        f"{'check':<12}{'fails non-dup':>14}{'fails dup':>10}   without this check: "
+        f"{'FH':>6}{'DH':>7} at {chosen:.4f}; lowest t for FH<=1%: DH there\n"
+    )
+    above = ev.similarity >= chosen
+    for c in CHECKS:
+        f = ev.fails[c] & above
+        rest = tuple(x for x in CHECKS if x != c)
+        lo = ev.rates(chosen, rest)
+        t_rest = ev.default_threshold(rest)
+        there = f"{t_rest:.4f}: {_pct(ev.rates(t_rest, rest).dup_hit)}" if t_rest is not None else "none"
+        out.write(
+            f"{c:<12}{int((f & ~ev.duplicate).sum()):>14}{int((f & ev.duplicate).sum()):>10}"
+            f"{'':>23}{_pct(lo.false_hit)}{_pct(lo.dup_hit)}{'':>10}{there}\n"
+        )
+    return chosen
+
+
+def run_cache_eval(datasets_dir: Path, thresholds: list[float] | None, out: TextIO) -> int:
+    """``tollhouse eval cache --datasets DIR``: DIR holds ``paraphrase/dev.jsonl`` (or is that folder, or
+    the file). Returns 0, or 2 with a message naming the path when the data is missing or malformed."""
+    path = Path(datasets_dir)
+    if path.is_dir():
+        path = path / "dev.jsonl" if (path / "dev.jsonl").is_file() else path / "paraphrase" / "dev.jsonl"
+    if not path.is_file():
+        out.write(f"error: paraphrase pairs not found: {path} (expected DIR/paraphrase/dev.jsonl)\n")
+        return 2
+    try:
+        pairs = load_pairs(path)
+    except (OSError, ValueError) as exc:
+        out.write(f"error: {exc}\n")
+        return 2
+    out.write(f"Semantic cache calibration on {path}\n")
+    ev = CacheEval(pairs, embed_pairs(pairs))
+    report(ev, sorted(thresholds) if thresholds else GRID, out)
+    return 0
