@@ -72,6 +72,15 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
 
                 await SharedBreakers.attach(router, settings.redis)
             await telemetry.start(gateway)
+            telemetry.metrics.watch_counts(
+                {
+                    "rate_limit": lambda: access.rate.store_errors,
+                    "budget": lambda: access.budget.store_errors,
+                    "ledger_journal": lambda: int(getattr(access.ledger, "journal_errors", 0)),
+                    "cache": lambda: int(getattr(getattr(cache, "stats", None), "errors", 0)),
+                },
+                lambda: int(getattr(access.ledger, "unknown_costs", 0)),
+            )
         except BaseException:
             await gateway.aclose()
             await access.aclose()

@@ -117,7 +117,16 @@ class Gateway:
         finally:
             ctx.upstream_seconds += time.perf_counter() - t0
 
+    def refused(self, ctx: RequestContext, error: BaseException) -> None:
+        """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
+        body, an unknown model or an invalid parameter. No-op when it is already recorded."""
+        if not ctx.recorded:
+            self._finish(ctx, None, error)
+
     def _finish(self, ctx: RequestContext, usage: Usage | None, error: BaseException | None) -> None:
+        if ctx.recorded:
+            return
+        ctx.recorded = True
         ctx.usage = usage
         if isinstance(error, TollhouseError):
             ctx.status, ctx.error_type = error.status, error.type

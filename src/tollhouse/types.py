@@ -309,6 +309,8 @@ class RequestContext:
     cost_usd: float | None = None
     # OpenAI-style x-ratelimit-* headers from admission (None when the caller has no limits).
     ratelimit_headers: list[tuple[bytes, bytes]] | None = None
+    # Set once the ledger has this request's record (so a request is recorded exactly once).
+    recorded: bool = False
     # Set only when tracing is on, so the tracing-off path costs one ``is None`` test per stage.
     tracer: StageTracer | None = None
 

@@ -155,6 +155,19 @@ class Metrics:
             "Requests admitted to an embedded model (running + waiting).",
             ("deployment",),
         )
+        self.store_errors = gauge(
+            "tollhouse_store_errors",
+            "Failed calls to a shared store since start (rate_limit, budget, ledger_journal, cache), "
+            "each logged; a rate-limit or budget error admitted or refused per `on_store_error`.",
+            ("store",),
+        )
+        self.unknown_cost = gauge(
+            "tollhouse_unknown_cost_requests",
+            "Successful requests since start whose usage, so cost, was unknown (recorded as null, never 0).",
+        )
+        self.cache_saved = counter(
+            "tollhouse_cache_saved_usd", "USD that cache hits saved (the stored answers' cost).", ("model",)
+        )
         self.eval_dropped = counter(
             "tollhouse_eval_records_dropped", "Evaluation records dropped (queue full or write failed)."
         )
@@ -213,6 +226,8 @@ class Metrics:
         if ctx.cache_status is not None:
             kind = ctx.cache_status if ctx.cache_status in CACHE_EVENTS else "other"
             self.cache_events.labels(model, kind).inc()
+            if ctx.cache_saved_usd:
+                self.cache_saved.labels(model).inc(ctx.cache_saved_usd)
         if ctx.guardrail_events:
             for rule, outcome in ctx.guardrail_events:
                 self.guardrail_events.labels(rule, outcome).inc()
@@ -271,6 +286,18 @@ class Metrics:
 
         self.add_gauge_source(sample)
 
+    def watch_counts(
+        self, store_errors: dict[str, Callable[[], int]], unknown_cost: Callable[[], int]
+    ) -> None:
+        """Publish the stages' own counters: store errors per store, requests of unknown cost."""
+
+        def sample() -> None:
+            for store, count in store_errors.items():
+                self.store_errors.labels(store).set(count())
+            self.unknown_cost.set(unknown_cost())
+
+        self.add_gauge_source(sample)
+
     # ---- gauges and scrapes ------------------------------------------------------------------------------
 
     def clear_gauge_sources(self) -> None:
@@ -323,6 +350,11 @@ class NoMetrics:
         return None
 
     def watch_circuits(self, circuits: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        return None
+
+    def watch_counts(
+        self, store_errors: dict[str, Callable[[], int]], unknown_cost: Callable[[], int]
+    ) -> None:
         return None
 
     def clear_gauge_sources(self) -> None:

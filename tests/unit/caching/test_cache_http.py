@@ -266,3 +266,18 @@ def test_sqlite_backend_survives_a_restart(make: Any, tmp_path: Path) -> None:
     c.__exit__(None, None, None)
     c2 = make(cfg)
     assert chat(c2, k).headers["x-tollhouse-cache"] == "hit"
+
+
+def test_emergency_mode_serves_repeats_from_the_cache(make: Any) -> None:
+    c = make(emergency={"daily_spend_usd": 0.000001, "model": "echo", "check_interval_s": 0.05})
+    k = new_key(c)
+    first = chat(c, k, "an expensive question")
+    assert first.status_code == 200 and "x-tollhouse-route" not in first.headers
+    time.sleep(0.3)  # the day's spend is over the threshold: emergency mode is on
+    other = chat(c, k, "a new question")
+    assert other.headers["x-tollhouse-route"].startswith("emergency-downgrade:echo")
+    assert other.json()["choices"][0]["message"]["content"] == "echo: a new question"
+    repeat = chat(c, k, "an expensive question")
+    assert repeat.status_code == 200
+    assert repeat.headers["x-tollhouse-cache"] == "hit"  # the original model's answer, at no cost
+    assert repeat.json()["choices"] == first.json()["choices"]

@@ -31,43 +31,59 @@ def _note_ignored(body: Wire) -> None:
         log.info("ignored unknown request fields", extra={"fields": ignored})
 
 
+# Each route records a request refused before the pipeline did (bad key, malformed body, unknown
+# model): every request gets its ledger record (``Gateway.refused`` is a no-op once it has one).
+
+
 @router.post("/v1/chat/completions", include_in_schema=False)
 async def chat_completions(request: Request) -> Response:
     gw = get_gateway(request)
     ctx = new_context(request, "chat")
-    await gw.authenticate(ctx, credential(request))
-    body = await parse_body(request, ChatCompletionRequest)
-    _note_ignored(body)
-    req = body.to_internal()
-    req.cache = cache_control(request.headers, body.cache)
-    if req.stream:
-        chunks = await gw.chat_stream(ctx, req)
-        return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id)
-    return json_response(wire.chat_response_to_dict(await gw.chat(ctx, req)))
+    try:
+        await gw.authenticate(ctx, credential(request))
+        body = await parse_body(request, ChatCompletionRequest)
+        _note_ignored(body)
+        req = body.to_internal()
+        req.cache = cache_control(request.headers, body.cache)
+        if req.stream:
+            chunks = await gw.chat_stream(ctx, req)
+            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id)
+        return json_response(wire.chat_response_to_dict(await gw.chat(ctx, req)))
+    except Exception as exc:
+        gw.refused(ctx, exc)
+        raise
 
 
 @router.post("/v1/completions", include_in_schema=False)
 async def completions(request: Request) -> Response:
     gw = get_gateway(request)
     ctx = new_context(request, "completions")
-    await gw.authenticate(ctx, credential(request))
-    body = await parse_body(request, CompletionCreateRequest)
-    _note_ignored(body)
-    req = body.to_internal()
-    if req.stream:
-        chunks = await gw.completion_stream(ctx, req)
-        return sse_response(chunks, wire.completion_chunk_to_dict, ctx.request_id)
-    return json_response(wire.completion_response_to_dict(await gw.completion(ctx, req)))
+    try:
+        await gw.authenticate(ctx, credential(request))
+        body = await parse_body(request, CompletionCreateRequest)
+        _note_ignored(body)
+        req = body.to_internal()
+        if req.stream:
+            chunks = await gw.completion_stream(ctx, req)
+            return sse_response(chunks, wire.completion_chunk_to_dict, ctx.request_id)
+        return json_response(wire.completion_response_to_dict(await gw.completion(ctx, req)))
+    except Exception as exc:
+        gw.refused(ctx, exc)
+        raise
 
 
 @router.post("/v1/embeddings", include_in_schema=False)
 async def embeddings(request: Request) -> Response:
     gw = get_gateway(request)
     ctx = new_context(request, "embeddings")
-    await gw.authenticate(ctx, credential(request))
-    body = await parse_body(request, EmbeddingCreateRequest)
-    _note_ignored(body)
-    resp = await gw.embeddings(ctx, body.to_internal())
+    try:
+        await gw.authenticate(ctx, credential(request))
+        body = await parse_body(request, EmbeddingCreateRequest)
+        _note_ignored(body)
+        resp = await gw.embeddings(ctx, body.to_internal())
+    except Exception as exc:
+        gw.refused(ctx, exc)
+        raise
     out = wire.embedding_response_to_dict(resp)
     if body.encoding_format == "base64":
         wire.encode_base64(out)
