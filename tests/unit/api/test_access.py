@@ -212,6 +212,10 @@ def test_streamed_and_plain_requests_cost_the_same(client: TestClient) -> None:
     stream = chat(client, ADMIN, stream=True)
     assert stream.status_code == 200
     assert orjson.loads(plain.content)["usage"]["total_tokens"] > 0
+    # The stream's cost comes as an SSE comment just before [DONE] (its headers left before usage).
+    lines = [x for x in stream.text.splitlines() if x]
+    assert lines[-1] == "data: [DONE]"
+    assert lines[-2] == f": x-tollhouse-cost-usd={plain.headers['x-tollhouse-cost-usd']}"
     deadline = time.monotonic() + 5
     while True:
         rows = admin(client, "GET", "/admin/usage?group_by=model")["data"]

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tollhouse.api.errors import error_body
 from tollhouse.errors import TollhouseError, UpstreamError
+from tollhouse.types import RequestContext
 
 log = logging.getLogger("tollhouse.api")
 
@@ -22,6 +23,17 @@ SSE_HEADERS = {
 }
 
 
+def cost_trailer(ctx: RequestContext) -> Callable[[], bytes | None]:
+    """The SSE comment ``: x-tollhouse-cost-usd=<usd>`` once a stream's cost is known (SSE clients,
+    the OpenAI SDKs included, ignore comment lines)."""
+
+    def line() -> bytes | None:
+        cost = ctx.cost_usd
+        return None if cost is None else f": x-tollhouse-cost-usd={cost:.8f}\n\n".encode()
+
+    return line
+
+
 def json_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
@@ -31,15 +43,23 @@ def sse_response(
     to_dict: Callable[[T], dict[str, Any]],
     request_id: str,
     headers: dict[str, str] | None = None,
+    trailer: Callable[[], bytes | None] | None = None,
 ) -> StreamingResponse:
+    """``trailer``: called once the stream has ended well; what it returns (an SSE comment line) is sent
+    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost)."""
     return StreamingResponse(
-        _sse(chunks, to_dict, request_id),
+        _sse(chunks, to_dict, request_id, trailer),
         media_type="text/event-stream",
         headers={**SSE_HEADERS, **(headers or {})},
     )
 
 
-async def _sse(chunks: AsyncIterator[T], to_dict: Callable[[T], dict[str, Any]], request_id: str) -> Any:
+async def _sse(
+    chunks: AsyncIterator[T],
+    to_dict: Callable[[T], dict[str, Any]],
+    request_id: str,
+    trailer: Callable[[], bytes | None] | None = None,
+) -> Any:
     try:
         async for chunk in chunks:
             yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
@@ -60,4 +80,8 @@ async def _sse(chunks: AsyncIterator[T], to_dict: Callable[[T], dict[str, Any]],
         close = getattr(chunks, "aclose", None)
         if close is not None:
             await close()
+    if trailer is not None:
+        line = trailer()
+        if line:
+            yield line
     yield b"data: [DONE]\n\n"

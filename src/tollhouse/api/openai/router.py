@@ -18,7 +18,7 @@ from tollhouse.api.openai.protocol import (
     EmbeddingCreateRequest,
     Wire,
 )
-from tollhouse.api.openai.render import json_response, sse_response
+from tollhouse.api.openai.render import cost_trailer, json_response, sse_response
 from tollhouse.wire import openai as wire
 
 router = APIRouter()
@@ -47,7 +47,7 @@ async def chat_completions(request: Request) -> Response:
         req.cache = cache_control(request.headers, body.cache)
         if req.stream:
             chunks = await gw.chat_stream(ctx, req)
-            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id)
+            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx))
         return json_response(wire.chat_response_to_dict(await gw.chat(ctx, req)))
     except Exception as exc:
         gw.refused(ctx, exc)
@@ -65,7 +65,9 @@ async def completions(request: Request) -> Response:
         req = body.to_internal()
         if req.stream:
             chunks = await gw.completion_stream(ctx, req)
-            return sse_response(chunks, wire.completion_chunk_to_dict, ctx.request_id)
+            return sse_response(
+                chunks, wire.completion_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx)
+            )
         return json_response(wire.completion_response_to_dict(await gw.completion(ctx, req)))
     except Exception as exc:
         gw.refused(ctx, exc)
