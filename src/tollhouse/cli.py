@@ -143,9 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_commands(sub, _load)
     add_usage_commands(sub, _load)
     ev = sub.add_parser("eval", help="measure quality on the shared dev sets")
-    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation"])
+    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache"])
     ev.add_argument("--datasets", default="../shared/datasets", help="folder of the shared dev sets")
     ev.add_argument("--limit", type=int, help="use an even slice of this many rows per set")
+    ev.add_argument(
+        "--thresholds",
+        help="cache: comma-separated similarity thresholds to report (default: a sweep)",
+    )
     ev.set_defaults(func=cmd_eval)
     return p
 
@@ -155,6 +159,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from tollhouse.guardrails.evaluate import run
 
+    if args.target == "cache":
+        from tollhouse.caching.calibrate import run_cache_eval
+
+        try:
+            thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
+        except ValueError:
+            print(f"tollhouse: --thresholds must be numbers separated by commas, got {args.thresholds!r}")
+            return 2
+        return run_cache_eval(Path(args.datasets), thresholds, sys.stdout)
     which = "all" if args.target == "guardrails" else args.target
     for line in run(Path(args.datasets), which, args.limit):
         print(line)
