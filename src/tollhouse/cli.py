@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread for the embedded encoder's small matrices, set before numpy loads (workers inherit it):
+# with the event loop busy on the other core, two BLAS threads took one query embedding from ~11 ms to
+# 35-50 ms p50 (docs/PERFORMANCE.md). An explicit OPENBLAS_NUM_THREADS wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import ipaddress
-import os
 import sys
 
 from tollhouse.cli_keys import add_key_commands, add_usage_commands

@@ -1,8 +1,10 @@
-"""Two real gateway processes sharing the exact cache through Redis: an answer stored by one is served by
-the other (JSON and stream), tenants stay apart, and an invalidation through one empties it for both."""
+"""Two real gateway processes sharing the cache through Redis: an answer stored by one is served by the
+other (JSON and stream; exact, and semantic through the shared log), tenants stay apart, and an
+invalidation through one empties it for both."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,10 +30,11 @@ def pair() -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
         "models": [
             {"name": "m1", "provider": "mock", "faults": ["ok", "status:400"]},
             {"name": "m2", "provider": "mock", "faults": ["ok", "status:400"]},
+            {"name": "m3", "provider": "mock", "faults": ["ok", "status:400"]},
         ],
         "auth": {"admin_key_env": "TH_ADMIN"},
         "keys": {"backend": "postgres", "postgres_dsn_env": "TH_PG", "refresh_interval_s": 0.2},
-        "cache": {"mode": "exact", "backend": "redis"},
+        "cache": {"mode": "semantic", "backend": "redis", "semantic": {"backend": "redis"}},
         "redis": {"url": REDIS_URL, "prefix": f"th-test-{uuid.uuid4().hex[:12]}:"},
         "ledger": {"enabled": False},
     }
@@ -47,6 +50,11 @@ def _key(gw: GatewayProcess) -> str:
     assert r.status_code == 201, r.text
     secret: str = r.json()["key"]
     return secret
+
+
+def _semantic_entries(gw: GatewayProcess) -> int:
+    n: int = httpx.get(f"{gw.root}/v1/cache/stats", headers=AUTH).json()["process"]["semantic_entries"]
+    return n
 
 
 def _chat(gw: GatewayProcess, key: str, text: str, model: str = "m1", **kw: object) -> httpx.Response:
@@ -94,3 +102,22 @@ def test_invalidation_through_one_process_empties_the_shared_cache(
     assert _chat(a, k, "to be dropped", model="m2").headers["x-tollhouse-cache"] == "miss"
     stats = httpx.get(f"{a.root}/v1/cache/stats", headers=AUTH).json()
     assert stats["process"]["backend"] == "redis"
+
+
+def test_a_paraphrase_of_an_answer_stored_by_one_process_hits_on_the_other(
+    pair: tuple[GatewayProcess, GatewayProcess],
+) -> None:
+    a, b = pair
+    k = _key(a)
+    before = _semantic_entries(b)
+    first = _chat(a, k, "Is it safe to eat raw eggs?", model="m3")
+    assert first.status_code == 200 and first.headers["x-tollhouse-cache"] == "miss"
+    deadline = time.monotonic() + 5  # the entry reaches b's index through the Redis stream (~ms)
+    while time.monotonic() < deadline:
+        if _semantic_entries(b) > before:
+            break
+        time.sleep(0.02)
+    r = _chat(b, k, "Is it safe to eat eggs raw?", model="m3")
+    assert r.status_code == 200 and r.headers["x-tollhouse-cache"] == "semantic-hit", r.text
+    assert r.json()["choices"] == first.json()["choices"]
+    assert float(r.headers["x-tollhouse-cache-similarity"]) >= 0.95

@@ -1,9 +1,7 @@
-"""``tollhouse eval cache``: calibrates the semantic cache on labelled paraphrase pairs (``paraphrase/dev.jsonl``).
-
-Each pair's ``q1`` is the stored entry and ``q2`` the query; a hit is cosine ≥ t (and, with checks, every
-match check passing). Prints false-hit and duplicate-hit rates per threshold, overall and per source, with and
-without the checks, each check's effect, and the default threshold: the lowest with false hits ≤ 1 %.
-"""
+"""``tollhouse eval cache``: calibrates the semantic cache on labelled pairs (``paraphrase/dev.jsonl``):
+q1 is stored, q2 the query, a hit is cosine ≥ t (with checks: and every match check passes). Prints
+false-hit and duplicate-hit rates per threshold, overall and per source, with and without checks, each
+check's effect, and the default: the lowest threshold with false hits ≤ 0.9 % (a margin under 1 %)."""
 
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ from tollhouse.caching.semantic import CHECKS, TextFeatures, mismatch, query_tex
 F32 = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 MAX_FALSE_HIT = 0.01
+SHIP_FALSE_HIT = 0.009  # the default keeps a 10 % margin under the 1 % target for traffic unlike the dev set
 GRID = [round(0.80 + 0.01 * i, 2) for i in range(19)]  # 0.80 … 0.98: the printed table
 FINE = [round(0.80 + 0.0025 * i, 4) for i in range(81)]  # 0.80 … 1.00: where the default is picked
 
@@ -65,12 +64,16 @@ class CacheEval:
         dup, non = sel & self.duplicate, sel & ~self.duplicate
         return Rates(_mean(hit, non), _mean(hit, dup))
 
-    def default_threshold(self, checks: Sequence[str] = CHECKS) -> float | None:
-        """The lowest threshold of the fine grid whose false-hit rate is ≤ 1 % (None if none is)."""
+    def lowest_threshold(self, checks: Sequence[str] = CHECKS, limit: float = MAX_FALSE_HIT) -> float | None:
+        """The lowest threshold of the fine grid whose false-hit rate is ≤ ``limit`` (None if none is)."""
         for t in FINE:
-            if self.rates(t, checks).false_hit <= MAX_FALSE_HIT:
+            if self.rates(t, checks).false_hit <= limit:
                 return t
         return None
+
+    def default_threshold(self) -> float | None:
+        """The shipped default: with the checks, false hits ≤ ``SHIP_FALSE_HIT``."""
+        return self.lowest_threshold(CHECKS, SHIP_FALSE_HIT)
 
     def sources(self) -> list[str]:
         return sorted(set(self.source.tolist()))
@@ -91,7 +94,12 @@ def load_pairs(path: Path) -> list[Pair]:
             try:
                 row = json.loads(line)
                 pairs.append(
-                    Pair(str(row["q1"]), str(row["q2"]), bool(int(row["duplicate"])), str(row.get("source", "-")))
+                    Pair(
+                        str(row["q1"]),
+                        str(row["q2"]),
+                        bool(int(row["duplicate"])),
+                        str(row.get("source", "-")),
+                    )
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{n}: not a paraphrase pair ({exc})") from exc
@@ -140,25 +148,24 @@ def report(ev: CacheEval, thresholds: Sequence[float], out: TextIO) -> float | N
         out.write(line + "\n")
 
     chosen = ev.default_threshold()
-    bare = ev.default_threshold(())
     out.write("\n")
-    if chosen is None:
-        out.write("No threshold keeps false hits <= 1 % with checks.\n")
-        return None
-    r = ev.rates(chosen)
-    per = ", ".join(
-        f"{s}: FH {ev.rates(chosen, CHECKS, s).false_hit:.2%}, DH {ev.rates(chosen, CHECKS, s).dup_hit:.2%}"
-        for s in srcs
-    )
-    out.write(
-        f"Default threshold: {chosen:.4f} (the lowest with false hits <= 1 % with checks): "
-        f"FH {r.false_hit:.2%}, DH {r.dup_hit:.2%} ({per}).\n"
-    )
-    if bare is not None:
-        rb = ev.rates(bare, ())
-        out.write(
-            f"Without checks, false hits <= 1 % needs {bare:.4f}: FH {rb.false_hit:.2%}, DH {rb.dup_hit:.2%}.\n"
+    for label, checks, limit in (
+        ("Lowest threshold with checks and FH <= 1 %", CHECKS, MAX_FALSE_HIT),
+        ("Lowest threshold without checks and FH <= 1 %", (), MAX_FALSE_HIT),
+        ("Default threshold (with checks, FH <= 0.9 %: a margin for unseen traffic)", CHECKS, SHIP_FALSE_HIT),
+    ):
+        lowest = ev.lowest_threshold(checks, limit)
+        if lowest is None:
+            out.write(f"{label}: none\n")
+            continue
+        per = ", ".join(
+            f"{s} FH {ev.rates(lowest, checks, s).false_hit:.2%} DH {ev.rates(lowest, checks, s).dup_hit:.2%}"
+            for s in srcs
         )
+        at = ev.rates(lowest, checks)
+        out.write(f"{label}: {lowest:.4f} -> FH {at.false_hit:.2%}, DH {at.dup_hit:.2%} ({per})\n")
+    if chosen is None:
+        return None
 
     out.write(f"\nMatch checks (fails counted on pairs with cosine >= {chosen:.4f}):\n")
     out.write(
@@ -170,7 +177,7 @@ def report(ev: CacheEval, thresholds: Sequence[float], out: TextIO) -> float | N
         f = ev.fails[c] & above
         rest = tuple(x for x in CHECKS if x != c)
         lo = ev.rates(chosen, rest)
-        t_rest = ev.default_threshold(rest)
+        t_rest = ev.lowest_threshold(rest)
         there = f"{t_rest:.4f}: {_pct(ev.rates(t_rest, rest).dup_hit)}" if t_rest is not None else "none"
         out.write(
             f"{c:<12}{int((f & ~ev.duplicate).sum()):>14}{int((f & ev.duplicate).sum()):>10}"

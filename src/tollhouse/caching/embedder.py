@@ -42,11 +42,13 @@ class EncoderEmbedder:
     async def embed(self, text: str) -> F32:
         """One text's vector, computed in the worker thread. Raises FileNotFoundError without the model."""
         rows = await self.embed_many([text])
-        return rows[0]
+        row: F32 = rows[0]
+        return row
 
     async def embed_many(self, texts: list[str]) -> F32:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.encode_many, texts)
+        rows: F32 = await loop.run_in_executor(self._pool, self.encode_many, texts)
+        return rows
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,9 +1,7 @@
 """The semantic cache index: (scope, final user message) → the exact-cache entry key of an answer that fits.
-
-A hit needs cosine ≥ threshold between the embedded messages *and* the lexical match checks (``match``):
+A hit needs cosine ≥ threshold between the embedded messages *and* the lexical match checks (``mismatch``):
 embeddings rate "1994" and "1995", "can" and "can't", "Fresno" and "Mono County" as near-identical. The
-in-process ``vectors.MemorySemanticIndex`` is the search engine of every backend (ADR 0009).
-"""
+in-process ``vectors.MemorySemanticIndex`` is the search engine of every backend (ADR 0009)."""
 
 from __future__ import annotations
 
@@ -112,6 +110,14 @@ _STOP = frozenset(
     )
 )
 _NEGATION = frozenset(_split("not no never nothing nobody none neither nor cannot without nowhere"))
+# Contractions typed without the apostrophe: negative ones read as "not", the others as stop words.
+_BARE_NOT = frozenset(
+    _split(
+        "dont doesnt didnt cant couldnt wont wouldnt shouldnt isnt arent wasnt werent havent hasnt hadnt aint"
+    )
+)
+_BARE_STOP = frozenset(_split("im ive youve youre youll theyre theyve weve whats thats theres hows whos"))
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
 _COORDINATORS = frozenset(("and", "or", "vs", "versus", "with", "&"))
 _ANTONYMS = [
     tuple(p.split("/"))
@@ -140,8 +146,10 @@ def query_text(text: str) -> str:
 def _stem(word: str) -> str:
     """Lower case without possessive / plural endings (enough to match "cities" with "city")."""
     w = word.lower()
-    if w.endswith("n't"):
+    if w.endswith("n't") or w in _BARE_NOT:
         return "not"
+    if w in _BARE_STOP:
+        return "i"  # any stop word: carries nothing
     w = w.removesuffix("'s").removesuffix("'")
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
@@ -167,12 +175,18 @@ def _near(a: str, b: str) -> bool:
     if len(short) < 5 or len(long_) - len(short) > 1:
         return False
     if len(short) == len(long_):
-        return sum(x != y for x, y in zip(short, long_, strict=True)) == 1
+        diff = [i for i, (x, y) in enumerate(zip(short, long_, strict=True)) if x != y]
+        return len(diff) == 1 or (  # one substitution, or two neighbours swapped ("recieved")
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and short[diff[0]] == long_[diff[1]]
+            and short[diff[1]] == long_[diff[0]]
+        )
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 @functools.cache
-def _vocabulary() -> frozenset[str]:
+def vocabulary() -> frozenset[str]:
     """Whole words of the encoder's WordPiece vocabulary (empty when the model files are missing)."""
     try:
         from tokenizers import Tokenizer
@@ -215,15 +229,17 @@ class TextFeatures:
                 any(c.isdigit() for c in w) and any(c.isalpha() for c in w)
             )
             capital = w[0].isupper() and not (initial or title) and w != "I" and not w.startswith("I'")
-            if len(w) >= 2 and (strong or capital):
-                entities.add(_stem(w))
+            stem = _stem(w)
+            if len(w) >= 2 and (strong or capital) and stem not in _STOP and not _ORDINAL.fullmatch(w):
+                entities.add(stem)
         stems = tuple(_stem(w) for w in raw)
+        parts = {_stem(p) for w in raw if "-" in w for p in w.split("-")}  # self-incompetence: also its parts
         content = tuple(
             dict.fromkeys(
                 s for w, s in zip(raw, stems, strict=True) if w.lower() not in _STOP and s not in _STOP
             )
         )
-        vocab = _vocabulary()
+        vocab = vocabulary()
         rare = frozenset(
             s
             for w, s in zip(raw, stems, strict=True)
@@ -233,7 +249,7 @@ class TextFeatures:
             numbers=frozenset(n.replace(",", "") for n in _NUMBER.findall(text)),
             negated=any(s == "not" or s in _NEGATION for s in stems),
             entities=frozenset(entities),
-            words=frozenset(stems),
+            words=frozenset(stems) | parts,
             content=content,
             stems=stems,
             rare=rare,
@@ -265,12 +281,17 @@ def _order_swapped(a: TextFeatures, b: TextFeatures) -> bool:
     """Shared content words in another order, not merely coordinated: "X think of Y" vs "Y think of X"."""
     common = set(a.content) & set(b.content)
     seq_a = [w for w in a.content if w in common]
-    pos_b = {w: i for i, w in enumerate(w for w in b.content if w in common)}
     for i, x in enumerate(seq_a):
         for y in seq_a[i + 1 :]:
-            if pos_b[x] > pos_b[y] and not (_coordinated(a, x, y) or _coordinated(b, x, y)):
+            # Every x before every y in one text, every y before every x in the other (repeats don't count).
+            if _before(a, x, y) and _before(b, y, x) and not (_coordinated(a, x, y) or _coordinated(b, x, y)):
                 return True
     return False
+
+
+def _before(f: TextFeatures, x: str, y: str) -> bool:
+    last_x = max(i for i, s in enumerate(f.stems) if s == x)
+    return all(i > last_x for i, s in enumerate(f.stems) if s == y)
 
 
 def _antonym_swap(a: TextFeatures, b: TextFeatures) -> bool:

@@ -119,7 +119,7 @@ class ResponseCacheStage:
         if pol.mode == "semantic":
             plan.semantic = self._semantic_scope(req, tenant, model, ctx)
             if plan.semantic is not None:
-                plan.text = fold(req.messages[-1].text())
+                plan.text = fold(req.messages[-1].text())  # = semantic.query_text
         ctx.cache_plan = plan
         if pol.access == "write_only" or (control is not None and control.no_cache):
             ctx.cache_status = "skip"

@@ -26,6 +26,7 @@ from tollhouse.caching.semantic import (
     SemanticScope,
     TextFeatures,
     mismatch,
+    vocabulary,
 )
 
 F32 = npt.NDArray[np.float32]
@@ -90,6 +91,7 @@ class _Scope:
         if self.by_text.get(self.texts[slot]) == slot:
             del self.by_text[self.texts[slot]]
         self.expires[slot] = 0.0
+        self.matrix[slot] = 0.0
         self.texts[slot] = self.keys[slot] = ""
         self.free.append(slot)
         self.live -= 1
@@ -190,6 +192,7 @@ class VectorIndex:
                 slots, sims = found
             else:
                 all_sims = s.matrix[: s.high] @ vector
+                all_sims[s.expires[: s.high] <= now] = -2.0  # free and expired slots never compete
                 slots = np.flatnonzero(all_sims >= min_similarity)
                 sims = all_sims[slots]
                 if len(slots) > k:
@@ -252,7 +255,7 @@ class VectorIndex:
         return dropped
 
     def _make_room(self, now: float) -> None:
-        if now >= self._next_purge or self._live >= self.max_entries:
+        if now >= self._next_purge:
             self._purge(now)
         while self._live >= self.max_entries and self._order:
             seq, (scope, slot) = self._order.popitem(last=False)
@@ -357,7 +360,9 @@ class MemorySemanticIndex:
         return len(self.vectors)
 
     async def start(self) -> None:
-        return None
+        """Loads what the match checks read (the encoder's vocabulary) before the first lookup needs it."""
+        if self.checks:
+            await asyncio.to_thread(vocabulary)
 
     async def aclose(self) -> None:
         return None

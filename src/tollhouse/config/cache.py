@@ -26,8 +26,14 @@ class SemanticCacheSettings(Strict):
     )
     checks: bool = Field(
         True,
-        description="Lexical match checks on top of the similarity (numbers, negation, question words, "
-        "content words must agree). Turning them off raises false hits.",
+        description="Lexical match checks on top of the similarity: numbers, negation, entities, rare "
+        "words, antonyms and word order must agree. Turning them off raises false hits.",
+    )
+    ann_min_entries: int = Field(
+        20_000,
+        ge=1,
+        description="A scope with this many vectors is searched with an HNSW index (built in the "
+        "background) instead of exactly.",
     )
     backend: Literal["memory", "sqlite", "redis"] = Field(
         "memory",

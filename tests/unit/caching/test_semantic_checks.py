@@ -1,0 +1,103 @@
+"""The lexical match checks: each rejects its kind of look-alike and lets ordinary paraphrases through."""
+
+from __future__ import annotations
+
+import pytest
+
+from tollhouse.caching.semantic import CHECKS, TextFeatures, mismatch, query_text
+
+
+def verdict(a: str, b: str, checks: tuple[str, ...] = CHECKS) -> str | None:
+    return mismatch(TextFeatures.of(a), TextFeatures.of(b), checks)
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "check"),
+    [
+        (
+            "What are some major events that happened in 1994?",
+            "What are some major events that happened in 1995?",
+            "numbers",
+        ),
+        ("Is 178cm tall for a 14 year old?", "Is 175cm tall for a 14 year old?", "numbers"),
+        ("Which phone is best under Rs 5,000?", "Which phone is best under Rs 15000?", "numbers"),
+        ("Are black holes real?", "Are black holes not actually real?", "negation"),
+        ("Why can I sleep at night?", "Why can't I sleep at night?", "negation"),
+        ("Why do I sleep so badly?", "Why dont I sleep so badly?", "negation"),
+        (
+            "What is the climate like in Fresno County?",
+            "What is the climate like in Mono County?",
+            "entities",
+        ),
+        ("How do I learn Java quickly?", "How do I learn Python quickly?", "entities"),
+        ("How do I get a job at IBM?", "How do I get a job?", "entities"),
+        ("How do I learn painting with photoshop?", "How do I learn painting?", "rare_words"),
+        ("China stocks close lower", "China stocks close higher", "antonyms"),
+        (
+            "What is the weather like in Dubai during summer?",
+            "What is the weather like in Dubai during winter?",
+            "antonyms",
+        ),
+        ("What do Pakistanis think about Iranians?", "What do Iranians think about Pakistanis?", "order"),
+        (
+            "What privileges do grad students get that postdocs don't?",
+            "What privileges do postdocs get that grad students don't?",
+            "order",
+        ),
+        ("Flights from Boston to Denver", "Flights from Denver to Boston", "entities_or_order"),
+    ],
+)
+def test_look_alikes_fail_their_check(stored: str, query: str, check: str) -> None:
+    if check == "entities_or_order":  # both see the swap; entities pass (same names), order must not
+        assert verdict(stored, query) == "order"
+        return
+    assert verdict(stored, query) == check
+    assert verdict(stored, query, tuple(c for c in CHECKS if c != check)) is None  # only that check fires
+    assert verdict(query, stored) == check  # symmetric
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        ("How do I reset my password?", "How can I reset my password?"),
+        ("What is the best way to learn English?", "What's the best way to learn english?"),
+        (
+            "What is the difference between a goal and a dream?",
+            "What's the difference between a dream and a goal?",
+        ),
+        (
+            "Who is more important, a scientist or an engineer?",
+            "Who is more important, engineer or a scientist?",
+        ),
+        ("What do Israeli people think about Pakistan?", "What does Israel think of Pakistan?"),
+        ("How do I deal with self incompetence?", "How can you deal with self-incompetence?"),
+        ("What is the best gift you've received?", "What is the best gift that you ever recieved?"),
+        ("How To Speak English Fluently?", "How do I speak English fluently?"),
+        (
+            "Which are the best Bollywood movies of 2016?",
+            "The best of 2016: which are the best Bollywood movies in 2016?",
+        ),
+        ("What is the peak value of 220V a.c.?", "What is the peak value of 220V a.c?"),
+        ("Can an EEE student do an MS in the U.S.?", "Can a EEE student do MS in the US?"),
+    ],
+)
+def test_paraphrases_pass(stored: str, query: str) -> None:
+    assert verdict(stored, query) is None
+    assert verdict(query, stored) is None
+
+
+def test_no_checks_means_no_verdict() -> None:
+    assert verdict("Events of 1994", "Events of 1995", ()) is None
+
+
+def test_features_read_numbers_entities_and_negation() -> None:
+    f = TextFeatures.of("Why can't NASA launch 2 rockets from Florida in 2,024 days?")
+    assert f.numbers == {"2", "2024"}
+    assert f.negated
+    assert {"nasa", "florida"} <= f.entities
+    assert "why" not in f.entities  # sentence-initial capital is not an entity
+    assert not TextFeatures.of("Why can NASA launch rockets?").negated
+
+
+def test_query_text_folds_white_space() -> None:
+    assert query_text("  How do I\n\treset   my password? ") == "How do I reset my password?"
