@@ -20,7 +20,16 @@ from tollhouse.app import create_app
 from tollhouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# The shared dev data sits next to the project (../shared); a clone elsewhere finds it through
+# TOLLHOUSE_SHARED or at /work/shared.
+SHARED = next(
+    (
+        p
+        for p in (Path(os.environ.get("TOLLHOUSE_SHARED", ROOT.parent / "shared")), Path("/work/shared"))
+        if (p / "datasets").is_dir()
+    ),
+    ROOT.parent / "shared",
+)
 _TMP = tempfile.mkdtemp(prefix="tollhouse-tests-")
 OPENAPI = SHARED / "datasets" / "openai-openapi" / "openapi.yaml"
 
