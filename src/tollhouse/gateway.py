@@ -231,14 +231,31 @@ class Gateway:
         group = self._route(ctx, req.model, req.max_tokens, req)
         self._require(group.primary, "completions")
         group, reservation = await self._admit_text(ctx, req, group)
-        return await self._settled(
-            ctx,
-            reservation,
-            req.model,
-            lambda: self.router.call(
-                ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
-            ),
-        )
+        usage: Usage | None = None
+        error: BaseException | None = None
+        try:
+            t = time.perf_counter()
+            req = await self.guards.check_completion_input(ctx, req)
+            ctx.mark_stage("guard_input", t)
+            resp = await self._call(
+                ctx,
+                lambda: self.router.call(
+                    ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
+                ),
+            )
+            usage = resp.usage  # spent even if an output guardrail blocks the answer
+            t = time.perf_counter()
+            resp = await self.guards.check_completion_output(ctx, resp)
+            ctx.mark_stage("guard_output", t)
+            resp.model = req.model
+            ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
+            return resp
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await reservation.settle(usage)
+            self._finish(ctx, usage, error)
 
     async def completion_stream(
         self, ctx: RequestContext, req: CompletionRequest
@@ -248,9 +265,17 @@ class Gateway:
         ctx.stream = True
         group, reservation = await self._admit_text(ctx, req, group)
         try:
-            start = await self._open(
-                ctx, group, lambda d: (d.provider.stream_text(req), None), "completions", req.max_tokens
-            )
+            t = time.perf_counter()
+            req = await self.guards.check_completion_input(ctx, req)
+            ctx.mark_stage("guard_input", t)
+
+            def opener(
+                dep: Deployment,
+            ) -> tuple[AsyncIterator[CompletionChunk], AsyncIterator[CompletionChunk]]:
+                raw = dep.provider.stream_text(req)  # closed by the gateway (wrappers don't close it)
+                return self.guards.guard_completion_stream(ctx, raw), raw
+
+            start = await self._open(ctx, group, opener, "completions", req.max_tokens)
         except BaseException as exc:
             await reservation.settle(None)
             self._finish(ctx, None, exc)
@@ -266,6 +291,14 @@ class Gateway:
         chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
         reservation, _ = await self._reserve(ctx, Estimate(estimate_tokens(chars), 0))
         ctx.mark_stage("limits", t0)
+        try:
+            t0 = time.perf_counter()
+            req = await self.guards.check_embedding_input(ctx, req)
+            ctx.mark_stage("guard_input", t0)
+        except BaseException as exc:
+            await reservation.settle(None)
+            self._finish(ctx, None, exc)
+            raise
         return await self._settled(
             ctx,
             reservation,

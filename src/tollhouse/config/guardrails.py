@@ -56,13 +56,13 @@ class ChainOverride(Strict):
 
 
 class InjectionSettings(Strict):
-    """Prompt-injection detector (rules → lexical model → embedding classifier)."""
+    """Prompt-injection detector (rules → cheap joint model → optional embedding classifier)."""
 
     classifier: bool = Field(
         False,
-        description="Also run the embedding classifier on texts the cheap layers can't decide: ~10 ms of "
-        "CPU for about a quarter of prompts (off the event loop); lowers over-defence on look-alike "
-        "prompts (docs/GUARDRAILS.md).",
+        description="Also re-score prompts in the cheap model's uncertain band with the embedded encoder: "
+        "~10-100 ms of CPU for those prompts (off the event loop). On the shared dev set it lowers "
+        "recall, so it is off (docs/GUARDRAILS.md).",
     )
     roles: list[str] = Field(
         ["user", "tool"],
@@ -83,6 +83,22 @@ class PIISettings(Strict):
     reversible: bool = Field(
         True, description="Restore placeholders in the answer (off: irreversible anonymisation)."
     )
+    ner: bool = Field(
+        False,
+        description="Also detect PERSON / LOCATION / ORGANIZATION with an installed spaCy model "
+        "(`pip install 'tollhouse[ner]'`; ~5 ms per text in a worker thread). Startup fails if it is "
+        "not installed.",
+    )
+
+
+class ModerationSettings(Strict):
+    """The `unsafe_content` rule: lexical phrases, then an offline classifier."""
+
+    classifier: bool = Field(
+        True,
+        description="Run the offline classifier after the lexical phrases (~0.2-0.5 ms per text). "
+        "Off: phrases only.",
+    )
 
 
 class StreamGuardSettings(Strict):
@@ -99,7 +115,7 @@ class StreamGuardSettings(Strict):
 
 
 class GuardrailSettings(Strict):
-    """Guardrails on every chat request, streamed or not (docs/GUARDRAILS.md)."""
+    """Guardrails on every request — chat, completions, embeddings; streamed or not (docs/GUARDRAILS.md)."""
 
     enabled: bool = Field(True, description="Run guardrails.")
     input: list[RuleEntry] = Field(default_factory=_default_input, description="Input chain, in order.")
@@ -108,6 +124,9 @@ class GuardrailSettings(Strict):
     overrides: list[ChainOverride] = Field(default_factory=list, description="Per key / model chains.")
     injection: InjectionSettings = Field(default_factory=InjectionSettings, description="Injection detector.")
     pii: PIISettings = Field(default_factory=PIISettings, description="PII.")
+    moderation: ModerationSettings = Field(
+        default_factory=ModerationSettings, description="Unsafe-content classifier."
+    )
     stream: StreamGuardSettings = Field(default_factory=StreamGuardSettings, description="Streams.")
     dangerous_patterns: list[str] = Field(
         default_factory=list, description="Extra regexes for the `dangerous_commands` rule."

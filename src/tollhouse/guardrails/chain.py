@@ -1,58 +1,63 @@
-"""GuardrailChain: the ``GuardChain`` the gateway calls — input, output and streamed output.
+"""GuardrailChain: the ``GuardChain`` the gateway calls — chat, legacy completions and embeddings.
 
 Chains come from config (a default plus per key / model overrides), ordered cheapest first. Each verdict is
 applied by mode (shadow: only logged and counted), logged with rule, mode, latency and outcome (never text)
-and appended to ``ctx.guardrail_events``. Streams are checked on a sliding window with a hold-back, and
-PII placeholders are restored in answers, including across chunk boundaries.
+and appended to ``ctx.guardrail_events``. Completions run the very same rules by being seen as a one-message
+chat; embeddings get limits and PII only. Streams: ``guardrails/stream.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from tollhouse.config.guardrails import GuardLimits, GuardrailSettings, RuleEntry
 from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
 from tollhouse.guardrails.base import Block, Decision, Guardrail, Phase, Redact, Verdict
+from tollhouse.guardrails.features import tokenizer
 from tollhouse.guardrails.injection import Encoder, InjectionDetector, InjectionGuard, InjectionModel
 from tollhouse.guardrails.limits import LimitsGuard
-from tollhouse.guardrails.output import dangerous_commands, response_schema, schema_errors, unsafe_content
+from tollhouse.guardrails.moderation import ModerationModel, UnsafeContentGuard
+from tollhouse.guardrails.ner import NERDetector
+from tollhouse.guardrails.output import dangerous_commands, response_schema, schema_errors
 from tollhouse.guardrails.pii import PIIGuard, restore
+from tollhouse.guardrails.stream import GuardState, StreamGuard
 from tollhouse.pipeline.guard import NoGuards
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    Choice,
     ChunkChoice,
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
     Delta,
+    EmbeddingRequest,
     Message,
     RequestContext,
+    TextChoice,
 )
 
+__all__ = ["GuardState", "GuardrailChain", "build_guards"]
 log = logging.getLogger("tollhouse.guardrails")
-_OPEN_PLACEHOLDER = re.compile(r"<[A-Z_0-9]{0,20}$")
 
 
-@dataclass(slots=True)
-class GuardState:
-    """What one request's chain remembers between input and output. Never logged."""
-
-    mapping: dict[str, str] = field(default_factory=dict)
-    schema: dict[str, Any] | None = None
-    limits: GuardLimits | None = None
-    output: list[Guardrail] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class _Chain:
-    input: list[Guardrail]
-    output: list[Guardrail]
-    limits: GuardLimits
-    schema_mode: str | None  # mode of the json_schema rule, None when it is not in the chain
+    def __init__(
+        self, inp: list[Guardrail], out: list[Guardrail], limits: GuardLimits, schema_mode: str | None
+    ) -> None:
+        self.input = sorted(inp, key=lambda g: g.cost)
+        self.output = sorted(out, key=lambda g: g.cost)
+        self.limits = limits
+        self.schema_mode = schema_mode  # mode of the json_schema rule, None when it is not in the chain
+        # Embeddings: limits, and PII that can only be refused or anonymised (no answer to restore into).
+        self.embedding: list[Guardrail] = [
+            g.anonymising() if isinstance(g, PIIGuard) else g
+            for g in self.input
+            if isinstance(g, LimitsGuard | PIIGuard)
+        ]
 
 
 class GuardrailChain:
@@ -63,6 +68,8 @@ class GuardrailChain:
         self._encoder: Encoder | None = None
         self._detector: InjectionDetector | None = None
         self._model = model
+        self._moderation: ModerationModel | None = None
+        self._ner = NERDetector.load() if cfg.pii.ner else None
         self._default = self._build(cfg.input, cfg.output, cfg.limits)
         self._overrides = [
             (
@@ -72,6 +79,8 @@ class GuardrailChain:
             )
             for o in cfg.overrides
         ]
+        if self._detector is not None or self._moderation is not None:
+            tokenizer()  # ~0.5 s once per process: at startup, not on the first request
 
     # ---- construction ---------------------------------------------------------------------------------
 
@@ -83,34 +92,32 @@ class GuardrailChain:
             self._detector = InjectionDetector(model, self._encoder, classifier=self.cfg.injection.classifier)
         return self._detector
 
-    def _make(self, e: RuleEntry, phase: Phase) -> Guardrail | None:
+    def _make(self, e: RuleEntry, phase: Phase, limits: GuardLimits) -> list[Guardrail]:
         phases: frozenset[Phase] = frozenset({phase, "stream"} if phase == "output" else {phase})
         if e.rule == "injection":
             c = self.cfg.injection
-            return InjectionGuard(self._injection(), e.mode, roles=frozenset(c.roles), max_chars=c.max_chars)
+            return [
+                InjectionGuard(self._injection(), e.mode, roles=frozenset(c.roles), max_chars=c.max_chars)
+            ]
         if e.rule == "pii":
-            return PIIGuard(
-                e.mode,
-                entities=frozenset(self.cfg.pii.entities),
-                reversible=self.cfg.pii.reversible,
-                phases=phases,
-            )
+            p = self.cfg.pii
+            ents = frozenset(p.entities)
+            return [PIIGuard(e.mode, entities=ents, reversible=p.reversible, phases=phases, ner=self._ner)]
         if e.rule == "dangerous_commands":
-            return dangerous_commands(e.mode, self.cfg.dangerous_patterns, phases)
+            return [dangerous_commands(e.mode, self.cfg.dangerous_patterns, phases)]
         if e.rule == "unsafe_content":
-            return unsafe_content(e.mode, phases)
-        return None  # limits and json_schema are handled by the chain itself
+            if self.cfg.moderation.classifier and self._moderation is None:
+                self._moderation = ModerationModel.load()
+            return [UnsafeContentGuard(e.mode, phases, self._moderation)]
+        if e.rule == "limits" and phase == "input":
+            return [LimitsGuard(limits, e.mode)]
+        return []  # json_schema is applied by the chain itself
 
     def _build(self, inp: list[RuleEntry], out: list[RuleEntry], limits: GuardLimits) -> _Chain:
-        ins = [g for e in inp if (g := self._make(e, "input")) is not None]
-        if any(e.rule == "limits" for e in inp):
-            mode = next(e.mode for e in inp if e.rule == "limits")
-            ins.append(LimitsGuard(limits, mode))
-        outs = [g for e in out if (g := self._make(e, "output")) is not None]
+        ins = [g for e in inp for g in self._make(e, "input", limits)]
+        outs = [g for e in out for g in self._make(e, "output", limits)]
         schema_mode = next((e.mode for e in out if e.rule == "json_schema"), None)
-        return _Chain(
-            sorted(ins, key=lambda g: g.cost), sorted(outs, key=lambda g: g.cost), limits, schema_mode
-        )
+        return _Chain(ins, outs, limits, schema_mode)
 
     def _select(self, ctx: RequestContext) -> _Chain:
         key, model = ctx.principal.key_id, ctx.model_requested
@@ -128,9 +135,12 @@ class GuardrailChain:
         messages: list[Message],
         ctx: RequestContext,
         req: ChatRequest | None = None,
+        counts: tuple[int, int] | None = None,
     ) -> Verdict:
         t0 = time.perf_counter()
-        if isinstance(g, LimitsGuard) and req is not None:
+        if isinstance(g, LimitsGuard) and counts is not None:
+            verdict = g.verdict_counts(*counts)
+        elif isinstance(g, LimitsGuard) and req is not None:
             verdict = g.verdict(req)
         else:
             verdict = await g.check(messages, ctx)
@@ -164,11 +174,8 @@ class GuardrailChain:
 
     async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
         chain = self._select(ctx)
-        state = GuardState(
-            schema=response_schema(req.response_format), limits=chain.limits, output=chain.output
-        )
-        if chain.schema_mode is None:
-            state.schema = None
+        schema = response_schema(req.response_format) if chain.schema_mode is not None else None
+        state = GuardState(schema=schema, limits=chain.limits, output=chain.output)
         ctx.guard_state = state
         messages = req.messages
         for g in chain.input:
@@ -211,88 +218,86 @@ class GuardrailChain:
         return resp
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
-        return _StreamGuard(self, ctx, chunks).run()
+        return StreamGuard(self, ctx, chunks).run()
+
+    # ---- legacy completions: the prompt is one user message, each choice's text one answer ------------
+
+    async def check_completion_input(self, ctx: RequestContext, req: CompletionRequest) -> CompletionRequest:
+        chat = ChatRequest(model=req.model, messages=[Message("user", req.prompt)], max_tokens=req.max_tokens)
+        chat = await self.check_input(ctx, chat)
+        req.prompt = chat.messages[0].text()
+        return req
+
+    async def check_completion_output(
+        self, ctx: RequestContext, resp: CompletionResponse
+    ) -> CompletionResponse:
+        as_chat = ChatResponse(
+            resp.id,
+            resp.model,
+            [Choice(c.index, Message("assistant", c.text), c.finish_reason) for c in resp.choices],
+            resp.usage,
+        )
+        checked = await self.check_output(ctx, as_chat)
+        for c, out in zip(resp.choices, checked.choices, strict=True):
+            c.text = out.message.text()
+        return resp
+
+    def guard_completion_stream(
+        self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
+    ) -> AsyncIterator[CompletionChunk]:
+        return _from_chat(StreamGuard(self, ctx, _to_chat(chunks)).run())
+
+    # ---- embeddings: limits and PII on string inputs ---------------------------------------------------
+
+    async def check_embedding_input(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingRequest:
+        chain = self._select(ctx)
+        texts = [x for x in req.input if isinstance(x, str)]
+        tokens = sum(len(x) // 4 + 1 if isinstance(x, str) else len(x) for x in req.input)
+        messages = [Message("user", t) for t in texts]
+        for g in chain.embedding:
+            if isinstance(g, PIIGuard) and not messages:
+                continue  # token-id inputs cannot be read
+            verdict = await self._run(g, "input", messages, ctx, counts=(len(req.input), tokens))
+            if g.mode == "shadow":
+                continue
+            if isinstance(verdict, Block):
+                raise self._block(ctx, g.name, verdict.reason)
+            if isinstance(verdict, Redact):
+                messages = verdict.messages
+        if texts and len(texts) == len(req.input):
+            req.input = [m.text() for m in messages]
+        return req
 
     def close(self) -> None:
         if self._encoder is not None:
             self._encoder.close()
 
 
-@dataclass(slots=True)
-class _Lane:
-    """One choice's text: ``pending`` is received but not yet released; ``tail`` is recently released."""
-
-    pending: str = ""
-    tail: str = ""
-
-
-class _StreamGuard:
-    def __init__(self, chain: GuardrailChain, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> None:
-        self.chain = chain
-        self.ctx = ctx
-        self.chunks = chunks
-        st = ctx.guard_state
-        self.state = st if isinstance(st, GuardState) else GuardState()
-        # Hold back only when a rule could still stop or rewrite the text (shadow rules only observe), so
-        # the default chain keeps token-by-token streaming.
-        active = any(g.mode != "shadow" for g in self.state.output)
-        self.hold = chain.cfg.stream.hold_back_chars if active else 0
-        self.window = chain.cfg.stream.window_chars
-        self.lanes: dict[int, _Lane] = {}
-
-    async def _check(self, lane: _Lane) -> str | None:
-        """Run the output guardrails on window + pending; returns the blocking rule, if any."""
-        text = lane.tail + lane.pending
-        for g in self.state.output:
-            verdict = await self.chain._run(g, "stream", [Message("assistant", text)], self.ctx)
-            if g.mode == "shadow":
-                continue
-            if isinstance(verdict, Block):
-                self.ctx.guardrail_blocked = g.name
-                return g.name
-            if isinstance(verdict, Redact):
-                # Only the unreleased part can still be rewritten: redact it on its own.
-                again = await g.check([Message("assistant", lane.pending)], self.ctx)
-                if isinstance(again, Redact) and again.messages:
-                    lane.pending = again.messages[0].text()
-        return None
-
-    def _release(self, lane: _Lane, final: bool) -> str:
-        cut = len(lane.pending) if final else max(0, len(lane.pending) - self.hold)
-        if not final:
-            m = _OPEN_PLACEHOLDER.search(lane.pending[:cut])
-            if m is not None:
-                cut = m.start()  # never split a placeholder: restore needs it whole
-        out, lane.pending = lane.pending[:cut], lane.pending[cut:]
-        lane.tail = (lane.tail + out)[-self.window :]
-        return restore(out, self.state.mapping)
-
-    def _filtered(self, chunk: ChatChunk, index: int) -> ChatChunk:
-        return ChatChunk(
-            id=chunk.id,
-            model=chunk.model,
-            choices=[ChunkChoice(index, Delta(content=""), "content_filter")],
-            created=chunk.created,
+async def _to_chat(chunks: AsyncIterator[CompletionChunk]) -> AsyncIterator[ChatChunk]:
+    async for c in chunks:
+        yield ChatChunk(
+            id=c.id,
+            model=c.model,
+            choices=[
+                ChunkChoice(t.index, Delta(content=t.text), t.finish_reason, t.logprobs) for t in c.choices
+            ],
+            usage=c.usage,
+            created=c.created,
         )
 
-    async def run(self) -> AsyncIterator[ChatChunk]:
-        async for chunk in self.chunks:
-            for ch in chunk.choices:
-                lane = self.lanes.setdefault(ch.index, _Lane())
-                final = ch.finish_reason is not None
-                if ch.delta.content:
-                    lane.pending += ch.delta.content
-                if not lane.pending and not final:
-                    continue
-                blocked = await self._check(lane) if lane.pending else None
-                if blocked is not None:
-                    self.ctx.finish_reason = "content_filter"
-                    yield self._filtered(chunk, ch.index)
-                    return
-                released = self._release(lane, final)
-                if ch.delta.content is not None or released:
-                    ch.delta.content = released
-            yield chunk
+
+async def _from_chat(chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[CompletionChunk]:
+    async for c in chunks:
+        yield CompletionChunk(
+            id=c.id,
+            model=c.model,
+            choices=[
+                TextChoice(ch.index, ch.delta.content or "", ch.finish_reason, ch.logprobs)
+                for ch in c.choices
+            ],
+            usage=c.usage,
+            created=c.created,
+        )
 
 
 class _Off(NoGuards):

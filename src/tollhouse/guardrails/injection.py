@@ -1,8 +1,8 @@
-"""Prompt-injection / jailbreak detection: normalise → fast rules → lexical model → embedding model.
+"""Prompt-injection / jailbreak detection: normalise → fast rules → cheap joint model (→ embedding model).
 
 Layers, cheapest first: high-precision regex rules on the normalised text (and its base64 / ROT13
-decodings) block at once; a hashed n-gram logistic regression (~0.1 ms) decides when it is confident; only
-the uncertain band pays for the embedded encoder (~10 ms, in a worker thread, never on the event loop).
+decodings) block at once; a logistic regression over hashed n-grams and word pieces (~0.2 ms) decides the
+rest. Opt-in, an uncertain band is re-scored with the embedded encoder (~10 ms, in a worker thread).
 Weights ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``; weights only).
 """
 
@@ -10,27 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
-import math
+import hashlib
 import re
 import threading
-import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
+from tollhouse.guardrails.features import F32, LinearText, sigmoid
 from tollhouse.guardrails.normalize import decoded_payloads, normalise, rot13
 from tollhouse.types import Message, RequestContext
 
-F32 = npt.NDArray[np.float32]
-LEX_DIM = 1 << 15
-LEX_CHARS = 2000  # the lexical model reads the start of long texts only (bounded cost)
 OFFLOOP_CHARS = 1000  # longer texts are normalised and scored in a worker thread
+# Texts shorter than this are judged by the rules alone: too little evidence for the model (which otherwise
+# flags single verbs such as "write"), and 1 of the dev set's 404 injections is that short.
+MIN_WORDS = 3
+CACHE_SIZE = 4096  # decisions remembered per process, keyed by a digest of the text (multi-turn chats resend)
 
+# Each rule with the words it cannot match without: a substring test skips the regex on most texts (Python's
+# re tries every alternative at every position, ~0.2 ms per rule on a 7 kB prompt).
+_NEEDLES = {
+    "ignore_instructions": ("ignore", "disregard", "forget", "skip", "override", "bypass"),
+    "forget_everything": ("forget", "ignore", "disregard"),
+    "de_ignore": ("ignorier", "vergiss", "vergessen"),
+    "new_instructions": ("instructions", "rules", "task", "from now on"),
+    "reveal_prompt": ("prompt", "instructions", "message"),
+    "persona_jailbreak": ("anything now", "developer mode", "dan", "unfiltered", "without", "jailbr"),
+    "act_unrestricted": ("pretend", "act", "behave", "roleplay"),
+}
 _RULES: list[tuple[str, re.Pattern[str]]] = [
     (name, re.compile(p))
     for name, p in [
@@ -46,8 +57,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
          r"\bfrom now on,? you (are|will|must|shall)\b"),
         ("reveal_prompt", r"\b(reveal|print|show|repeat|output|leak|tell me|display)\b.{0,30}\b(your|the) "
          r"(system|initial|original|hidden|secret) (prompt|instructions|message)\b"),
-        ("persona_jailbreak", r"\b(do anything now|developer mode|jailbreak(ed)?|dan mode|\bdan\b,|"
-         r"unfiltered (ai|model|assistant)|without (any )?(restrictions|filters|censorship|limitations))\b"),
+        ("persona_jailbreak", r"\b(do anything now|developer mode|dan mode|\bdan\b,|"
+         r"unfiltered (ai|model|assistant)|without (any )?(restrictions|filters|censorship|limitations)|"
+         r"jailbr(eak|oken) mode|you are (now )?(a |an )?jailbr(eak|oken))\b"),
         ("act_unrestricted", r"\b(pretend|act|behave|roleplay) (as|like|that)\b.{0,60}\b(no|without|free of|"
          r"not bound by) (rules|restrictions|limits|guidelines|filters|ethics|morals)\b"),
     ]
@@ -57,7 +69,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
 def rule_hit(norm: str) -> str | None:
     """Name of the first rule matching the normalised text, or None."""
     for name, pat in _RULES:
-        if pat.search(norm):
+        if any(n in norm for n in _NEEDLES[name]) and pat.search(norm):
             return name
     return None
 
@@ -65,49 +77,19 @@ def rule_hit(norm: str) -> str | None:
 def all_views(text: str) -> tuple[str, list[str]]:
     """The normalised text and the extra views rules also see (base64 decodings, ROT13)."""
     norm = normalise(text)
-    return norm, [*decoded_payloads(text), normalise(rot13(text))]
-
-
-def lexical_features(norm: str) -> list[int]:
-    """Hashed feature indices: word unigrams and bigrams, character 4-grams (of the first LEX_CHARS)."""
-    t = norm[:LEX_CHARS]
-    words = t.split()
-    grams = [f"w:{w}" for w in words]
-    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
-    padded = f" {t} "
-    grams += [padded[i : i + 4] for i in range(len(padded) - 3)]
-    mask = LEX_DIM - 1
-    return [zlib.crc32(g.encode()) & mask for g in grams]
-
-
-def lexical_matrix(norms: list[str]) -> F32:
-    """Rows of log-count, L2-normalised hashed features (the training script uses this too)."""
-    x = np.zeros((len(norms), LEX_DIM), dtype=np.float32)
-    for i, n in enumerate(norms):
-        idx = lexical_features(n)
-        if idx:
-            np.add.at(x[i], np.asarray(idx), 1.0)
-    np.log1p(x, out=x)
-    norms_ = np.linalg.norm(x, axis=1, keepdims=True)
-    x /= np.maximum(norms_, 1e-9)
-    return x
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+    return norm, [*decoded_payloads(text), rot13(norm)]  # letters only: ROT13 commutes with normalising
 
 
 @dataclass(slots=True, frozen=True)
 class InjectionModel:
-    """Fitted weights: lexical LR, embedding LR and the decision thresholds."""
+    """Fitted weights: the cheap joint model (lexical + word pieces), the embedding LR and thresholds."""
 
-    lex_w: F32
-    lex_b: float
+    cheap: LinearText
     emb_w: F32
     emb_b: float
-    lex_low: float  # lexical probability below this: benign without the encoder
-    lex_high: float  # above this: injection without the encoder
-    threshold: float  # on the mean of the two probabilities
+    threshold: float  # on the cheap probability (or, in the band, on the mean with the embedding LR)
+    band_low: float  # with the classifier on, cheap probabilities inside (band_low, band_high) …
+    band_high: float  # … are re-scored with the embedding LR
 
     @classmethod
     def load(cls, path: str | None = None) -> InjectionModel:
@@ -120,32 +102,36 @@ class InjectionModel:
     @classmethod
     def _of(cls, z: Any) -> InjectionModel:
         return cls(
-            lex_w=np.ascontiguousarray(z["lex_w"], dtype=np.float32),
-            lex_b=float(z["lex_b"]),
+            cheap=LinearText(
+                np.ascontiguousarray(z["lex_w"], dtype=np.float32),
+                np.ascontiguousarray(z["piece_w"], dtype=np.float32),
+                float(z["bias"]),
+            ),
             emb_w=np.ascontiguousarray(z["emb_w"], dtype=np.float32),
             emb_b=float(z["emb_b"]),
-            lex_low=float(z["lex_low"]),
-            lex_high=float(z["lex_high"]),
             threshold=float(z["threshold"]),
+            band_low=float(z["band_low"]),
+            band_high=float(z["band_high"]),
         )
 
-    def lex_prob(self, norm: str) -> float:
-        idx = lexical_features(norm)
-        if not idx:
-            return _sigmoid(self.lex_b)
-        counts: dict[int, int] = {}
-        for i in idx:
-            counts[i] = counts.get(i, 0) + 1
-        keys = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        vals = np.log1p(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-        vals /= max(float(np.linalg.norm(vals)), 1e-9)
-        return _sigmoid(float(vals @ self.lex_w[keys]) + self.lex_b)
+    def save(self, path: str) -> None:
+        np.savez_compressed(
+            path,
+            lex_w=self.cheap.lex_w.astype(np.float16),
+            piece_w=self.cheap.piece_w.astype(np.float16),
+            bias=np.float32(self.cheap.bias),
+            emb_w=self.emb_w,
+            emb_b=np.float32(self.emb_b),
+            threshold=np.float32(self.threshold),
+            band_low=np.float32(self.band_low),
+            band_high=np.float32(self.band_high),
+        )
 
     def emb_prob(self, vec: F32) -> float:
-        return _sigmoid(float(vec @ self.emb_w) + self.emb_b)
+        return sigmoid(float(vec @ self.emb_w) + self.emb_b)
 
-    def combine(self, p_lex: float, p_emb: float) -> bool:
-        return (p_lex + p_emb) / 2 >= self.threshold
+    def uncertain(self, p: float) -> bool:
+        return self.band_low < p < self.band_high
 
 
 class Encoder:
@@ -175,7 +161,7 @@ class Encoder:
 @dataclass(slots=True)
 class Detection:
     injection: bool
-    layer: str  # rule:<name> | lexical | classifier
+    layer: str  # rule:<name> | short | model | classifier
     score: float
 
 
@@ -186,36 +172,42 @@ class InjectionDetector:
         self.model = model
         self.encoder = encoder
         self.classifier = classifier and encoder is not None
+        self._seen: OrderedDict[bytes, Detection] = OrderedDict()
 
     def fast(self, text: str) -> tuple[Detection | None, str, float]:
-        """Rules and the lexical model: (decision or None when only the classifier can decide, the text the
-        models read, the lexical probability)."""
+        """Rules and the cheap model: (decision or None when only the classifier can decide, the text the
+        models read, the cheap model's probability)."""
         norm, extra = all_views(text)
         for view in (norm, *extra):
             hit = rule_hit(view)
             if hit is not None:
                 return Detection(True, f"rule:{hit}", 1.0), norm, 1.0
         seen = " ".join([norm, *extra[:-1]])  # base64 decodings count, the ROT13 view only for rules
-        p = self.model.lex_prob(seen)
-        m = self.model
-        if not self.classifier:
-            # Without the classifier to settle the uncertain band, only a confident lexical score blocks:
-            # ordinary prompts ("write a long story about …") score around 0.5.
-            return Detection(p >= m.lex_high, "lexical", p), seen, p
-        if p <= m.lex_low or p >= m.lex_high:
-            return Detection(p >= m.lex_high, "lexical", p), seen, p
-        return None, seen, p
+        if len(seen.split()) < MIN_WORDS:
+            return Detection(False, "short", 0.0), seen, 0.0
+        p = self.model.cheap.prob(seen)
+        if self.classifier and self.model.uncertain(p):
+            return None, seen, p
+        return Detection(p >= self.model.threshold, "model", p), seen, p
 
     async def detect(self, text: str) -> Detection:
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()  # no text is kept
+        hit = self._seen.get(key)
+        if hit is not None:
+            self._seen.move_to_end(key)
+            return hit
         if len(text) > OFFLOOP_CHARS:  # ~1 ms of normalising and hashing: keep it off the event loop
-            found, seen, p_lex = await asyncio.to_thread(self.fast, text)
+            found, seen, p = await asyncio.to_thread(self.fast, text)
         else:
-            found, seen, p_lex = self.fast(text)
-        if found is not None:
-            return found
-        assert self.encoder is not None
-        p_emb = self.model.emb_prob(await self.encoder.encode(seen))
-        return Detection(self.model.combine(p_lex, p_emb), "classifier", (p_lex + p_emb) / 2)
+            found, seen, p = self.fast(text)
+        if found is None:
+            assert self.encoder is not None
+            mean = (p + self.model.emb_prob(await self.encoder.encode(seen))) / 2
+            found = Detection(mean >= self.model.threshold, "classifier", mean)
+        self._seen[key] = found
+        if len(self._seen) > CACHE_SIZE:
+            self._seen.popitem(last=False)
+        return found
 
 
 INDIRECT_NOTE = (

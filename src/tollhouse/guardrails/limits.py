@@ -1,4 +1,4 @@
-"""Request limits as a guardrail: max input tokens, max messages, max output tokens, allowed tools."""
+"""Request limits as a guardrail: max input tokens, max messages (or inputs), max output tokens, tools."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ class LimitsGuard:
             return Block(f"more than {lim.max_messages} messages")
         if lim.max_input_tokens is not None and _estimate_tokens(messages) > lim.max_input_tokens:
             return Block(f"prompt longer than {lim.max_input_tokens} tokens")
+        return ALLOW
+
+    def verdict_counts(self, items: int, tokens: int) -> Verdict:
+        """Limits for inputs that are not a conversation (embeddings): items count as messages."""
+        lim = self.limits
+        if lim.max_messages is not None and items > lim.max_messages:
+            return Block(f"more than {lim.max_messages} inputs")
+        if lim.max_input_tokens is not None and tokens > lim.max_input_tokens:
+            return Block(f"input longer than {lim.max_input_tokens} tokens")
         return ALLOW
 
     def verdict(self, req: ChatRequest) -> Verdict:

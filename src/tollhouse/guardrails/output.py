@@ -23,7 +23,7 @@ DANGEROUS = [
     r"\btruncate\s+table\b",
 ]
 
-# Unsafe-content categories: short, high-precision phrases (the lexical layer; no classifier yet).
+# Unsafe-content categories: short, high-precision phrases (the lexical layer before the classifier).
 UNSAFE: dict[str, list[str]] = {
     "self-harm": [
         r"\b(how to|ways to|best way to|methods? (of|for|to))\s+(kill|hurt|harm) (yourself|myself|oneself)\b",
@@ -72,10 +72,6 @@ class PatternGuard:
 
 def dangerous_commands(mode: Mode, extra: list[str], phases: frozenset[Phase]) -> PatternGuard:
     return PatternGuard("dangerous_commands", mode, {"dangerous command": [*DANGEROUS, *extra]}, phases)
-
-
-def unsafe_content(mode: Mode, phases: frozenset[Phase]) -> PatternGuard:
-    return PatternGuard("unsafe_content", mode, UNSAFE, phases)
 
 
 def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """PII detection (regex + checksums) and reversible masking.
 
 Entities: EMAIL_ADDRESS, PHONE_NUMBER (international formats, 7-15 digits), CREDIT_CARD (Luhn), IBAN_CODE
-(mod-97), US_SSN, IP_ADDRESS (v4 / v6), SECRET (common API-key formats and high-entropy tokens). Names,
-addresses and organisations need an NER model we do not ship (docs/GUARDRAILS.md). Masking replaces each
+(mod-97), US_SSN, IP_ADDRESS (v4 / v6), SECRET (common API-key formats and high-entropy tokens); opt-in,
+PERSON / LOCATION / ORGANIZATION from an installed NER model (``guardrails/ner.py``). Masking replaces each
 value by a placeholder such as ``<EMAIL_ADDRESS_1>``; the mapping lives only on the request's chain state.
 """
 
@@ -13,13 +13,16 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
 from tollhouse.types import Message, RequestContext
 
 OFFLOOP_CHARS = 3000  # longer inputs are scanned in a worker thread
 ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET")
+NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
 _SECRET = re.compile(
@@ -29,15 +32,19 @@ _SECRET = re.compile(
 )
 _TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/]{24,}={0,2}")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-_CARD = re.compile(r"\b\d(?:[ \-]?\d){11,18}\b")
+_CARD = re.compile(r"(?<![+\d])\b\d(?:[ \-]?\d){11,18}\b")  # 12-19 digits; "+44…" is a phone
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
-_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+# Four dotted octets, not part of a longer dotted run (``01.84.17.61.18`` is a phone number).
+_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\.?\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])")
+_DIGIT = re.compile(r"\d")
+_DOTTED = re.compile(r"\d\.\d")
 _PHONE = re.compile(
     r"(?<![\w.\-])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d[\d .\-()]{5,}\d(?:x\d{1,5})?(?![\w])"
 )
 PLACEHOLDER = re.compile(
-    r"<(?:EMAIL_ADDRESS|PHONE_NUMBER|CREDIT_CARD|IBAN_CODE|US_SSN|IP_ADDRESS|SECRET)_\d+>"
+    r"<(?:EMAIL_ADDRESS|PHONE_NUMBER|CREDIT_CARD|IBAN_CODE|US_SSN|IP_ADDRESS|SECRET|PERSON|LOCATION|"
+    r"ORGANIZATION)_\d+>"
 )
 
 
@@ -46,6 +53,12 @@ class Span:
     start: int
     end: int
     entity: str
+
+
+class SpanFinder(Protocol):
+    """An extra detector (the NER one): spans of one text."""
+
+    def spans(self, text: str) -> list[Span]: ...
 
 
 def luhn(digits: str) -> bool:
@@ -81,8 +94,11 @@ def _high_entropy(tok: str) -> bool:
     return classes == 3 and _entropy(tok) >= 4.0
 
 
-def detect(text: str, entities: frozenset[str] = frozenset(ENTITIES)) -> list[Span]:
-    """Non-overlapping spans, most specific first (secrets, emails, IBANs, cards, SSNs, IPs, phones)."""
+def detect(
+    text: str, entities: frozenset[str] = frozenset(ENTITIES), ner: SpanFinder | None = None
+) -> list[Span]:
+    """Non-overlapping spans, most specific first (secrets, emails, IBANs, cards, SSNs, IPs, phones, then
+    the NER detector's names / locations / organisations)."""
     spans: list[Span] = []
     taken: list[tuple[int, int]] = []
 
@@ -93,11 +109,21 @@ def detect(text: str, entities: frozenset[str] = frozenset(ENTITIES)) -> list[Sp
 
     for m in _SECRET.finditer(text):
         add(m.start(), m.end(), "SECRET")
-    for m in _EMAIL.finditer(text):
-        add(m.start(), m.end(), "EMAIL_ADDRESS")
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            add(m.start(), m.end(), "EMAIL_ADDRESS")
     for m in _TOKEN.finditer(text):
         if _high_entropy(m.group(0)):
             add(m.start(), m.end(), "SECRET")
+    if ":" in text:
+        for m in _IPV6.finditer(text):
+            try:
+                ipaddress.IPv6Address(m.group(0))
+            except ValueError:
+                continue
+            add(m.start(), m.end(), "IP_ADDRESS")
+    if _DIGIT.search(text) is None:  # every other type has digits; most prose has none (~1 ms saved per 4 kB)
+        return _finish(spans, ner, text, add)
     for m in _IBAN.finditer(text):
         if iban_ok(m.group(0)):
             add(m.start(), m.end(), "IBAN_CODE")
@@ -107,19 +133,23 @@ def detect(text: str, entities: frozenset[str] = frozenset(ENTITIES)) -> list[Sp
             add(m.start(), m.end(), "CREDIT_CARD")
     for m in _SSN.finditer(text):
         add(m.start(), m.end(), "US_SSN")
-    for m in _IPV4.finditer(text):
-        add(m.start(), m.end(), "IP_ADDRESS")
-    for m in _IPV6.finditer(text):
-        try:
-            ipaddress.IPv6Address(m.group(0))
-        except ValueError:
-            continue
-        add(m.start(), m.end(), "IP_ADDRESS")
+    if _DOTTED.search(text) is not None:
+        for m in _IPV4.finditer(text):
+            add(m.start(), m.end(), "IP_ADDRESS")
     for m in _PHONE.finditer(text):
         v = m.group(0).split("x")[0]
         n_digits = sum(c.isdigit() for c in v)
         if 7 <= n_digits <= 15 and (any(c in v for c in " .-()+") or n_digits >= 9):
             add(m.start(), m.end(), "PHONE_NUMBER")
+    return _finish(spans, ner, text, add)
+
+
+def _finish(
+    spans: list[Span], ner: SpanFinder | None, text: str, add: Callable[[int, int, str], None]
+) -> list[Span]:
+    if ner is not None:
+        for s in ner.spans(text):
+            add(s.start, s.end, s.entity)
     spans.sort(key=lambda s: s.start)
     return spans
 
@@ -133,8 +163,8 @@ class Masker:
         self._by_value: dict[str, str] = {}
         self._counts: Counter[str] = Counter()
 
-    def mask(self, text: str, entities: frozenset[str]) -> tuple[str, int]:
-        spans = detect(text, entities)
+    def mask(self, text: str, entities: frozenset[str], ner: SpanFinder | None = None) -> tuple[str, int]:
+        spans = detect(text, entities, ner)
         if not spans:
             return text, 0
         out: list[str] = []
@@ -175,18 +205,32 @@ class PIIGuard:
     cost = 5
 
     def __init__(
-        self, mode: Mode, *, entities: frozenset[str], reversible: bool, phases: frozenset[Phase]
+        self,
+        mode: Mode,
+        *,
+        entities: frozenset[str],
+        reversible: bool,
+        phases: frozenset[Phase],
+        ner: SpanFinder | None = None,
     ) -> None:
         self.mode = mode
-        self.entities = entities
+        self.ner = ner
+        self.entities = entities | frozenset(NER_ENTITIES) if ner is not None else entities
         self.reversible = reversible
         # In answers, leaked PII becomes ``[TYPE]``: a numbered placeholder could collide with the caller's
         # own placeholders and be "restored" to the caller's value.
         self.labels_only = "input" not in phases
         self.phases = phases
 
+    def anonymising(self) -> PIIGuard:
+        """The same rule for inputs whose values never come back (embeddings): redact means ``[TYPE]``."""
+        g = PIIGuard(self.mode, entities=self.entities, reversible=False, phases=self.phases, ner=self.ner)
+        g.labels_only = True
+        return g
+
     async def check(self, messages: list[Message], ctx: RequestContext) -> Verdict:
-        if sum(len(m.text()) for m in messages) > OFFLOOP_CHARS:  # > ~1 ms of regex work: off the loop
+        # > ~1 ms of regex work, or any NER (~5 ms): off the event loop
+        if self.ner is not None or sum(len(m.text()) for m in messages) > OFFLOOP_CHARS:
             return await asyncio.to_thread(self._check, messages)
         return self._check(messages)
 
@@ -196,7 +240,7 @@ class PIIGuard:
         found = 0
         for m in messages:
             if isinstance(m.content, str):
-                text, n = masker.mask(m.content, self.entities)
+                text, n = masker.mask(m.content, self.entities, self.ner)
                 found += n
                 out.append(_with_text(m, text) if n else m)
             elif isinstance(m.content, list):
@@ -204,7 +248,7 @@ class PIIGuard:
                 hits = 0
                 for p in m.content:
                     if p.get("type") == "text" and isinstance(p.get("text"), str):
-                        text, n = masker.mask(p["text"], self.entities)
+                        text, n = masker.mask(p["text"], self.entities, self.ner)
                         hits += n
                         p = {**p, "text": text} if n else p
                     parts.append(p)

@@ -1,5 +1,9 @@
-"""Fitting and cross-validating the injection classifier (numpy only). Used by ``bench/train_injection.py``
-and ``tollhouse eval guardrails``; the runtime only loads the fitted weights."""
+"""Fitting and cross-validating the injection and moderation models (numpy only).
+
+Used by ``bench/train_injection.py``, ``bench/train_moderation.py`` and ``tollhouse eval guardrails``; the
+runtime only loads the fitted weights. Hyperparameters were chosen by 5-fold CV on three fold splits
+(ADR 0010); every figure the eval reports is out-of-fold.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,37 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tollhouse.guardrails.injection import F32, InjectionModel, all_views, lexical_matrix, rule_hit
+from tollhouse.guardrails.features import F32, LinearText, lexical_matrix, piece_embeddings, piece_matrix
+from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, rule_hit
+from tollhouse.guardrails.moderation import CATEGORIES, ModerationModel
+from tollhouse.guardrails.ordinary import generate
 
-LEX_LOW, LEX_HIGH, THRESHOLD = 0.2, 0.92, 0.6
+I64 = npt.NDArray[np.int64]
+L2 = 1e-4
+HARD_SOURCES = frozenset({"notinject", "xstest-safe"})  # benign look-alikes
+HARD_WEIGHT = 3.0  # their weight in the loss, on top of class balancing
+THRESHOLD = 0.55
+ORDINARY = 400  # generated benign task prompts added to every training fold (guardrails/ordinary.py)
+BAND = (0.45, 0.85)  # cheap probabilities re-scored by the embedding LR when the classifier is on
+MOD_THRESHOLD = 0.5
 
 
 def fit_logreg(
-    x: F32, y: npt.NDArray[np.int64], *, l2: float, steps: int = 300, lr: float = 0.05
+    x: F32,
+    y: I64,
+    *,
+    l2: float,
+    steps: int = 300,
+    lr: float = 0.05,
+    weight: npt.NDArray[np.float32] | None = None,
 ) -> tuple[F32, float]:
-    """Class-balanced L2 logistic regression by full-batch Adam. Returns (weights, bias)."""
+    """Class-balanced L2 logistic regression by full-batch Adam; ``weight`` multiplies per-row weights."""
     n, d = x.shape
     pos = max(int(y.sum()), 1)
     sw = np.where(y == 1, n / (2 * pos), n / (2 * max(n - pos, 1))).astype(np.float32)
+    if weight is not None:
+        sw *= weight
+        sw *= np.float32(n / sw.sum())
     w = np.zeros(d, dtype=np.float32)
     b = np.float32(0.0)
     m_w, v_w = np.zeros_like(w), np.zeros_like(w)
@@ -42,72 +65,169 @@ def fit_logreg(
 
 
 @dataclass(slots=True)
+class Texts:
+    """The cheap features of some texts: [hashed n-grams | mean piece embedding / scale]."""
+
+    norms: list[str]
+    x: F32
+    table: F32
+    scale: float
+
+    @classmethod
+    def of(cls, norms: list[str]) -> Texts:
+        table = piece_embeddings()
+        pieces, scale = piece_matrix(norms, table)
+        return cls(norms, np.hstack([lexical_matrix(norms), pieces]), table, scale)
+
+    def fit(self, idx: I64, y: I64, weight: npt.NDArray[np.float32] | None = None) -> LinearText:
+        w, b = fit_logreg(self.x[idx], y, l2=L2, weight=weight)
+        return LinearText.from_fit(w, b, self.table, self.scale)
+
+
+def folds_of(y: I64, folds: int, seed: int = 0) -> I64:
+    """Stratified fold number of each row."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    for label in (0, 1):
+        rows = np.flatnonzero(y == label)
+        rng.shuffle(rows)
+        fold[rows] = np.arange(len(rows)) % folds
+    return fold
+
+
+# ---- injection ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
 class Prepared:
-    """Per-row inputs: the text the models read, whether a rule fired, lexical features, embeddings."""
+    """Per-row inputs: the text the models read, whether a rule fired, features, embeddings, weights. The
+    first ``n`` rows are the dev set, then extra benign texts up to ``scored`` (cross-validated like the dev
+    set, reported apart), then generated ordinary prompts (always trained on, never scored)."""
 
     seen: list[str]
     rule: list[str | None]
-    lex: F32
-    emb: F32
-    y: npt.NDArray[np.int64]
+    texts: Texts
+    emb: F32 | None
+    y: I64
+    weight: npt.NDArray[np.float32]
+    n: int
+    scored: int
 
 
-def prepare(texts: list[str], labels: list[int], embed: Callable[[list[str]], F32]) -> Prepared:
+def prepare(
+    texts: list[str],
+    labels: list[int],
+    sources: list[str],
+    embed: Callable[[list[str]], F32] | None,
+    ordinary: int = ORDINARY,
+    benign: list[str] | None = None,
+) -> Prepared:
+    """``benign``: extra texts known not to be injections (long-form web text from the moderation set).
+    ``embed`` (the sentence encoder) is needed only for the opt-in classifier's figures and weights."""
+    n = len(texts)
+    more = benign or []
+    generated = generate(ordinary) if ordinary else []
+    texts = [*texts, *more, *generated]
+    labels = [*labels, *[0] * (len(more) + len(generated))]
+    sources = [*sources, *["benign"] * len(more), *["ordinary"] * len(generated)]
     seen: list[str] = []
     rules: list[str | None] = []
     for t in texts:
-        norm, extra = all_views(t)
-        hit = next((h for h in (rule_hit(v) for v in (norm, *extra)) if h is not None), None)
-        rules.append(hit)
-        seen.append(" ".join([norm, *extra[:-1]]))
-    return Prepared(seen, rules, lexical_matrix(seen), embed(seen), np.asarray(labels, dtype=np.int64))
+        norm, views = all_views(t)
+        rules.append(next((h for h in (rule_hit(v) for v in (norm, *views)) if h is not None), None))
+        seen.append(" ".join([norm, *views[:-1]]))
+    y = np.asarray(labels, dtype=np.int64)
+    hard = np.asarray([s in HARD_SOURCES for s in sources]) & (y == 0)
+    weight = np.where(hard, HARD_WEIGHT, 1.0).astype(np.float32)
+    emb = embed(seen) if embed is not None else None
+    return Prepared(seen, rules, Texts.of(seen), emb, y, weight, n, n + len(more))
 
 
-def fit(p: Prepared, idx: npt.NDArray[np.int64]) -> InjectionModel:
-    lw, lb = fit_logreg(p.lex[idx], p.y[idx], l2=1e-4)
-    ew, eb = fit_logreg(p.emb[idx], p.y[idx], l2=1e-4, steps=500)
-    return InjectionModel(lw, lb, ew, eb, LEX_LOW, LEX_HIGH, THRESHOLD)
+def fit(p: Prepared, idx: I64) -> InjectionModel:
+    cheap = p.texts.fit(idx, p.y[idx], p.weight[idx])
+    if p.emb is not None:
+        ew, eb = fit_logreg(p.emb[idx], p.y[idx], l2=L2, steps=500, weight=p.weight[idx])
+    else:
+        ew, eb = np.zeros(384, dtype=np.float32), 0.0
+    return InjectionModel(cheap, ew, eb, THRESHOLD, *BAND)
 
 
-def predict(m: InjectionModel, p: Prepared, i: int, classifier: bool = True) -> tuple[int, str]:
+def predict(m: InjectionModel, p: Prepared, i: int, classifier: bool = False) -> tuple[int, str]:
     """(prediction, deciding layer) for row i, exactly as ``InjectionDetector`` decides."""
     if p.rule[i] is not None:
         return 1, "rule"
-    pl = m.lex_prob(p.seen[i])
-    if not classifier:
-        return int(pl >= m.lex_high), "lexical"
-    if pl <= m.lex_low or pl >= m.lex_high:
-        return int(pl >= m.lex_high), "lexical"
-    return int(m.combine(pl, m.emb_prob(p.emb[i]))), "classifier"
+    if len(p.seen[i].split()) < MIN_WORDS:
+        return 0, "short"
+    pc = m.cheap.prob(p.seen[i])
+    if classifier and p.emb is not None and m.uncertain(pc):
+        return int((pc + m.emb_prob(p.emb[i])) / 2 >= m.threshold), "classifier"
+    return int(pc >= m.threshold), "model"
 
 
 def cross_validate(
-    p: Prepared, folds: int = 5, seed: int = 0, classifier: bool = True
-) -> tuple[list[int], list[str]]:
-    """Stratified k-fold out-of-fold predictions: every row is predicted by a model that never saw it."""
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(p.y), dtype=np.int64)
-    for label in (0, 1):
-        rows = np.flatnonzero(p.y == label)
-        rng.shuffle(rows)
-        fold[rows] = np.arange(len(rows)) % folds
-    preds = [0] * len(p.y)
-    layers = [""] * len(p.y)
+    p: Prepared, folds: int = 5, seed: int = 0, classifiers: tuple[bool, ...] = (False,)
+) -> dict[bool, tuple[list[int], list[str]]]:
+    """Out-of-fold predictions (dev and extra benign rows) per configuration: every row is predicted by a
+    model that never saw it; the ordinary prompts are in every training fold."""
+    fold = folds_of(p.y[: p.scored], folds, seed)
+    always = np.arange(p.scored, len(p.y), dtype=np.int64)
+    out = {c: ([0] * p.scored, [""] * p.scored) for c in classifiers}
     for k in range(folds):
-        m = fit(p, np.flatnonzero(fold != k))
+        m = fit(p, np.concatenate([np.flatnonzero(fold != k), always]))
         for i in np.flatnonzero(fold == k):
-            preds[i], layers[i] = predict(m, p, int(i), classifier)
-    return preds, layers
+            for c in classifiers:
+                out[c][0][i], out[c][1][i] = predict(m, p, int(i), c)
+    return out
 
 
-def save(m: InjectionModel, path: str) -> None:
-    np.savez_compressed(
-        path,
-        lex_w=m.lex_w.astype(np.float16),
-        lex_b=np.float32(m.lex_b),
-        emb_w=m.emb_w,
-        emb_b=np.float32(m.emb_b),
-        lex_low=np.float32(m.lex_low),
-        lex_high=np.float32(m.lex_high),
-        threshold=np.float32(m.threshold),
-    )
+# ---- moderation ---------------------------------------------------------------------------------------
+
+
+Labels = dict[str, list[int | None]]  # category → per-row 1 / 0 / None (unknown)
+
+
+def flagged(labels: Labels) -> I64:
+    n = len(next(iter(labels.values())))
+    return np.asarray([int(any(labels[c][i] == 1 for c in labels)) for i in range(n)], dtype=np.int64)
+
+
+def _known(labels: Labels, cat: str, idx: I64) -> tuple[I64, I64]:
+    rows = np.asarray([i for i in idx if labels[cat][i] is not None], dtype=np.int64)
+    return rows, np.asarray([labels[cat][i] for i in rows], dtype=np.int64)
+
+
+def fit_moderation(t: Texts, labels: Labels, idx: I64) -> ModerationModel:
+    """The "flagged" model on every row; one model per shipped category on the rows labelled for it."""
+    y = flagged(labels)
+    cats: dict[str, LinearText] = {}
+    for cat in CATEGORIES:
+        rows, yc = _known(labels, cat, idx)
+        if yc.sum() > 0:
+            cats[cat] = t.fit(rows, yc)
+    return ModerationModel(t.fit(idx, y[idx]), cats, MOD_THRESHOLD)
+
+
+def cross_validate_moderation(
+    t: Texts, labels: Labels, folds: int = 5, seed: int = 0
+) -> tuple[list[int], dict[str, tuple[list[int], list[int]]]]:
+    """Out-of-fold "flagged" predictions, and per category (every labelled one) out-of-fold (pred, gold)."""
+    y = flagged(labels)
+    fold = folds_of(y, folds, seed)
+    pred = [0] * len(y)
+    for k in range(folds):
+        m = t.fit(np.flatnonzero(fold != k), y[fold != k])
+        for i in np.flatnonzero(fold == k):
+            pred[i] = int(m.prob(t.norms[i]) >= MOD_THRESHOLD)
+    per: dict[str, tuple[list[int], list[int]]] = {}
+    for cat in labels:
+        rows, yc = _known(labels, cat, np.arange(len(y), dtype=np.int64))
+        if yc.sum() < 2:
+            continue
+        cfold = folds_of(yc, min(folds, int(yc.sum())), seed)
+        cp = [0] * len(rows)
+        for k in range(int(cfold.max()) + 1):
+            m = t.fit(rows[cfold != k], yc[cfold != k])
+            for j in np.flatnonzero(cfold == k):
+                cp[j] = int(m.prob(t.norms[rows[j]]) >= MOD_THRESHOLD)
+        per[cat] = (cp, [int(v) for v in yc])
+    return pred, per

@@ -1,0 +1,146 @@
+"""Output guardrails on streamed answers: a sliding window, a hold-back, placeholder restoring, JSON schema.
+
+Each choice's text is checked as window (recently released text) + pending (received, not yet released).
+Enforce / redact rules run on every chunk and the last ``hold_back_chars`` stay unreleased, so a pattern
+split across chunks is seen whole before any of it is sent; a block ends the stream with
+``finish_reason: content_filter``. Shadow rules run every ``SHADOW_EVERY`` characters (they only observe).
+With a ``json_schema`` response format the whole answer is held and validated before release.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tollhouse.errors import ResponseSchemaMismatch
+from tollhouse.guardrails.base import Block, Guardrail, Redact
+from tollhouse.guardrails.output import schema_errors
+from tollhouse.guardrails.pii import restore
+from tollhouse.types import ChatChunk, ChunkChoice, Delta, Message, RequestContext
+
+if TYPE_CHECKING:
+    from tollhouse.config.guardrails import GuardLimits
+    from tollhouse.guardrails.chain import GuardrailChain
+
+_OPEN_PLACEHOLDER = re.compile(r"<[A-Z_0-9]{0,20}$")
+SHADOW_EVERY = 256  # characters between two runs of the shadow rules (less than the window: no gaps)
+
+
+@dataclass(slots=True)
+class GuardState:
+    """What one request's chain remembers between input and output. Never logged."""
+
+    mapping: dict[str, str] = field(default_factory=dict)
+    schema: dict[str, Any] | None = None
+    limits: GuardLimits | None = None
+    output: list[Guardrail] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One choice's text: ``pending`` is received but not yet released; ``tail`` is recently released."""
+
+    pending: str = ""
+    tail: str = ""
+    unseen: int = 0  # characters the shadow rules have not looked at yet
+    fired: set[str] = field(default_factory=set)  # shadow rules that already reported on this choice
+
+
+class StreamGuard:
+    def __init__(self, chain: GuardrailChain, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> None:
+        self.chain = chain
+        self.ctx = ctx
+        self.chunks = chunks
+        st = ctx.guard_state
+        self.state = st if isinstance(st, GuardState) else GuardState()
+        # Hold back only when a rule could still stop or rewrite the text (shadow rules only observe), so
+        # the default chain keeps token-by-token streaming.
+        active = any(g.mode != "shadow" for g in self.state.output)
+        self.hold = chain.cfg.stream.hold_back_chars if active else 0
+        self.window = chain.cfg.stream.window_chars
+        self.lanes: dict[int, _Lane] = {}
+
+    async def _check(self, lane: _Lane, final: bool) -> str | None:
+        """Run the output guardrails on window + pending; returns the blocking rule, if any."""
+        text = lane.tail + lane.pending
+        shadow_due = final or lane.unseen >= SHADOW_EVERY
+        for g in self.state.output:
+            if g.mode == "shadow":
+                if not shadow_due or g.name in lane.fired:
+                    continue
+                verdict = await self.chain._run(g, "stream", [Message("assistant", text)], self.ctx)
+                if not isinstance(verdict, Block | Redact):
+                    continue
+                lane.fired.add(g.name)
+                continue
+            verdict = await self.chain._run(g, "stream", [Message("assistant", text)], self.ctx)
+            if isinstance(verdict, Block):
+                self.ctx.guardrail_blocked = g.name
+                return g.name
+            if isinstance(verdict, Redact):
+                # Only the unreleased part can still be rewritten: redact it on its own.
+                again = await g.check([Message("assistant", lane.pending)], self.ctx)
+                if isinstance(again, Redact) and again.messages:
+                    lane.pending = again.messages[0].text()
+        if shadow_due:
+            lane.unseen = 0
+        return None
+
+    def _release(self, lane: _Lane, final: bool) -> str:
+        if self.state.schema is not None and not final:
+            return ""  # the whole answer must be validated before any of it is released
+        cut = len(lane.pending) if final else max(0, len(lane.pending) - self.hold)
+        if not final:
+            m = _OPEN_PLACEHOLDER.search(lane.pending[:cut])
+            if m is not None:
+                cut = m.start()  # never split a placeholder: restore needs it whole
+        out, lane.pending = lane.pending[:cut], lane.pending[cut:]
+        lane.tail = (lane.tail + out)[-self.window :]
+        return restore(out, self.state.mapping)
+
+    def _validate(self, lane: _Lane) -> None:
+        assert self.state.schema is not None
+        err = schema_errors(lane.pending, self.state.schema)
+        if err is not None:
+            if self.ctx.guardrail_events is None:
+                self.ctx.guardrail_events = []
+            self.ctx.guardrail_events.append(("json_schema", "block"))
+            raise ResponseSchemaMismatch(
+                f"The model's answer does not match the requested json_schema: {err} "
+                "(streamed answers are validated whole and cannot be repaired)"
+            )
+
+    @staticmethod
+    def _filtered(chunk: ChatChunk, index: int) -> ChatChunk:
+        return ChatChunk(
+            id=chunk.id,
+            model=chunk.model,
+            choices=[ChunkChoice(index, Delta(content=""), "content_filter")],
+            created=chunk.created,
+        )
+
+    async def run(self) -> AsyncIterator[ChatChunk]:
+        async for chunk in self.chunks:
+            for ch in chunk.choices:
+                lane = self.lanes.setdefault(ch.index, _Lane())
+                final = ch.finish_reason is not None
+                if ch.delta.content:
+                    lane.pending += ch.delta.content
+                    lane.unseen += len(ch.delta.content)
+                if not lane.pending and not final:
+                    continue
+                # With a schema nothing is released before the end, so the end is the one check needed.
+                due = lane.pending and (final or self.state.schema is None)
+                blocked = await self._check(lane, final) if due else None
+                if blocked is not None:
+                    self.ctx.finish_reason = "content_filter"
+                    yield self._filtered(chunk, ch.index)
+                    return
+                if final and self.state.schema is not None:
+                    self._validate(lane)
+                released = self._release(lane, final)
+                if ch.delta.content is not None or released:
+                    ch.delta.content = released
+            yield chunk
