@@ -49,6 +49,7 @@ from tollhouse.types import (
 T = TypeVar("T")
 R = TypeVar("R", CompletionResponse, EmbeddingResponse)
 C = TypeVar("C", ChatChunk, CompletionChunk)
+Q = TypeVar("Q", CompletionRequest, EmbeddingRequest)
 
 
 def estimate_tokens(text_chars: int) -> int:
@@ -120,8 +121,7 @@ class Gateway:
     def refused(self, ctx: RequestContext, error: BaseException) -> None:
         """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
         body, an unknown model or an invalid parameter. No-op when it is already recorded."""
-        if not ctx.recorded:
-            self._finish(ctx, None, error)
+        self._finish(ctx, None, error)
 
     def _finish(self, ctx: RequestContext, usage: Usage | None, error: BaseException | None) -> None:
         if ctx.recorded:
@@ -231,31 +231,16 @@ class Gateway:
         group = self._route(ctx, req.model, req.max_tokens, req)
         self._require(group.primary, "completions")
         group, reservation = await self._admit_text(ctx, req, group)
-        usage: Usage | None = None
-        error: BaseException | None = None
-        try:
-            t = time.perf_counter()
-            req = await self.guards.check_completion_input(ctx, req)
-            ctx.mark_stage("guard_input", t)
-            resp = await self._call(
-                ctx,
-                lambda: self.router.call(
-                    ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
-                ),
-            )
-            usage = resp.usage  # spent even if an output guardrail blocks the answer
-            t = time.perf_counter()
-            resp = await self.guards.check_completion_output(ctx, resp)
-            ctx.mark_stage("guard_output", t)
-            resp.model = req.model
-            ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
-            return resp
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+        req = await self._checked(ctx, reservation, self.guards.check_completion_input, req)
+        return await self._settled(
+            ctx,
+            reservation,
+            req.model,
+            lambda: self.router.call(
+                ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
+            ),
+            check=self.guards.check_completion_output,
+        )
 
     async def completion_stream(
         self, ctx: RequestContext, req: CompletionRequest
@@ -291,14 +276,7 @@ class Gateway:
         chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
         reservation, _ = await self._reserve(ctx, Estimate(estimate_tokens(chars), 0))
         ctx.mark_stage("limits", t0)
-        try:
-            t0 = time.perf_counter()
-            req = await self.guards.check_embedding_input(ctx, req)
-            ctx.mark_stage("guard_input", t0)
-        except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
-            raise
+        req = await self._checked(ctx, reservation, self.guards.check_embedding_input, req)
         return await self._settled(
             ctx,
             reservation,
@@ -308,17 +286,45 @@ class Gateway:
 
     # ---- helpers ----------------------------------------------------------------------------------------
 
+    async def _checked(
+        self,
+        ctx: RequestContext,
+        reservation: Reservation,
+        check: Callable[[RequestContext, Q], Awaitable[Q]],
+        req: Q,
+    ) -> Q:
+        """Run an input guardrail chain; a refusal settles the reservation and records the request."""
+        t0 = time.perf_counter()
+        try:
+            out = await check(ctx, req)
+        except BaseException as exc:
+            await reservation.settle(None)
+            self._finish(ctx, None, exc)
+            raise
+        ctx.mark_stage("guard_input", t0)
+        return out
+
     async def _settled(
-        self, ctx: RequestContext, reservation: Reservation, model: str, fn: Callable[[], Awaitable[R]]
+        self,
+        ctx: RequestContext,
+        reservation: Reservation,
+        model: str,
+        fn: Callable[[], Awaitable[R]],
+        check: Callable[[RequestContext, R], Awaitable[R]] | None = None,
     ) -> R:
-        """Call the provider (through the router); settle the reservation and record the request exactly
-        once, whatever happens. Chat has its own version: guardrails and the cache sit inside it."""
+        """Call the provider (through the router), then the output ``check``; settle the reservation and
+        record the request exactly once, whatever happens (usage counts even when the check blocks).
+        Chat has its own version: the cache and the schema repair retry sit inside it."""
         usage: Usage | None = None
         error: BaseException | None = None
         try:
             resp = await self._call(ctx, fn)
-            resp.model = model
             usage = resp.usage
+            if check is not None:
+                t0 = time.perf_counter()
+                resp = await check(ctx, resp)
+                ctx.mark_stage("guard_output", t0)
+            resp.model = model
             if isinstance(resp, CompletionResponse):
                 ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
             return resp

@@ -37,6 +37,14 @@ def require_admin(request: Request) -> None:
         raise AuthenticationFailed("Incorrect admin key.")
 
 
+def require_admin_unless_open(request: Request) -> None:
+    """Read-only reports need the admin key, except in open mode (no admin key, no API keys: the gateway
+    then serves only on loopback)."""
+    configured = getattr(request.app.state.gateway.auth, "configured", False)
+    if request.app.state.admin_key is not None or configured:
+        require_admin(request)
+
+
 def _keys(request: Request) -> KeyService:
     svc: KeyService = request.app.state.keys
     return svc
@@ -102,10 +110,7 @@ async def costs(
     until: float | None = Query(None, description="Epoch seconds; default: now."),
 ) -> Response:
     """Spend summary. Needs the admin key — except in open mode (no admin key, no API keys: loopback)."""
-    gw_auth = request.app.state.gateway.auth
-    open_mode = request.app.state.admin_key is None and not getattr(gw_auth, "configured", False)
-    if not open_mode:
-        require_admin(request)
+    require_admin_unless_open(request)
     reports: Reports = request.app.state.reports
     now = time.time()
     return json_response(await reports.costs(since or now - 30 * 86400, until or now + 1))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.responses import Response
 
-from tollhouse.api.admin import Admin, require_admin
+from tollhouse.api.admin import Admin, require_admin_unless_open
 from tollhouse.api.deps import parse_body
 from tollhouse.api.openai.render import json_response
 from tollhouse.errors import NotFound
@@ -62,9 +62,7 @@ async def cache_stats(
     since: float | None = Query(None, description="Epoch seconds for the ledger view; default: 30 days ago."),
 ) -> Response:
     """Needs the admin key, except in open mode (no admin key, no API keys: loopback only)."""
-    gw_auth = request.app.state.gateway.auth
-    if request.app.state.admin_key is not None or getattr(gw_auth, "configured", False):
-        require_admin(request)
+    require_admin_unless_open(request)
     out: dict[str, Any] = {"process": await _cache(request).snapshot()}
     reports: Reports = request.app.state.reports
     now = time.time()

@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from tollhouse.caching.keys import fold
+
 F32 = npt.NDArray[np.float32]
 Backend = Literal["memory", "sqlite", "redis"]
 log = logging.getLogger("tollhouse.cache")
@@ -139,8 +141,8 @@ for _a, _b in _ANTONYMS:
 
 
 def query_text(text: str) -> str:
-    """The text that is embedded and checked: white space folded, ends trimmed."""
-    return " ".join(text.split())
+    """The text that is embedded and checked: white space folded, ends trimmed (as in exact keys)."""
+    return fold(text)
 
 
 def _stem(word: str) -> str:

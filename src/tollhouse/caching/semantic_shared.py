@@ -6,7 +6,6 @@ index at start and then follows it (XREAD BLOCK) in a background task. Trimmed b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -17,6 +16,7 @@ import redis.asyncio as aioredis
 
 from tollhouse.caching.semantic import ANN_MIN_ENTRIES, F32, SemanticHit, SemanticScope
 from tollhouse.caching.vectors import MemorySemanticIndex
+from tollhouse.tasks import cancel
 
 log = logging.getLogger("tollhouse.cache")
 
@@ -142,11 +142,8 @@ class RedisSemanticIndex:
             await asyncio.to_thread(self.memory.vectors.add_many, batch)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self._reader.aclose()
         await self._redis.aclose()
 

@@ -6,7 +6,6 @@ worker thread. Other workers of the host pick up new rows by polling the table b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -15,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from tollhouse.caching.semantic import ANN_MIN_ENTRIES, F32, SemanticHit, SemanticScope
+from tollhouse.caching.sqlite_store import tenant_model_where
 from tollhouse.caching.vectors import MemorySemanticIndex
 from tollhouse.stores.sql import SqliteDB
+from tollhouse.tasks import cancel
 
 log = logging.getLogger("tollhouse.cache")
 
@@ -126,14 +127,7 @@ class SqliteSemanticIndex:
 
     async def invalidate(self, *, tenant: str | None = None, model: str | None = None) -> int:
         dropped = self.memory.drop(tenant=tenant, model=model)
-        conds, args = [], []
-        if tenant is not None:
-            conds.append("tenant = ?")
-            args.append(tenant)
-        if model is not None:
-            conds.append("model = ?")
-            args.append(model)
-        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        where, args = tenant_model_where(tenant, model)
         await self.db.run(lambda c: c.execute(f"DELETE FROM semantic_cache{where}", args).rowcount)
         return dropped
 
@@ -175,11 +169,8 @@ class SqliteSemanticIndex:
                 log.warning("semantic cache: polling SQLite failed", extra={"error": type(exc).__name__})
 
     async def aclose(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await cancel(self._poller)
+        self._poller = None
         await self.db.aclose()
 
 

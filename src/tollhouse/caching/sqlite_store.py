@@ -55,7 +55,7 @@ class SqliteCacheStore:
         await self.db.run(w)
 
     async def invalidate(self, *, tenant: str | None = None, model: str | None = None) -> int:
-        where, args = _where(tenant, model)
+        where, args = tenant_model_where(tenant, model)
 
         def d(c: sqlite3.Connection) -> int:
             return c.execute(f"DELETE FROM response_cache{where}", args).rowcount
@@ -76,7 +76,8 @@ class SqliteCacheStore:
         await self.db.aclose()
 
 
-def _where(tenant: str | None, model: str | None) -> tuple[str, tuple[str, ...]]:
+def tenant_model_where(tenant: str | None, model: str | None) -> tuple[str, tuple[str, ...]]:
+    """A `` WHERE`` clause (or nothing) selecting rows of this tenant and/or model, with its arguments."""
     conds, args = [], []
     if tenant is not None:
         conds.append("tenant = ?")

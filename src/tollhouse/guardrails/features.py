@@ -12,6 +12,8 @@ import math
 import zlib
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -131,6 +133,15 @@ class LinearText:
     piece_w: F32
     bias: float
 
+    @classmethod
+    def of(cls, z: Any, lex: str, piece: str, bias: str) -> LinearText:
+        """From the arrays named ``lex``, ``piece`` and ``bias`` of a loaded weights file."""
+        return cls(
+            np.ascontiguousarray(z[lex], dtype=np.float32),
+            np.ascontiguousarray(z[piece], dtype=np.float32),
+            float(z[bias]),
+        )
+
     def prob(self, norm: str) -> float:
         return self.prob_of(Features.of(norm))
 
@@ -145,3 +156,11 @@ class LinearText:
         lex_w, emb_w = w[:LEX_DIM], w[LEX_DIM:]
         piece_w = (table @ emb_w) / np.float32(scale)
         return cls(lex_w.astype(np.float32), piece_w.astype(np.float32), bias)
+
+
+def load_weights(name: str, path: str | None = None) -> dict[str, Any]:
+    """The arrays of ``path``, or of the shipped ``guardrails/data/<name>`` (no texts in either)."""
+    if path is not None:
+        return dict(np.load(path))
+    with resources.as_file(resources.files("tollhouse.guardrails") / "data" / name) as p:
+        return dict(np.load(p))

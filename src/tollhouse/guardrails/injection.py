@@ -15,13 +15,12 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
-from tollhouse.guardrails.features import F32, LinearText, sigmoid
+from tollhouse.guardrails.features import F32, LinearText, load_weights, sigmoid
 from tollhouse.guardrails.normalize import decoded_payloads, normalise, rot13
 from tollhouse.types import Message, RequestContext
 
@@ -93,20 +92,12 @@ class InjectionModel:
 
     @classmethod
     def load(cls, path: str | None = None) -> InjectionModel:
-        if path is None:
-            with resources.as_file(resources.files("tollhouse.guardrails") / "data" / "injection.npz") as p:
-                z: Any = np.load(p)
-                return cls._of(z)
-        return cls._of(np.load(path))
+        return cls._of(load_weights("injection.npz", path))
 
     @classmethod
     def _of(cls, z: Any) -> InjectionModel:
         return cls(
-            cheap=LinearText(
-                np.ascontiguousarray(z["lex_w"], dtype=np.float32),
-                np.ascontiguousarray(z["piece_w"], dtype=np.float32),
-                float(z["bias"]),
-            ),
+            cheap=LinearText.of(z, "lex_w", "piece_w", "bias"),
             emb_w=np.ascontiguousarray(z["emb_w"], dtype=np.float32),
             emb_b=float(z["emb_b"]),
             threshold=float(z["threshold"]),

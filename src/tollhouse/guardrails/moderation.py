@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.guardrails.features import Features, LinearText
+from tollhouse.guardrails.features import Features, LinearText, load_weights
 from tollhouse.guardrails.normalize import normalise
 from tollhouse.guardrails.output import UNSAFE, PatternGuard
 from tollhouse.types import Message, RequestContext
@@ -42,20 +41,12 @@ class ModerationModel:
 
     @classmethod
     def load(cls, path: str | None = None) -> ModerationModel:
-        if path is None:
-            with resources.as_file(resources.files("tollhouse.guardrails") / "data" / "moderation.npz") as p:
-                z: Any = np.load(p)
-                return cls._of(z)
-        return cls._of(np.load(path))
+        return cls._of(load_weights("moderation.npz", path))
 
     @classmethod
     def _of(cls, z: Any) -> ModerationModel:
         def lt(prefix: str) -> LinearText:
-            return LinearText(
-                np.ascontiguousarray(z[f"{prefix}_lex"], dtype=np.float32),
-                np.ascontiguousarray(z[f"{prefix}_piece"], dtype=np.float32),
-                float(z[f"{prefix}_bias"]),
-            )
+            return LinearText.of(z, f"{prefix}_lex", f"{prefix}_piece", f"{prefix}_bias")
 
         cats = [str(c) for c in z["categories"]]
         return cls(lt("flagged"), {c: lt(c) for c in cats}, float(z["threshold"]))
