@@ -26,10 +26,19 @@ def every(
     return asyncio.create_task(run(), name=f"tollhouse-{name}")
 
 
+RECANCEL_S = 0.5  # how long a cancelled task may take before it is cancelled again
+
+
 async def cancel(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` (if any) and wait until it has finished."""
+    """Cancel ``task`` (if any) and wait until it has finished.
+
+    A cancellation can be absorbed below us: redis-py 8 sometimes swallows the ``CancelledError`` that
+    lands in a blocking ``XREAD`` and returns normally, and a loop around it then blocks again — awaiting
+    the task once would hang shutdown. So the task is cancelled again until it is done."""
     if task is None:
         return
-    task.cancel()
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=RECANCEL_S)
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -10,7 +10,6 @@ usage is given back (or taken) at settlement. See docs/adr/0007-reservations.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -20,6 +19,7 @@ from typing import Literal, Protocol
 
 from tollhouse.errors import Overloaded, PermissionDenied, RateLimited
 from tollhouse.stores.base import Bucket, Decision, RateLimitStore
+from tollhouse.tasks import cancel
 from tollhouse.types import RequestContext, Usage
 
 log = logging.getLogger("tollhouse.limits")
@@ -97,10 +97,7 @@ class Background:
                 await apply(delta)  # the limiters' adjust methods log and count their own failures
 
     async def drain(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.flush()
 
 

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from tollhouse.routing.breaker import CircuitBreaker, State
 from tollhouse.settings import RedisSettings
+from tollhouse.tasks import cancel
 
 if TYPE_CHECKING:
     from tollhouse.pipeline.routing import Router
@@ -149,6 +150,6 @@ class SharedBreakers:
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):  # a failed task must not stop the others' shutdown
+                await cancel(task)
         await self._redis.aclose()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import EvaluationSettings
 from tollhouse.stores.evaluation import EvalRecord, EvalStore, Feedback
+from tollhouse.tasks import cancel
 from tollhouse.types import RequestContext
 
 log = logging.getLogger("tollhouse.evaluation")
@@ -146,10 +147,7 @@ class EvalLogger:
                 await self._purge()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.flush()
         await self.store.aclose()

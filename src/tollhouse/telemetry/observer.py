@@ -8,7 +8,6 @@ evaluation record, span attributes. The gateway itself only records stage timing
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import MutableMapping
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
+from tollhouse.tasks import cancel
 from tollhouse.telemetry.evaluation import EvalLogger
 from tollhouse.telemetry.logging import trace_id_var
 from tollhouse.telemetry.metrics import Metrics, NoMetrics
@@ -131,11 +131,8 @@ class Telemetry:
             await asyncio.sleep(interval)
 
     async def aclose(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
-            self._sampler = None
+        await cancel(self._sampler)
+        self._sampler = None
         if self.evaluation is not None:
             await self.evaluation.aclose()
         if self.tracing is not None:
