@@ -24,12 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tollhouse.access import Access
+from tollhouse.access.build import Access
+from tollhouse.access.keys import KeySpec
 from tollhouse.gateway import Gateway
-from tollhouse.keys import KeySpec
-from tollhouse.pipeline.routing import Router
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.router import Router
 from tollhouse.settings import MockModel, Settings
 from tollhouse.types import ChatRequest, Message, RequestContext
 

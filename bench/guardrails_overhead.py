@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tollhouse.config.guardrails import GuardrailSettings
 from tollhouse.errors import GuardrailBlocked
+from tollhouse.evals.ordinary import HELD_OUT
 from tollhouse.guardrails.chain import GuardrailChain
-from tollhouse.guardrails.ordinary import HELD_OUT
 from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, RequestContext, Usage
 
 ROOT = Path(__file__).resolve().parents[1]

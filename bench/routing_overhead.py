@@ -24,9 +24,10 @@ from typing import Any
 
 from tollhouse.errors import TollhouseError
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.routing import Group, Router
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.group import Group
+from tollhouse.routing.router import Router
 from tollhouse.settings import MockModel, RoutingSettings
 from tollhouse.types import ChatRequest, ChatResponse, Message, RequestContext
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tollhouse.embeddings.encoder import SentenceEncoder
-from tollhouse.guardrails import training
+from tollhouse.evals import training
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tollhouse.guardrails import training
+from tollhouse.evals import training
 from tollhouse.guardrails.moderation import NAMES
 from tollhouse.guardrails.normalize import normalise
 

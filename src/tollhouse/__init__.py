@@ -2,8 +2,7 @@
 
 from tollhouse.errors import TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
-
-__version__ = "0.1.0"
+from tollhouse.version import __version__
 
 __all__ = ["ConfigError", "Settings", "TollhouseError", "__version__", "create_app", "load_settings"]
 

@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from tollhouse import __version__
-from tollhouse.access import Access
+from tollhouse.access.build import Access
 from tollhouse.api import errors as api_errors
 from tollhouse.api.admin import costs_router
 from tollhouse.api.admin import router as admin_router
@@ -26,11 +25,12 @@ from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.caching.build import build_cache
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import build_guards
-from tollhouse.pipeline.idempotency import build_store
-from tollhouse.pipeline.routing import Router
 from tollhouse.providers.registry import ModelRegistry
+from tollhouse.routing.router import Router
 from tollhouse.settings import Settings, load_settings
+from tollhouse.stores.idempotency import build_store
 from tollhouse.telemetry.observer import Telemetry
+from tollhouse.version import __version__
 
 log = logging.getLogger("tollhouse.app")
 

@@ -13,9 +13,9 @@ import argparse
 import ipaddress
 import sys
 
+from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
 from tollhouse.errors import TollhouseError
-from tollhouse.keys import has_keys
 from tollhouse.settings import ConfigError, Settings, load_settings
 
 
@@ -163,10 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tollhouse.guardrails.evaluate import run
+    from tollhouse.evals.guardrails import run
 
     if args.target == "cache":
-        from tollhouse.caching.calibrate import run_cache_eval
+        from tollhouse.evals.cache import run_cache_eval
 
         try:
             thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None

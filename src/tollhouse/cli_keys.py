@@ -12,9 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tollhouse.keys import KeyService, KeySpec, build_key_store, public
-from tollhouse.pipeline.ledger import build_ledger_store
-from tollhouse.pipeline.reports import Reports
+from tollhouse.access.keys import KeyService, KeySpec, build_key_store, public
+from tollhouse.ledger.reports import Reports
+from tollhouse.ledger.usage import build_ledger_store
 from tollhouse.settings import Settings
 
 Loader = Callable[[argparse.Namespace], Settings]

@@ -24,14 +24,16 @@ from tollhouse.errors import (
     TollhouseError,
     UpstreamTimeout,
 )
+from tollhouse.guardrails.output import repair_request
+from tollhouse.pipeline.admission import Limiter, Unlimited
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
-from tollhouse.pipeline.guard import GuardChain, NoGuards, repair_request
+from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
-from tollhouse.pipeline.limits import Estimate, Limiter, Reservation, Unlimited
-from tollhouse.pipeline.routing import Group, Opener, Router, StreamStart, aclose_all
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.auto import cascade
+from tollhouse.routing.group import Group
+from tollhouse.routing.router import Opener, Router, StreamStart, aclose_all
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
@@ -41,8 +43,10 @@ from tollhouse.types import (
     CompletionResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    Estimate,
     Message,
     RequestContext,
+    Reservation,
     Usage,
 )
 

@@ -218,6 +218,32 @@ class EmbeddingResponse:
 
 
 @dataclass(slots=True, frozen=True)
+class Estimate:
+    """What admission knows before the call: prompt tokens (estimated) and the output cap."""
+
+    prompt_tokens: int
+    max_output_tokens: int
+
+
+class Reservation(Protocol):
+    async def settle(self, usage: Usage | None) -> None:
+        """Correct the reservation against actual usage. Called once, from a ``finally``."""
+        ...
+
+
+class Settled:
+    """A reservation with nothing to give back."""
+
+    __slots__ = ()
+
+    async def settle(self, usage: Usage | None) -> None:
+        return None
+
+
+SETTLED = Settled()
+
+
+@dataclass(slots=True, frozen=True)
 class KeyLimits:
     """What an API key may do: models it may call (None: all), requests / tokens per minute, overall and
     per model (``per_model``: model → (rpm, tpm)), and spend budgets. Built once per key when the key cache

@@ -15,7 +15,7 @@ from tests.support.gateway_server import gateway_server
 from tests.support.tcp_proxy import TcpProxy
 
 from tollhouse.config.access import LedgerSettings
-from tollhouse.pipeline.ledger import UsageLedger
+from tollhouse.ledger.usage import UsageLedger
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.postgres import PostgresLedgerStore
 from tollhouse.types import RequestContext, Usage

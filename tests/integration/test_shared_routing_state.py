@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from tests.support.gateway_server import GatewayProcess, gateway_server
 from tests.support.routing_kit import Kit, group
 
-from tollhouse.pipeline.idempotency import RedisIdempotencyStore, StoredResponse
 from tollhouse.routing.shared import SharedBreakers
 from tollhouse.settings import IdempotencySettings, RedisSettings
+from tollhouse.stores.idempotency import RedisIdempotencyStore, StoredResponse
 
 pytestmark = pytest.mark.slow
 URL = "redis://127.0.0.1:6379/0"

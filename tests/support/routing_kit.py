@@ -7,9 +7,9 @@ import random
 from typing import Any
 
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.routing import Router
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.router import Router
 from tollhouse.settings import MockModel, RoutingSettings
 from tollhouse.types import ChatRequest, Message, RequestContext
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from aiohttp import web
 
+from tollhouse.access.alerts import BudgetAlerter
 from tollhouse.config.access import BudgetAlerts
-from tollhouse.pipeline.alerts import BudgetAlerter
 from tollhouse.stores.base import Counter
 from tollhouse.stores.memory import MemoryBudgetStore
 

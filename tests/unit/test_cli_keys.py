@@ -59,8 +59,8 @@ def test_report_commands(config: str, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_secure_default_counts_created_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tollhouse.access.keys import has_keys
     from tollhouse.config.access import KeysSettings
-    from tollhouse.keys import has_keys
 
     cfg = KeysSettings(sqlite_path=str(tmp_path / "k.db"))
     assert not has_keys(cfg)

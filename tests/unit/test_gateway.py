@@ -15,7 +15,7 @@ from tollhouse.errors import (
     UpstreamUnavailable,
 )
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.limits import Estimate, Reservation
+from tollhouse.pipeline.admission import Reservation
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.settings import MockModel
@@ -23,6 +23,7 @@ from tollhouse.types import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    Estimate,
     Message,
     Principal,
     RequestContext,

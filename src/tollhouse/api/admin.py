@@ -14,11 +14,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from tollhouse.access.keys import KeyService, KeySpec, public
 from tollhouse.api.deps import credential, parse_body
-from tollhouse.api.openai.render import json_response
+from tollhouse.api.render import json_response
 from tollhouse.errors import AuthenticationFailed, PermissionDenied
-from tollhouse.keys import KeyService, KeySpec, public
-from tollhouse.pipeline.reports import Reports
+from tollhouse.ledger.reports import Reports
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

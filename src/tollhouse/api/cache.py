@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from tollhouse.api.admin import Admin, require_admin_unless_open
 from tollhouse.api.deps import parse_body
-from tollhouse.api.openai.render import json_response
+from tollhouse.api.render import json_response
 from tollhouse.errors import NotFound
+from tollhouse.ledger.reports import Reports
 from tollhouse.pipeline.cache import ResponseCache
-from tollhouse.pipeline.reports import Reports
 
 router = APIRouter(include_in_schema=False)
 

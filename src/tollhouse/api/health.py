@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tollhouse.api.deps import get_gateway
-from tollhouse.api.openai.render import json_response
+from tollhouse.api.render import json_response
 from tollhouse.providers.base import Health
 from tollhouse.providers.registry import Deployment
 

@@ -17,8 +17,8 @@ from tollhouse.errors import (
     InvalidRequest,
     TollhouseError,
 )
-from tollhouse.pipeline.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.settings import IdempotencySettings
+from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.types import RequestContext
 
 log = logging.getLogger("tollhouse.idempotency")

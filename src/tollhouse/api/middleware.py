@@ -21,7 +21,7 @@ from tollhouse.telemetry.logging import request_id_var
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext
 
-access_log = logging.getLogger("tollhouse.access")
+access_log = logging.getLogger("tollhouse.access.build")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 

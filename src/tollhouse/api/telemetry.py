@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
-from tollhouse.api.openai.render import json_response
+from tollhouse.api.render import json_response
 from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded
 from tollhouse.settings import Settings
 from tollhouse.stores.evaluation import Feedback

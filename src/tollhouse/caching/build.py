@@ -4,7 +4,10 @@ turns it on gives ``NoCache``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tollhouse.caching.base import CacheStore
+from tollhouse.caching.semantic import SemanticConfig, SemanticIndex
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.config.cache import CacheSettings
 from tollhouse.config.routing import RedisSettings
@@ -33,10 +36,35 @@ def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> 
     index = embedder = None
     if "semantic" in modes:
         from tollhouse.caching.embedder import EncoderEmbedder
-        from tollhouse.caching.semantic import build_semantic_index, semantic_config
+        from tollhouse.caching.semantic import semantic_config
 
         index = build_semantic_index(
             semantic_config(cfg.semantic), redis_url=redis.url, redis_prefix=redis.prefix
         )
         embedder = EncoderEmbedder()
     return ResponseCacheStage(cfg, build_store(cfg, redis), prices, index=index, embedder=embedder)
+
+
+def build_semantic_index(
+    cfg: SemanticConfig, *, redis_url: str | None = None, redis_prefix: str = "tollhouse:"
+) -> SemanticIndex:
+    """The index ``cfg.backend`` names (not started: call ``start()`` in the lifespan)."""
+    common: dict[str, Any] = {
+        "threshold": cfg.threshold,
+        "max_entries": cfg.max_entries,
+        "checks": cfg.checks,
+        "ann_min_entries": cfg.ann_min_entries,
+    }
+    if cfg.backend == "sqlite":
+        from tollhouse.caching.semantic_sqlite import SqliteSemanticIndex
+
+        return SqliteSemanticIndex(cfg.sqlite_path, **common)
+    if cfg.backend == "redis":
+        if not redis_url:
+            raise ValueError("cache.semantic.backend redis needs a Redis URL (redis.url)")
+        from tollhouse.caching.semantic_shared import RedisSemanticIndex
+
+        return RedisSemanticIndex(redis_url, redis_prefix, **common)
+    from tollhouse.caching.vectors import MemorySemanticIndex
+
+    return MemorySemanticIndex(**common)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -343,28 +343,3 @@ def semantic_config(settings: _SemanticSettings) -> SemanticConfig:
         max_entries=settings.max_entries,
         ann_min_entries=getattr(settings, "ann_min_entries", ANN_MIN_ENTRIES),
     )
-
-
-def build_semantic_index(
-    cfg: SemanticConfig, *, redis_url: str | None = None, redis_prefix: str = "tollhouse:"
-) -> SemanticIndex:
-    """The index ``cfg.backend`` names (not started: call ``start()`` in the lifespan)."""
-    common: dict[str, Any] = {
-        "threshold": cfg.threshold,
-        "max_entries": cfg.max_entries,
-        "checks": cfg.checks,
-        "ann_min_entries": cfg.ann_min_entries,
-    }
-    if cfg.backend == "sqlite":
-        from tollhouse.caching.semantic_sqlite import SqliteSemanticIndex
-
-        return SqliteSemanticIndex(cfg.sqlite_path, **common)
-    if cfg.backend == "redis":
-        if not redis_url:
-            raise ValueError("cache.semantic.backend redis needs a Redis URL (redis.url)")
-        from tollhouse.caching.semantic_shared import RedisSemanticIndex
-
-        return RedisSemanticIndex(redis_url, redis_prefix, **common)
-    from tollhouse.caching.vectors import MemorySemanticIndex
-
-    return MemorySemanticIndex(**common)

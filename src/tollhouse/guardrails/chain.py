@@ -218,7 +218,7 @@ class GuardrailChain:
         return resp
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
-        return StreamGuard(self, ctx, chunks).run()
+        return StreamGuard(self._run, self.cfg.stream, ctx, chunks).run()
 
     # ---- legacy completions: the prompt is one user message, each choice's text one answer ------------
 
@@ -245,7 +245,7 @@ class GuardrailChain:
     def guard_completion_stream(
         self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
     ) -> AsyncIterator[CompletionChunk]:
-        return _from_chat(StreamGuard(self, ctx, _to_chat(chunks)).run())
+        return _from_chat(StreamGuard(self._run, self.cfg.stream, ctx, _to_chat(chunks)).run())
 
     # ---- embeddings: limits and PII on string inputs ---------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.types import Message, RequestContext
+from tollhouse.types import ChatRequest, ChatResponse, Message, RequestContext
 
 DANGEROUS = [
     r"\bdrop\s+(table|database|schema)\b",
@@ -100,3 +101,11 @@ def schema_errors(text: str, schema: dict[str, Any]) -> str | None:
     except jsonschema.SchemaError:
         return None  # the caller's schema is itself invalid: nothing to hold the answer to
     return None
+
+
+def repair_request(req: ChatRequest, bad: ChatResponse, error: str) -> ChatRequest:
+    """The one repair retry after an answer failed the requested ``json_schema``: the same request plus the
+    model's answer and the validation error."""
+    answer = bad.choices[0].message.text() if bad.choices else ""
+    note = f"{error}\nReply again with only JSON that matches the schema."
+    return replace(req, messages=[*req.messages, Message("assistant", answer), Message("user", note)])

@@ -10,21 +10,22 @@ With a ``json_schema`` response format the whole answer is held and validated be
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tollhouse.errors import ResponseSchemaMismatch
-from tollhouse.guardrails.base import Block, Guardrail, Redact
+from tollhouse.guardrails.base import Block, Guardrail, Phase, Redact, Verdict
 from tollhouse.guardrails.output import schema_errors
 from tollhouse.guardrails.pii import restore
 from tollhouse.types import ChatChunk, ChunkChoice, Delta, Message, RequestContext
 
 if TYPE_CHECKING:
-    from tollhouse.config.guardrails import GuardLimits
-    from tollhouse.guardrails.chain import GuardrailChain
+    from tollhouse.config.guardrails import GuardLimits, StreamGuardSettings
 
 _OPEN_PLACEHOLDER = re.compile(r"<[A-Z_0-9]{0,20}$")
+# How the chain runs one guardrail (timing, logging, events): ``GuardrailChain._run``.
+RunGuard = Callable[[Guardrail, Phase, list[Message], RequestContext], Awaitable[Verdict]]
 SHADOW_EVERY = 256  # characters between two runs of the shadow rules (less than the window: no gaps)
 
 
@@ -49,8 +50,14 @@ class _Lane:
 
 
 class StreamGuard:
-    def __init__(self, chain: GuardrailChain, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> None:
-        self.chain = chain
+    def __init__(
+        self,
+        run: RunGuard,
+        cfg: StreamGuardSettings,
+        ctx: RequestContext,
+        chunks: AsyncIterator[ChatChunk],
+    ) -> None:
+        self.run_guard = run
         self.ctx = ctx
         self.chunks = chunks
         st = ctx.guard_state
@@ -58,8 +65,8 @@ class StreamGuard:
         # Hold back only when a rule could still stop or rewrite the text (shadow rules only observe), so
         # the default chain keeps token-by-token streaming.
         active = any(g.mode != "shadow" for g in self.state.output)
-        self.hold = chain.cfg.stream.hold_back_chars if active else 0
-        self.window = chain.cfg.stream.window_chars
+        self.hold = cfg.hold_back_chars if active else 0
+        self.window = cfg.window_chars
         self.lanes: dict[int, _Lane] = {}
 
     async def _check(self, lane: _Lane, final: bool) -> str | None:
@@ -70,12 +77,12 @@ class StreamGuard:
             if g.mode == "shadow":
                 if not shadow_due or g.name in lane.fired:
                     continue
-                verdict = await self.chain._run(g, "stream", [Message("assistant", text)], self.ctx)
+                verdict = await self.run_guard(g, "stream", [Message("assistant", text)], self.ctx)
                 if not isinstance(verdict, Block | Redact):
                     continue
                 lane.fired.add(g.name)
                 continue
-            verdict = await self.chain._run(g, "stream", [Message("assistant", text)], self.ctx)
+            verdict = await self.run_guard(g, "stream", [Message("assistant", text)], self.ctx)
             if isinstance(verdict, Block):
                 self.ctx.guardrail_blocked = g.name
                 return g.name

@@ -1,43 +1,20 @@
 """Authentication stage: credential → Principal.
 
-The pass-through ``OpenAccess`` admits everyone as the anonymous principal; ``KeyAuth`` checks issued keys
-(from the in-memory ``keys.KeyCache``) and the admin key.
+The pass-through ``OpenAccess`` admits everyone as the anonymous principal; ``access.auth.KeyAuth`` checks
+issued keys and the admin key.
 """
 
 from __future__ import annotations
 
-import hmac
-import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from tollhouse.errors import AuthenticationFailed
 from tollhouse.types import Principal, RequestContext
-
-if TYPE_CHECKING:
-    from tollhouse.keys import KeyCache
 
 
 class Authenticator(Protocol):
     async def authenticate(self, ctx: RequestContext, credential: str | None) -> Principal:
         """Return who is calling; raise ``AuthenticationFailed`` (401) or ``PermissionDenied`` (403)."""
         ...
-
-
-class AdminKeyAuth:
-    """Accepts exactly one key (the admin key from the environment), compared in constant time."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key.encode()
-        self._principal = Principal(key_id="admin", anonymous=False)
-
-    async def authenticate(self, ctx: RequestContext, credential: str | None) -> Principal:
-        if not credential:
-            raise AuthenticationFailed(
-                "Missing API key. Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-            )
-        if not hmac.compare_digest(credential.encode(), self._key):
-            raise AuthenticationFailed("Incorrect API key provided.")
-        return self._principal
 
 
 class OpenAccess:
@@ -47,40 +24,3 @@ class OpenAccess:
 
     async def authenticate(self, ctx: RequestContext, credential: str | None) -> Principal:
         return self._ANON
-
-
-_MISSING = "Missing API key. Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-
-
-class KeyAuth:
-    """Issued keys from the cache (no I/O), plus the admin key when one is set. While no key was ever
-    created and no admin key is set, callers are anonymous (``tollhouse serve`` allows that on loopback only).
-    """
-
-    def __init__(self, cache: KeyCache, admin_key: str | None) -> None:
-        self.cache = cache
-        self._admin = admin_key.encode() if admin_key else None
-        self._admin_principal = Principal(key_id="admin", anonymous=False)
-
-    @property
-    def configured(self) -> bool:
-        """Whether any API key exists (then every request needs a key)."""
-        return self.cache.configured
-
-    async def authenticate(self, ctx: RequestContext, credential: str | None) -> Principal:
-        if self._admin is None and not self.cache.configured:
-            # Open mode: whatever key a client sends (SDKs insist on one) is ignored, as before keys existed.
-            return OpenAccess._ANON
-        if not credential:
-            raise AuthenticationFailed(_MISSING)
-        entry = self.cache.lookup(credential)
-        if entry is not None:
-            if entry.revoked:
-                raise AuthenticationFailed("This API key has been revoked.", code="key_revoked")
-            if entry.expires_at is not None and entry.expires_at <= time.time():
-                raise AuthenticationFailed("This API key has expired.", code="key_expired")
-            self.cache.note_used(entry.key_id)
-            return entry.principal
-        if self._admin is not None and hmac.compare_digest(credential.encode(), self._admin):
-            return self._admin_principal
-        raise AuthenticationFailed("Incorrect API key provided.")

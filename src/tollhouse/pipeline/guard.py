@@ -7,7 +7,6 @@ only). The pass-through ``NoGuards`` lets everything through unchanged.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Protocol
 
 from tollhouse.types import (
@@ -18,7 +17,6 @@ from tollhouse.types import (
     CompletionRequest,
     CompletionResponse,
     EmbeddingRequest,
-    Message,
     RequestContext,
 )
 
@@ -84,11 +82,3 @@ class NoGuards:
 
     async def check_embedding_input(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingRequest:
         return req
-
-
-def repair_request(req: ChatRequest, bad: ChatResponse, error: str) -> ChatRequest:
-    """The one repair retry after an answer failed the requested ``json_schema``: the same request plus the
-    model's answer and the validation error."""
-    answer = bad.choices[0].message.text() if bad.choices else ""
-    note = f"{error}\nReply again with only JSON that matches the schema."
-    return replace(req, messages=[*req.messages, Message("assistant", answer), Message("user", note)])

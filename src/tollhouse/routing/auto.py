@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from tollhouse.routing.group import Group, Selector
 from tollhouse.settings import AutoRouterConfig
 from tollhouse.types import ChatRequest, ChatResponse, CompletionRequest, RequestContext
-
-if TYPE_CHECKING:
-    from tollhouse.pipeline.routing import Group
 
 TIERS = ("simple", "standard", "complex")
 _CODE = re.compile(
@@ -106,7 +104,7 @@ def failed_check(cfg: AutoRouterConfig, req: ChatRequest, resp: ChatResponse) ->
 
 async def cascade(
     ctx: RequestContext,
-    auto: AutoRouter,
+    auto: Selector,
     group: Group,
     req: ChatRequest,
     call: Callable[[Group], Awaitable[ChatResponse]],

@@ -25,7 +25,7 @@ from tollhouse.settings import RedisSettings
 from tollhouse.tasks import cancel
 
 if TYPE_CHECKING:
-    from tollhouse.pipeline.routing import Router
+    from tollhouse.routing.router import Router
 
 log = logging.getLogger("tollhouse.routing.shared")
 RESYNC_S = 5.0

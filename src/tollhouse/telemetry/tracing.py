@@ -16,10 +16,10 @@ import time
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
-from tollhouse import __version__
 from tollhouse.settings import ModelConfig, TracingSettings
 from tollhouse.telemetry import genai
 from tollhouse.types import RequestContext
+from tollhouse.version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context

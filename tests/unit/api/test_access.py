@@ -113,7 +113,7 @@ def test_open_mode_until_the_first_key(tmp_path: Path) -> None:
         assert c.get("/v1/costs").status_code == 200
     import asyncio
 
-    from tollhouse.keys import KeyService, KeySpec, build_key_store
+    from tollhouse.access.keys import KeyService, KeySpec, build_key_store
 
     async def make() -> str:
         store = build_key_store(settings.keys)

@@ -16,8 +16,8 @@ from starlette.types import Message, Receive, Scope, Send
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.idempotency import Idempotency
 from tollhouse.app import create_app
-from tollhouse.pipeline.idempotency import MemoryIdempotencyStore
 from tollhouse.settings import IdempotencySettings, Settings
+from tollhouse.stores.idempotency import MemoryIdempotencyStore
 
 CHAT = "/v1/chat/completions"
 
@@ -61,11 +61,11 @@ def body(model: str = "g", **kw: Any) -> dict[str, Any]:
 def test_deployment_header_log_fields_and_circuit_in_health(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="tollhouse.access"):
+    with caplog.at_level(logging.INFO, logger="tollhouse.access.build"):
         r = client.post(CHAT, json=body())
     assert r.status_code == 200 and r.json()["model"] == "g"
     assert r.headers["x-tollhouse-deployment"] == "steady" and r.headers["x-tollhouse-attempts"] == "2"
-    line = next(rec for rec in caplog.records if rec.name == "tollhouse.access")
+    line = next(rec for rec in caplog.records if rec.name == "tollhouse.access.build")
     assert line.deployment == "steady" and line.attempts == 2 and line.fallbacks == 1  # type: ignore[attr-defined]
     assert line.failed_attempts == ["flaky:server_error"]  # type: ignore[attr-defined]
     ready = client.get("/health/ready").json()

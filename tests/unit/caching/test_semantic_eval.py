@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tollhouse.caching.calibrate import CacheEval, Pair, embed_pairs, load_pairs, run_cache_eval
+from tollhouse.evals.cache import CacheEval, Pair, embed_pairs, load_pairs, run_cache_eval
 
 PAIRS = [
     ("How do I reset my password?", "How can I reset my password?", 1, "qa"),

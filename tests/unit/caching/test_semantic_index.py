@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tollhouse.caching.build import build_semantic_index
 from tollhouse.caching.embedder import EncoderEmbedder
-from tollhouse.caching.semantic import SemanticConfig, SemanticScope, build_semantic_index, semantic_config
+from tollhouse.caching.semantic import SemanticConfig, SemanticScope, semantic_config
 from tollhouse.caching.vectors import MemorySemanticIndex
 
 SCOPE = SemanticScope("key:key_a", "gpt-x", "c0ffee")

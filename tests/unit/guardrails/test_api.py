@@ -90,7 +90,7 @@ def test_output_block_without_stream(guarded: TestClient) -> None:
 
 
 def test_json_schema_answer_gets_one_repair_retry_then_a_clear_error() -> None:
-    from tollhouse.pipeline.guard import repair_request
+    from tollhouse.guardrails.output import repair_request
     from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, Usage
 
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}

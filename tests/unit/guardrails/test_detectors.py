@@ -85,7 +85,7 @@ def test_the_cheap_model_catches_injections_the_rules_miss(text: str) -> None:
 
 def test_ordinary_held_out_prompts_are_let_through() -> None:
     """Hand-written task prompts never used for fitting: at most 1 in 20 may be flagged."""
-    from tollhouse.guardrails.ordinary import HELD_OUT, generate
+    from tollhouse.evals.ordinary import HELD_OUT, generate
 
     assert not set(HELD_OUT) & set(generate())
     det = InjectionDetector(InjectionModel.load(), None, classifier=False)

@@ -11,9 +11,9 @@ from tests.support.routing_kit import Kit, group, request
 
 from tollhouse.errors import UpstreamTimeout, UpstreamUnavailable
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.routing import Router
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.router import Router
 from tollhouse.settings import MockModel, RoutingSettings
 from tollhouse.types import ChatChunk, ChatRequest, ChunkChoice, Delta, RequestContext
 

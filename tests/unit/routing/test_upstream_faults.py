@@ -12,10 +12,10 @@ from tests.support.routing_kit import group, request
 
 from tollhouse.errors import UpstreamUnavailable
 from tollhouse.gateway import Gateway
-from tollhouse.pipeline.routing import Router
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.openai_compat import OpenAICompatProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
+from tollhouse.routing.router import Router
 from tollhouse.settings import MockModel, OpenAIModel, RoutingSettings
 from tollhouse.types import RequestContext
 

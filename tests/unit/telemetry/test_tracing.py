@@ -131,12 +131,12 @@ def test_log_lines_carry_the_trace_id(caplog: pytest.LogCaptureFixture) -> None:
             lines.append(JsonFormatter().format(record))
 
     handler = Capture()
-    logging.getLogger("tollhouse.access").addHandler(handler)
+    logging.getLogger("tollhouse.access.build").addHandler(handler)
     try:
         with caplog.at_level(logging.INFO), TestClient(app) as c:
             c.post(CHAT, json={"model": "mock", "messages": MSGS}, headers={"traceparent": PARENT})
     finally:
-        logging.getLogger("tollhouse.access").removeHandler(handler)
+        logging.getLogger("tollhouse.access.build").removeHandler(handler)
     (line,) = [json.loads(x) for x in lines]
     assert line["trace_id"] == TRACE_ID
     assert line["request_id"]

@@ -18,7 +18,7 @@ from tollhouse.api.openai.protocol import (
     EmbeddingCreateRequest,
     Wire,
 )
-from tollhouse.api.openai.render import cost_trailer, json_response, sse_response
+from tollhouse.api.render import cost_trailer, json_response, sse_response
 from tollhouse.wire import openai as wire
 
 router = APIRouter()

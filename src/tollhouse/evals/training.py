@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tollhouse.evals.ordinary import generate
 from tollhouse.guardrails.features import F32, LinearText, lexical_matrix, piece_embeddings, piece_matrix
 from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, rule_hit
 from tollhouse.guardrails.moderation import CATEGORIES, ModerationModel
-from tollhouse.guardrails.ordinary import generate
 
 I64 = npt.NDArray[np.int64]
 L2 = 1e-4

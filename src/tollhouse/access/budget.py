@@ -11,20 +11,19 @@ limiter and settles both.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
 import time
 from collections.abc import Sequence
 
+from tollhouse.access.alerts import BudgetAlerter
+from tollhouse.access.limits import Background
 from tollhouse.config.access import BudgetLimit, BudgetsSettings
 from tollhouse.errors import BudgetExceeded, Downgrade, Overloaded
-from tollhouse.pipeline.alerts import BudgetAlerter
-from tollhouse.pipeline.limits import Background, Estimate, Limiter, Reservation, Unlimited
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import BudgetStore, Counter
-from tollhouse.types import Principal, RequestContext, Usage
+from tollhouse.types import SETTLED, Estimate, Principal, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.budget")
 MICRO = 1_000_000
@@ -114,12 +113,12 @@ class BudgetLimiter:
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         p = ctx.principal
         if p.anonymous or (p.limits is None and p.user is None and p.team is None):
-            return Unlimited._R
+            return SETTLED
         worst = self.prices.worst_case(ctx.deployment, estimate.prompt_tokens, estimate.max_output_tokens)
         amount = _micros(worst)
         counters, names = self._counters(p, amount)
         if not counters:
-            return Unlimited._R
+            return SETTLED
         refused = await self._reserve(counters)
         if refused is not None:
             target = self.cfg.downgrade_to
@@ -154,50 +153,3 @@ class BudgetLimiter:
         if self.background is not None:
             await self.background.drain()
         await self.store.aclose()
-
-
-class _Both:
-    __slots__ = ("_parts",)
-
-    def __init__(self, parts: list[Reservation]) -> None:
-        self._parts = parts
-
-    async def settle(self, usage: Usage | None) -> None:
-        for r in self._parts:
-            await r.settle(usage)
-
-
-class Admission:
-    """Limiters in order (rate limits, then budgets); when one refuses, the others' reservations are
-    released before the error propagates. ``concurrent`` (remote stores): all are asked at once, so
-    admission costs one round trip of wall time instead of one per limiter."""
-
-    def __init__(self, limiters: list[Limiter], concurrent: bool = False) -> None:
-        self.limiters = limiters
-        self.concurrent = concurrent
-
-    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
-        if self.concurrent:
-            results = await asyncio.gather(
-                *(lim.admit(ctx, estimate) for lim in self.limiters), return_exceptions=True
-            )
-            taken = [r for r in results if not isinstance(r, BaseException) and r is not Unlimited._R]
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                for r in taken:
-                    await r.settle(None)
-                raise errors[0]
-        else:
-            taken = []
-            try:
-                for lim in self.limiters:
-                    r = await lim.admit(ctx, estimate)
-                    if r is not Unlimited._R:
-                        taken.append(r)
-            except BaseException:
-                for r in taken:
-                    await r.settle(None)
-                raise
-        if not taken:
-            return Unlimited._R
-        return taken[0] if len(taken) == 1 else _Both(taken)

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from tollhouse.guardrails import training
+from tollhouse.evals import training
+from tollhouse.evals.ordinary import HELD_OUT
 from tollhouse.guardrails.injection import InjectionDetector, InjectionModel
 from tollhouse.guardrails.moderation import NAMES, ModerationModel
 from tollhouse.guardrails.ner import NER_TYPES, NERDetector
 from tollhouse.guardrails.normalize import normalise
-from tollhouse.guardrails.ordinary import HELD_OUT
 from tollhouse.guardrails.output import UNSAFE, PatternGuard
 from tollhouse.guardrails.pii import ENTITIES, Span, detect
 

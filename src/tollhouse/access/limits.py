@@ -1,7 +1,4 @@
-"""Admission stage: rate limits and budgets reserve before the call and settle after it.
-
-``admit`` returns a ``Reservation`` that must be settled exactly once with the actual usage (or ``None`` when
-the request failed or usage is unknown). The pass-through ``Unlimited`` admits everything. ``RateLimiter``
+"""Rate limits: ``RateLimiter``
 enforces each key's RPM / TPM (overall and per model) with token buckets in a ``RateLimitStore``: the
 request's estimated tokens (prompt + output cap) are taken at admission and the difference to the actual
 usage is given back (or taken) at settlement. See docs/adr/0007-reservations.md.
@@ -14,49 +11,14 @@ import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from tollhouse.errors import Overloaded, PermissionDenied, RateLimited
 from tollhouse.stores.base import Bucket, Decision, RateLimitStore
 from tollhouse.tasks import cancel
-from tollhouse.types import RequestContext, Usage
+from tollhouse.types import SETTLED, Estimate, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.limits")
-
-
-@dataclass(slots=True, frozen=True)
-class Estimate:
-    """What admission knows before the call: prompt tokens (estimated) and the output cap."""
-
-    prompt_tokens: int
-    max_output_tokens: int
-
-
-class Reservation(Protocol):
-    async def settle(self, usage: Usage | None) -> None:
-        """Correct the reservation against actual usage. Called once, from a ``finally``."""
-        ...
-
-
-class Limiter(Protocol):
-    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
-        """Reserve capacity or raise ``RateLimited`` (429) with ``retry_after``."""
-        ...
-
-
-class _Settled:
-    async def settle(self, usage: Usage | None) -> None:
-        return None
-
-
-class Unlimited:
-    """No limits configured."""
-
-    _R = _Settled()
-
-    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
-        return self._R
 
 
 def _reset(seconds: float) -> bytes:
@@ -150,7 +112,7 @@ class RateLimiter:
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         limits = ctx.principal.limits
         if limits is None:
-            return Unlimited._R
+            return SETTLED
         model = ctx.model_requested or ""
         if limits.models is not None and model not in limits.models:
             raise PermissionDenied(
@@ -172,7 +134,7 @@ class RateLimiter:
             if tpm:
                 tok.append(Bucket(f"{key}:m:{model}:tpm", tpm, tokens))
         if not req and not tok:
-            return Unlimited._R
+            return SETTLED
         buckets = req + tok
         decision = await self._reserve(buckets)
         ctx.ratelimit_headers = _headers(buckets, decision, len(req))
@@ -187,7 +149,7 @@ class RateLimiter:
                 "Rate limit reached for this API key. Retry after the time in the Retry-After header.",
                 retry_after=decision.retry_after_s,
             )
-        return _TokenReservation(self, ctx, tok, estimate) if tok else Unlimited._R
+        return _TokenReservation(self, ctx, tok, estimate) if tok else SETTLED
 
     async def _reserve(self, buckets: list[Bucket]) -> Decision:
         try:

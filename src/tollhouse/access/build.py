@@ -7,14 +7,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from tollhouse.keys import KeyCache, KeyService, build_key_store
-from tollhouse.pipeline.alerts import BudgetAlerter
-from tollhouse.pipeline.auth import KeyAuth
-from tollhouse.pipeline.budget import Admission, BudgetLimiter
-from tollhouse.pipeline.emergency import EmergencyMode
-from tollhouse.pipeline.ledger import CostLedger, Ledger, UsageLedger, build_ledger_store
-from tollhouse.pipeline.limits import Background, Limiter, RateLimiter
-from tollhouse.pipeline.reports import Reports
+from tollhouse.access.alerts import BudgetAlerter
+from tollhouse.access.auth import KeyAuth
+from tollhouse.access.budget import BudgetLimiter
+from tollhouse.access.emergency import EmergencyMode
+from tollhouse.access.keys import KeyCache, KeyService, build_key_store
+from tollhouse.access.limits import Background, RateLimiter
+from tollhouse.ledger.reports import Reports
+from tollhouse.ledger.usage import CostLedger, UsageLedger, build_ledger_store
+from tollhouse.pipeline.admission import Admission, Limiter
+from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore, RateLimitStore

@@ -14,13 +14,13 @@ import functools
 import logging
 import time
 
+from tollhouse.access.limits import Background
 from tollhouse.config.access import EmergencySettings
 from tollhouse.errors import Downgrade, InvalidRequest
-from tollhouse.pipeline.limits import Background, Estimate, Reservation
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import BudgetStore, Counter
 from tollhouse.tasks import cancel, every
-from tollhouse.types import RequestContext, Usage
+from tollhouse.types import Estimate, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.emergency")
 DAY_TTL = 2 * 86400

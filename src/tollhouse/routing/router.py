@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from tollhouse.errors import (
@@ -30,6 +30,7 @@ from tollhouse.errors import (
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.auto import AutoRouter
 from tollhouse.routing.breaker import DENY, PROBE, CircuitBreaker, State
+from tollhouse.routing.group import Group, Selector
 from tollhouse.routing.retry import HEALTH_FAILURES, RETRY_SAFE, Backoff, classify
 from tollhouse.routing.strategies import Picker, Target
 from tollhouse.settings import ErrorClass, RoutingSettings
@@ -49,21 +50,6 @@ class ProbeClaims(Protocol):
     def publish(self, breaker: CircuitBreaker, state: State) -> None: ...
 
     async def aclose(self) -> None: ...
-
-
-@dataclass(slots=True)
-class Group:
-    """What a public model name routes to: a picker over deployments, fallbacks, or an automatic router."""
-
-    name: str
-    picker: Picker
-    fallbacks: list[tuple[frozenset[ErrorClass], list[str]]] = field(default_factory=list)
-    auto: AutoRouter | None = None
-
-    @property
-    def primary(self) -> Deployment:
-        """The first member: its limits and capabilities are what a request is validated against."""
-        return self.picker.targets[0].dep
 
 
 class Lease:
@@ -157,7 +143,7 @@ class Router:
         names = [g.name for g in self.cfg.groups] + [a.name for a in self.cfg.auto]
         return [(n, self._groups[n].primary) for n in names]
 
-    def cascading(self, model: str) -> AutoRouter | None:
+    def cascading(self, model: str) -> Selector | None:
         """The automatic router behind ``model`` when it cascades (non-streaming chat only)."""
         group = self._groups.get(model)
         auto = group.auto if group is not None else None
