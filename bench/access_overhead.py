@@ -27,6 +27,7 @@ from typing import Any
 from tollhouse.access.build import Access
 from tollhouse.access.keys import KeySpec
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.router import Router
@@ -71,7 +72,7 @@ async def per_call_ns(gw: Gateway, secret: str | None, calls: int) -> list[int]:
         ctx = RequestContext(request_id="b")
         t0 = time.perf_counter_ns()
         await gw.authenticate(ctx, secret)
-        await gw.chat(ctx, req)
+        await gw.handle(ctx, CHAT, req)
         out.append(time.perf_counter_ns() - t0)
     return out
 
@@ -97,7 +98,8 @@ async def main(calls: int, rounds: int, backends: list[str]) -> None:
             added = "—" if name == "off" else f"+{p50 - base:.1f} µs"
             print(f"{name:<12} {p50:>8.1f} {added:>10}")
         for gw, _, access in cases.values():
-            await gw.aclose()
+            await gw.ledger.aclose()
+            await gw.registry.aclose()
             if access is not None:
                 await access.aclose()
 

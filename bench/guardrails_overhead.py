@@ -21,6 +21,7 @@ from tollhouse.config.guardrails import GuardrailSettings
 from tollhouse.errors import GuardrailBlocked
 from tollhouse.evals.ordinary import HELD_OUT
 from tollhouse.guardrails.chain import GuardrailChain
+from tollhouse.operations import CHAT
 from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, RequestContext, Usage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,9 +66,9 @@ async def measure(chain: GuardrailChain, convs: list[list[Message]], n: int, out
             chain._detector._seen.clear()
         t0 = time.perf_counter()
         try:
-            await chain.check_input(ctx, req)
+            await CHAT.check_input(chain, ctx, req)
             if output:
-                await chain.check_output(ctx, resp)
+                await CHAT.check_output(chain, ctx, resp)
         except GuardrailBlocked:
             pass
         if i >= 20:  # warm-up (first calls load the models)

@@ -24,6 +24,7 @@ from typing import Any
 
 from tollhouse.errors import TollhouseError
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
@@ -125,7 +126,7 @@ async def resilience(requests: int, concurrency: int, breakers: bool) -> None:
         for _ in queue:
             ctx = RequestContext(request_id="r")
             try:
-                await gw.chat(ctx, request("g"))
+                await gw.handle(ctx, CHAT, request("g"))
                 ok += 1
             except TollhouseError as exc:
                 errors[type(exc).__name__] += 1

@@ -25,6 +25,7 @@ from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.caching.build import build_cache
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import build_guards
+from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings, load_settings
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         admin_key = settings.admin_key()
         access = Access.build(settings, admin_key)
         router = Router(registry, settings.routing)
-        guards = build_guards(settings.guardrails)
+        guards: GuardChain = build_guards(settings.guardrails) or NoGuards()
         cache = build_cache(settings.cache, settings.redis, access.prices)
         gateway = Gateway(
             registry=registry,
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
                 lambda: int(getattr(access.ledger, "unknown_costs", 0)),
             )
         except BaseException:
-            await gateway.aclose()
+            await _close_stages(gateway)
             await access.aclose()
             raise
         _tune_gc()
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
             yield
         finally:
             app.state.draining = True
-            await gateway.aclose()
+            await _close_stages(gateway)
             guards.close()
             await access.aclose()
             await telemetry.aclose()
@@ -128,6 +129,13 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         telemetry=telemetry,
     )
     return app
+
+
+async def _close_stages(gateway: Gateway) -> None:
+    await gateway.router.aclose()
+    await gateway.cache.aclose()
+    await gateway.ledger.aclose()
+    await gateway.registry.aclose()
 
 
 # Young-generation threshold once the start-up heap is frozen (CPython's default is 700). See _tune_gc.

@@ -1,10 +1,12 @@
-"""The Gateway: runs every request through the pipeline stages and a provider.
+"""The Gateway: runs every operation (``operations.py``) through the stage sequence, written once here.
 
-    auth → admission (limits/budgets) → input guardrails → cache lookup → route → provider
-         → output guardrails → cache store → settle → ledger
+    resolve → admission (limits / budgets) → input guardrails → cache lookup → route + provider
+            → output guardrails → cache store → settle → ledger
 
-Streams do their post-response work as chunks flow and in the generator's ``finally``, so a client that
-disconnects still has its usage settled and recorded and its upstream call closed.
+``handle`` answers a request whole; ``handle_stream`` opens the stream (failing over until its first content
+chunk) and returns the relay, which does the post-response stages as chunks flow and in its ``finally``, so a
+client that disconnects still has its usage settled and recorded and its upstream call closed.
+Authentication happens before (``authenticate``: the route needs the principal to parse some bodies).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tollhouse.caching.entry import Assembler
-from tollhouse.caching.entry import replay as entry_replay
 from tollhouse.errors import (
     Downgrade,
     InvalidRequest,
@@ -24,50 +25,24 @@ from tollhouse.errors import (
     TollhouseError,
     UpstreamTimeout,
 )
-from tollhouse.guardrails.output import repair_request
+from tollhouse.operations import C, Operation, Q, R
 from tollhouse.pipeline.admission import Limiter, Unlimited
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.providers.registry import Deployment, ModelRegistry
-from tollhouse.routing.auto import cascade
 from tollhouse.routing.group import Group
-from tollhouse.routing.router import Opener, Router, StreamStart, aclose_all
-from tollhouse.types import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    CompletionChunk,
-    CompletionRequest,
-    CompletionResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    Estimate,
-    Message,
-    RequestContext,
-    Reservation,
-    Usage,
-)
+from tollhouse.routing.router import Router, StreamStart, aclose_all
+from tollhouse.types import RequestContext, Reservation, Usage
 
 T = TypeVar("T")
-R = TypeVar("R", CompletionResponse, EmbeddingResponse)
-C = TypeVar("C", ChatChunk, CompletionChunk)
-Q = TypeVar("Q", CompletionRequest, EmbeddingRequest)
-
-
-def estimate_tokens(text_chars: int) -> int:
-    """Cheap offline estimate (~4 characters per token) used for admission before exact counts exist."""
-    return text_chars // 4 + 1
-
-
-def _message_chars(messages: list[Message]) -> int:
-    return sum(len(m.text()) + 4 for m in messages)
 
 
 @dataclass(slots=True)
 class Gateway:
-    """Holds the stages and the registry. Stages default to pass-through implementations."""
+    """Holds the stages and the registry. Stages default to pass-through implementations; whoever built
+    the stages (the runtime) closes them."""
 
     registry: ModelRegistry
     auth: Authenticator = field(default_factory=OpenAccess)
@@ -81,28 +56,118 @@ class Gateway:
         if self.router is None:
             self.router = Router(self.registry)
 
-    # ---- shared steps -------------------------------------------------------------------------------
-
     async def authenticate(self, ctx: RequestContext, credential: str | None) -> None:
         t0 = time.perf_counter()
         ctx.principal = await self.auth.authenticate(ctx, credential)
         ctx.mark_stage("auth", t0)
 
-    def _route(
-        self,
-        ctx: RequestContext,
-        model: str,
-        max_tokens: int | None,
-        req: ChatRequest | CompletionRequest | None = None,
-    ) -> Group:
-        """Resolve the model name to its group (the request is validated against the group's first
-        deployment; routing picks the one that serves it)."""
+    def refused(self, ctx: RequestContext, error: BaseException) -> None:
+        """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
+        body, an unknown model or an invalid parameter. No-op when it is already recorded."""
+        self._finish(ctx, None, error)
+
+    # ---- the stage sequence ------------------------------------------------------------------------------
+
+    async def handle(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> R:
+        """Answer ``req`` whole. Usage is settled and the request recorded exactly once, whatever happens
+        (usage counts even when an output guardrail blocks the answer)."""
+        group, reservation = await self._admit(ctx, op, req)
+        usage: Usage | None = None
+        error: BaseException | None = None
+        try:
+            req = await self._check_input(ctx, op, req)
+            resp = await self._lookup(ctx, op, req)
+            if resp is None:
+                resp = await self._call(ctx, lambda: op.complete(self.router, ctx, group, req))
+                usage = resp.usage  # spent even if an output guardrail blocks the answer
+                t = time.perf_counter()
+                try:
+                    resp = await self._check_output(ctx, op, resp)
+                except ResponseSchemaMismatch as exc:
+                    if op.repair is None:
+                        raise
+                    # One repair retry: the model sees its answer and the validation error, then the
+                    # second answer must pass (else the error stands).
+                    fix = op.repair(req, resp, exc.message)
+                    resp = await self._call(ctx, lambda: op.complete(self.router, ctx, group, fix))
+                    usage = resp.usage = Usage(
+                        usage.prompt_tokens + resp.usage.prompt_tokens,
+                        usage.completion_tokens + resp.usage.completion_tokens,
+                    )
+                    resp = await self._check_output(ctx, op, resp)
+                if op.check_output is not None:
+                    t = ctx.mark_stage("guard_output", t)
+                if op.caching is not None:
+                    await op.caching.store(self.cache, ctx, req, resp)
+                    ctx.mark_stage("cache_store", t)
+            elif op.check_output is not None:
+                t = time.perf_counter()
+                resp = await self._check_output(ctx, op, resp)
+                ctx.mark_stage("guard_output", t)
+            resp.model = req.model
+            ctx.finish_reason = op.finish_reason(resp)
+            return resp
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await reservation.settle(usage)
+            self._finish(ctx, usage, error)
+
+    async def handle_stream(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> AsyncIterator[C]:
+        """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
+        before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
+        group, reservation = await self._admit(ctx, op, req, stream=True)
+        include_usage = op.include_usage(req)
+        try:
+            req = await self._check_input(ctx, op, req)
+            cached = await self._lookup(ctx, op, req)
+            if cached is not None and op.caching is not None:
+                cached.model = req.model
+                replay = op.caching.replay(cached, include_usage)
+                ctx.ttft_seconds = time.perf_counter() - ctx.started
+                start = StreamStart([], op.guard_stream(self.guards, ctx, replay), replay)
+                return self._relay(ctx, start, reservation, include_usage, cached=True)
+
+            def opener(dep: Deployment) -> tuple[AsyncIterator[C], AsyncIterator[C]]:
+                # Wrappers (guardrails) don't close what they wrap when closed early, so the gateway
+                # closes the provider's stream itself: that is what cancels the upstream call.
+                raw = op.open(dep.provider, req)
+                return op.guard_stream(self.guards, ctx, raw), raw
+
+            t0 = time.perf_counter()
+            try:
+                start = await self.router.open_stream(ctx, group, opener, op.capability, op.max_tokens(req))
+            finally:
+                ctx.upstream_seconds += time.perf_counter() - t0
+            ctx.ttft_seconds = time.perf_counter() - ctx.started
+        except BaseException as exc:
+            await reservation.settle(None)
+            self._finish(ctx, None, exc)
+            raise
+        store: Callable[[R], Awaitable[None]] | None = None
+        assembler: Assembler | None = None
+        if op.caching is not None and ctx.cache_plan is not None:
+            caching, request = op.caching, req
+            assembler = caching.assembler()
+
+            def store(resp: R) -> Awaitable[None]:
+                return caching.store(self.cache, ctx, request, resp)
+
+        return self._relay(ctx, start, reservation, include_usage, store=store, assembler=assembler)
+
+    # ---- stages --------------------------------------------------------------------------------------------
+
+    def _resolve(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, model: str) -> Group:
+        """Resolve the model name to its group; validate the request against the group's first deployment
+        (routing picks the one that serves it)."""
         t0 = time.perf_counter()
         ctx.model_requested = model
-        group = self.router.resolve(ctx, req, model)
+        group = self.router.resolve(ctx, op.route_view(req), model)
         dep = group.primary
         ctx.deployment = dep.name
         ctx.model_served = dep.config.upstream_model
+        max_tokens = op.max_tokens(req)
         cap = dep.config.max_output_tokens
         if max_tokens is not None and max_tokens > cap:
             raise InvalidRequest(
@@ -115,17 +180,55 @@ class Gateway:
         ctx.mark_stage("route", t0)
         return group
 
+    async def _admit(
+        self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, *, stream: bool = False
+    ) -> tuple[Group, Reservation]:
+        """Resolve, check the capability, and reserve against limits and budgets. A refused request (rate
+        limit, budget, model not allowed) still gets its ledger record. A budget policy may ask for a
+        cheaper model (``Downgrade``): re-route and admit again."""
+        group = self._resolve(ctx, op, req, req.model)
+        ctx.stream = stream
+        _require(group.primary, op.capability)
+        t0 = time.perf_counter()
+        estimate = op.estimate(req, group.primary.config.max_output_tokens)
+        try:
+            try:
+                reservation = await self.limiter.admit(ctx, estimate)
+            except Downgrade as d:
+                if not op.downgradable:
+                    raise
+                group = self._resolve(ctx, op, req, d.model)
+                ctx.route = f"{d.reason}-downgrade:{d.model}"
+                reservation = await self.limiter.admit(ctx, estimate)
+        except BaseException as exc:
+            self._finish(ctx, None, exc)
+            raise
+        ctx.mark_stage("limits", t0)
+        return group, reservation
+
+    async def _check_input(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> Q:
+        t0 = time.perf_counter()
+        out = await op.check_input(self.guards, ctx, req)
+        ctx.mark_stage("guard_input", t0)
+        return out
+
+    async def _check_output(self, ctx: RequestContext, op: Operation[Q, R, C], resp: R) -> R:
+        return resp if op.check_output is None else await op.check_output(self.guards, ctx, resp)
+
+    async def _lookup(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> R | None:
+        if op.caching is None:
+            return None
+        t0 = time.perf_counter()
+        resp = await op.caching.lookup(self.cache, ctx, req)
+        ctx.mark_stage("cache_lookup", t0)
+        return resp
+
     async def _call(self, ctx: RequestContext, fn: Callable[[], Awaitable[T]]) -> T:
         t0 = time.perf_counter()
         try:
             return await fn()
         finally:
             ctx.upstream_seconds += time.perf_counter() - t0
-
-    def refused(self, ctx: RequestContext, error: BaseException) -> None:
-        """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
-        body, an unknown model or an invalid parameter. No-op when it is already recorded."""
-        self._finish(ctx, None, error)
 
     def _finish(self, ctx: RequestContext, usage: Usage | None, error: BaseException | None) -> None:
         if ctx.recorded:
@@ -142,261 +245,7 @@ class Gateway:
         self.ledger.record(ctx)
         ctx.mark_stage("ledger", t0)
 
-    # ---- chat ---------------------------------------------------------------------------------------
-
-    async def chat(self, ctx: RequestContext, req: ChatRequest) -> ChatResponse:
-        group = self._route(ctx, req.model, req.max_tokens, req)
-        group, reservation = await self._admit(ctx, req, group)
-        usage: Usage | None = None
-        error: BaseException | None = None
-        try:
-            t = time.perf_counter()
-            req = await self.guards.check_input(ctx, req)
-            t = ctx.mark_stage("guard_input", t)
-            resp = await self.cache.lookup(ctx, req)
-            ctx.mark_stage("cache_lookup", t)
-            if resp is None:
-                resp = await self._call(ctx, lambda: self._complete(ctx, group, req))
-                usage = resp.usage  # spent even if an output guardrail blocks the answer
-                t = time.perf_counter()
-                try:
-                    resp = await self.guards.check_output(ctx, resp)
-                except ResponseSchemaMismatch as exc:
-                    # One repair retry: the model sees its answer and the validation error, then the
-                    # second answer must pass (else the error stands).
-                    fix = repair_request(req, resp, exc.message)
-                    resp = await self._call(ctx, lambda: self._complete(ctx, group, fix))
-                    usage = resp.usage = Usage(
-                        usage.prompt_tokens + resp.usage.prompt_tokens,
-                        usage.completion_tokens + resp.usage.completion_tokens,
-                    )
-                    resp = await self.guards.check_output(ctx, resp)
-                t = ctx.mark_stage("guard_output", t)
-                await self.cache.store(ctx, req, resp)
-                ctx.mark_stage("cache_store", t)
-            else:
-                t = time.perf_counter()
-                resp = await self.guards.check_output(ctx, resp)
-                ctx.mark_stage("guard_output", t)
-            resp.model = req.model
-            ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
-            return resp
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
-
-    def _complete(self, ctx: RequestContext, group: Group, req: ChatRequest) -> Awaitable[ChatResponse]:
-        def call(g: Group) -> Awaitable[ChatResponse]:
-            return self.router.call(ctx, g, lambda d: d.provider.complete(req), "chat", req.max_tokens)
-
-        auto = self.router.cascading(req.model)
-        return call(group) if auto is None else cascade(ctx, auto, group, req, call)
-
-    async def chat_stream(self, ctx: RequestContext, req: ChatRequest) -> AsyncIterator[ChatChunk]:
-        """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
-        before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
-        group = self._route(ctx, req.model, req.max_tokens, req)
-        ctx.stream = True
-        group, reservation = await self._admit(ctx, req, group)
-        try:
-            t = time.perf_counter()
-            req = await self.guards.check_input(ctx, req)
-            ctx.mark_stage("guard_input", t)
-
-            def opener(dep: Deployment) -> tuple[AsyncIterator[ChatChunk], AsyncIterator[ChatChunk]]:
-                # Wrappers (guardrails) don't close what they wrap when closed early, so the gateway
-                # closes the provider's stream itself: that is what cancels the upstream call.
-                raw = dep.provider.stream(req)
-                return self.guards.guard_stream(ctx, raw), raw
-
-            t = time.perf_counter()
-            cached = await self.cache.lookup(ctx, req)
-            ctx.mark_stage("cache_lookup", t)
-            if cached is not None:
-                cached.model = req.model
-                replay = _iterate(entry_replay(cached, req.include_usage))
-                ctx.ttft_seconds = time.perf_counter() - ctx.started
-                start = StreamStart([], self.guards.guard_stream(ctx, replay), replay)
-                return self._rest(ctx, start, reservation, req.include_usage, cached=True)
-            start = await self._open(ctx, group, opener, "chat", req.max_tokens)
-        except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
-            raise
-        store = None if ctx.cache_plan is None else (req, Assembler())
-        return self._rest(ctx, start, reservation, req.include_usage, store=store)
-
-    # ---- legacy completions --------------------------------------------------------------------------
-
-    async def completion(self, ctx: RequestContext, req: CompletionRequest) -> CompletionResponse:
-        group = self._route(ctx, req.model, req.max_tokens, req)
-        self._require(group.primary, "completions")
-        group, reservation = await self._admit_text(ctx, req, group)
-        req = await self._checked(ctx, reservation, self.guards.check_completion_input, req)
-        return await self._settled(
-            ctx,
-            reservation,
-            req.model,
-            lambda: self.router.call(
-                ctx, group, lambda d: d.provider.complete_text(req), "completions", req.max_tokens
-            ),
-            check=self.guards.check_completion_output,
-        )
-
-    async def completion_stream(
-        self, ctx: RequestContext, req: CompletionRequest
-    ) -> AsyncIterator[CompletionChunk]:
-        group = self._route(ctx, req.model, req.max_tokens, req)
-        self._require(group.primary, "completions")
-        ctx.stream = True
-        group, reservation = await self._admit_text(ctx, req, group)
-        try:
-            t = time.perf_counter()
-            req = await self.guards.check_completion_input(ctx, req)
-            ctx.mark_stage("guard_input", t)
-
-            def opener(
-                dep: Deployment,
-            ) -> tuple[AsyncIterator[CompletionChunk], AsyncIterator[CompletionChunk]]:
-                raw = dep.provider.stream_text(req)  # closed by the gateway (wrappers don't close it)
-                return self.guards.guard_completion_stream(ctx, raw), raw
-
-            start = await self._open(ctx, group, opener, "completions", req.max_tokens)
-        except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
-            raise
-        return self._rest(ctx, start, reservation, req.include_usage)
-
-    # ---- embeddings -----------------------------------------------------------------------------------
-
-    async def embeddings(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingResponse:
-        group = self._route(ctx, req.model, None)
-        self._require(group.primary, "embeddings")
-        t0 = time.perf_counter()
-        chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
-        reservation, _ = await self._reserve(ctx, Estimate(estimate_tokens(chars), 0))
-        ctx.mark_stage("limits", t0)
-        req = await self._checked(ctx, reservation, self.guards.check_embedding_input, req)
-        return await self._settled(
-            ctx,
-            reservation,
-            req.model,
-            lambda: self.router.call(ctx, group, lambda d: d.provider.embed(req), "embeddings", None),
-        )
-
-    # ---- helpers ----------------------------------------------------------------------------------------
-
-    async def _checked(
-        self,
-        ctx: RequestContext,
-        reservation: Reservation,
-        check: Callable[[RequestContext, Q], Awaitable[Q]],
-        req: Q,
-    ) -> Q:
-        """Run an input guardrail chain; a refusal settles the reservation and records the request."""
-        t0 = time.perf_counter()
-        try:
-            out = await check(ctx, req)
-        except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
-            raise
-        ctx.mark_stage("guard_input", t0)
-        return out
-
-    async def _settled(
-        self,
-        ctx: RequestContext,
-        reservation: Reservation,
-        model: str,
-        fn: Callable[[], Awaitable[R]],
-        check: Callable[[RequestContext, R], Awaitable[R]] | None = None,
-    ) -> R:
-        """Call the provider (through the router), then the output ``check``; settle the reservation and
-        record the request exactly once, whatever happens (usage counts even when the check blocks).
-        Chat has its own version: the cache and the schema repair retry sit inside it."""
-        usage: Usage | None = None
-        error: BaseException | None = None
-        try:
-            resp = await self._call(ctx, fn)
-            usage = resp.usage
-            if check is not None:
-                t0 = time.perf_counter()
-                resp = await check(ctx, resp)
-                ctx.mark_stage("guard_output", t0)
-            resp.model = model
-            if isinstance(resp, CompletionResponse):
-                ctx.finish_reason = resp.choices[0].finish_reason if resp.choices else None
-            return resp
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
-
-    @staticmethod
-    def _require(dep: Deployment, capability: str) -> None:
-        if not getattr(dep.provider.capabilities, capability):
-            raise InvalidRequest(
-                f"The model '{dep.name}' does not support {capability}.",
-                param="model",
-                code="model_not_supported",
-            )
-
-    async def _admit(self, ctx: RequestContext, req: ChatRequest, group: Group) -> tuple[Group, Reservation]:
-        self._require(group.primary, "chat")
-        t0 = time.perf_counter()
-        out = req.max_tokens or group.primary.config.max_output_tokens
-        est = Estimate(estimate_tokens(_message_chars(req.messages)), out)
-        r, new = await self._reserve(ctx, est, lambda m: self._route(ctx, m, req.max_tokens, req))
-        ctx.mark_stage("limits", t0)
-        return new or group, r
-
-    async def _admit_text(
-        self, ctx: RequestContext, req: CompletionRequest, group: Group
-    ) -> tuple[Group, Reservation]:
-        t0 = time.perf_counter()
-        out = req.max_tokens or group.primary.config.max_output_tokens
-        est = Estimate(estimate_tokens(len(req.prompt)), out)
-        r, new = await self._reserve(ctx, est, lambda m: self._route(ctx, m, req.max_tokens, req))
-        ctx.mark_stage("limits", t0)
-        return new or group, r
-
-    async def _reserve(
-        self, ctx: RequestContext, estimate: Estimate, reroute: Callable[[str], Group] | None = None
-    ) -> tuple[Reservation, Group | None]:
-        """Admission; a refused request (rate limit, budget, model not allowed) still gets its ledger
-        record. A budget policy may ask for a cheaper model (``Downgrade``): re-route and admit again."""
-        try:
-            try:
-                return await self.limiter.admit(ctx, estimate), None
-            except Downgrade as d:
-                if reroute is None:
-                    raise
-                group = reroute(d.model)
-                ctx.route = f"{d.reason}-downgrade:{d.model}"
-                return await self.limiter.admit(ctx, estimate), group
-        except BaseException as exc:
-            self._finish(ctx, None, exc)
-            raise
-
-    async def _open(
-        self, ctx: RequestContext, group: Group, opener: Opener[C], capability: str, max_tokens: int | None
-    ) -> StreamStart[C]:
-        t0 = time.perf_counter()
-        try:
-            start = await self.router.open_stream(ctx, group, opener, capability, max_tokens)
-        finally:
-            ctx.upstream_seconds += time.perf_counter() - t0
-        ctx.ttft_seconds = time.perf_counter() - ctx.started
-        return start
-
-    async def _rest(
+    async def _relay(
         self,
         ctx: RequestContext,
         start: StreamStart[C],
@@ -404,12 +253,13 @@ class Gateway:
         include_usage: bool,
         *,
         cached: bool = False,
-        store: tuple[ChatRequest, Assembler] | None = None,
+        store: Callable[[R], Awaitable[None]] | None = None,
+        assembler: Assembler | None = None,
     ) -> AsyncIterator[C]:
         """Relay an opened stream: the chunks read while routing, then the rest (each gap bounded by the
         deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``.
-        ``cached``: a replayed cache hit (its usage was not spent now). ``store``: assemble the answer and
-        offer it to the cache once the stream has ended well."""
+        ``cached``: a replayed cache hit (its usage was not spent now). ``store`` + ``assembler``: assemble
+        the answer and offer it to the cache once the stream has ended well."""
         usage: Usage | None = None
         error: BaseException | None = None
         upstream = start.upstream
@@ -432,8 +282,8 @@ class Gateway:
                         break
                     finally:
                         ctx.upstream_seconds += time.perf_counter() - t0
-                if store is not None:
-                    store[1].feed(chunk)  # type: ignore[arg-type]  # only chat streams are stored
+                if assembler is not None:
+                    assembler.feed(chunk)  # type: ignore[arg-type]  # only chat streams are cached
                 if chunk.usage is not None:
                     if not cached:
                         usage = chunk.usage
@@ -444,10 +294,10 @@ class Gateway:
                         ctx.finish_reason = ch.finish_reason
                 if chunk.choices or chunk.usage is not None:
                     yield chunk
-            if store is not None:
-                resp = store[1].build()
+            if store is not None and assembler is not None:
+                resp = assembler.build()
                 if resp is not None:
-                    await self.cache.store(ctx, store[0], resp)
+                    await store(resp)  # type: ignore[arg-type]  # the assembler builds the cached type
         except BaseException as exc:
             error = exc
             raise
@@ -458,11 +308,14 @@ class Gateway:
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
 
-    async def aclose(self) -> None:
-        await self.router.aclose()
-        await self.cache.aclose()
-        await self.ledger.aclose()
-        await self.registry.aclose()
+
+def _require(dep: Deployment, capability: str) -> None:
+    if not getattr(dep.provider.capabilities, capability):
+        raise InvalidRequest(
+            f"The model '{dep.name}' does not support {capability}.",
+            param="model",
+            code="model_not_supported",
+        )
 
 
 async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
@@ -471,11 +324,6 @@ async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
             return await upstream.__anext__()
     except TimeoutError:
         raise UpstreamTimeout(f"the upstream stream was idle for more than {idle_s:g} s") from None
-
-
-async def _iterate(chunks: list[ChatChunk]) -> AsyncIterator[ChatChunk]:
-    for chunk in chunks:
-        yield chunk
 
 
 def _is_cancel(exc: BaseException) -> bool:

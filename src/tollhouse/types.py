@@ -217,6 +217,24 @@ class EmbeddingResponse:
     usage: Usage
 
 
+@dataclass(slots=True)
+class GuardInput:
+    """What the input guardrails inspect, whatever the operation: the messages (a legacy prompt is one user
+    message; embedding inputs one user message per text) and the request facts the limits check.
+    ``items`` / ``tokens`` are set for inputs that are not a conversation (embeddings)."""
+
+    messages: list[Message]
+    max_tokens: int | None = None
+    tool_names: list[str | None] | None = None
+    response_format: dict[str, Any] | None = None
+    items: int | None = None
+    tokens: int | None = None
+
+    @property
+    def conversation(self) -> bool:
+        return self.items is None
+
+
 @dataclass(slots=True, frozen=True)
 class Estimate:
     """What admission knows before the call: prompt tokens (estimated) and the output cap."""

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.router import Router
@@ -62,12 +63,12 @@ class Kit:
 
     async def chat(self, model: str, text: str = "hello", **kw: Any) -> tuple[str, RequestContext]:
         ctx = RequestContext(request_id="t")
-        resp = await self.gateway.chat(ctx, request(model, text, **kw))
+        resp = await self.gateway.handle(ctx, CHAT, request(model, text, **kw))
         return resp.choices[0].message.text(), ctx
 
     async def stream(self, model: str, text: str = "hello", **kw: Any) -> tuple[list[str], RequestContext]:
         ctx = RequestContext(request_id="t")
-        chunks = await self.gateway.chat_stream(ctx, request(model, text, stream=True, **kw))
+        chunks = await self.gateway.handle_stream(ctx, CHAT, request(model, text, stream=True, **kw))
         out: list[str] = []
         async for c in chunks:
             for ch in c.choices:

@@ -15,6 +15,7 @@ from tollhouse.errors import (
     UpstreamUnavailable,
 )
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT
 from tollhouse.pipeline.admission import Reservation
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
@@ -22,8 +23,8 @@ from tollhouse.settings import MockModel
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
-    ChatResponse,
     Estimate,
+    GuardInput,
     Message,
     Principal,
     RequestContext,
@@ -61,19 +62,20 @@ class RecordingLedger:
 class UpperGuards:
     """Rewrites input to upper case and tags output, to prove both phases run."""
 
-    async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
-        req.messages = [Message(role=m.role, content=m.text().upper()) for m in req.messages]
-        return req
+    async def check_input(self, ctx: RequestContext, inp: GuardInput) -> list[Message]:
+        return [Message(role=m.role, content=m.text().upper()) for m in inp.messages]
 
-    async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
-        resp.choices[0].message.content = f"[checked] {resp.choices[0].message.content}"
-        return resp
+    async def check_output(self, ctx: RequestContext, answers: list[Message]) -> list[Message]:
+        return [Message(m.role, f"[checked] {m.content}") for m in answers]
 
     async def guard_stream(
         self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]
     ) -> AsyncIterator[ChatChunk]:
         async for c in chunks:
             yield c
+
+    def close(self) -> None:
+        return None
 
 
 class DenyAll:
@@ -101,7 +103,7 @@ def req(model: str = "m", **kw: object) -> ChatRequest:
 async def test_chat_runs_every_stage_and_settles_with_usage() -> None:
     gw, _, limiter, ledger = make()
     ctx = RequestContext(request_id="r1")
-    resp = await gw.chat(ctx, req())
+    resp = await gw.handle(ctx, CHAT, req())
     assert resp.choices[0].message.content == "[checked] echo: HELLO WORLD"
     assert limiter.estimates[0].max_output_tokens == 64
     assert limiter.settled == [resp.usage]
@@ -113,7 +115,7 @@ async def test_failure_settles_with_none_and_is_recorded() -> None:
     gw, _, limiter, ledger = make(fail_status=429, retry_after_s=60)  # longer than routing waits
     ctx = RequestContext(request_id="r2")
     with pytest.raises(UpstreamRateLimited):
-        await gw.chat(ctx, req())
+        await gw.handle(ctx, CHAT, req())
     assert limiter.settled == [None]
     assert ledger.records == [ctx] and ctx.status == 429
 
@@ -121,9 +123,9 @@ async def test_failure_settles_with_none_and_is_recorded() -> None:
 async def test_unknown_model_and_bad_max_tokens_fail_before_admission() -> None:
     gw, _, limiter, _ = make()
     with pytest.raises(ModelNotFound):
-        await gw.chat(RequestContext(request_id="x"), req("nope"))
+        await gw.handle(RequestContext(request_id="x"), CHAT, req("nope"))
     with pytest.raises(InvalidRequest) as e:
-        await gw.chat(RequestContext(request_id="x"), req(max_tokens=65))
+        await gw.handle(RequestContext(request_id="x"), CHAT, req(max_tokens=65))
     assert e.value.param == "max_tokens"
     assert limiter.estimates == []
 
@@ -131,7 +133,7 @@ async def test_unknown_model_and_bad_max_tokens_fail_before_admission() -> None:
 async def test_stream_settles_in_finally_when_consumer_stops_early() -> None:
     gw, provider, limiter, ledger = make(reply="a b c d e f g h", chunk_ms=1)
     ctx = RequestContext(request_id="r3")
-    stream = await gw.chat_stream(ctx, req(include_usage=True))
+    stream = await gw.handle_stream(ctx, CHAT, req(include_usage=True))
     got = []
     async for chunk in stream:
         got.append(chunk)
@@ -146,7 +148,7 @@ async def test_stream_settles_in_finally_when_consumer_stops_early() -> None:
 
 async def test_stream_usage_hidden_unless_asked_but_always_settled() -> None:
     gw, _, limiter, _ = make(reply="a b c")
-    stream = await gw.chat_stream(RequestContext(request_id="r4"), req())
+    stream = await gw.handle_stream(RequestContext(request_id="r4"), CHAT, req())
     chunks = [c async for c in stream]
     assert all(c.usage is None for c in chunks)
     assert limiter.settled[0] is not None and limiter.settled[0].completion_tokens == 3
@@ -156,7 +158,7 @@ async def test_stream_error_before_first_chunk_raises_and_records() -> None:
     gw, _, limiter, ledger = make(fail_status=503)
     ctx = RequestContext(request_id="r5")
     with pytest.raises(UpstreamUnavailable) as e:
-        await gw.chat_stream(ctx, req())
+        await gw.handle_stream(ctx, CHAT, req())
     assert e.value.status == 503
     assert limiter.settled == [None] and ledger.records == [ctx]
 

@@ -1,9 +1,9 @@
-"""GuardrailChain: the ``GuardChain`` the gateway calls — chat, legacy completions and embeddings.
+"""GuardrailChain: the guardrails the gateway runs on every operation (the ``pipeline.guard`` seam).
 
 Chains come from config (a default plus per key / model overrides), ordered cheapest first. Each verdict is
 applied by mode (shadow: only logged and counted), logged with rule, mode, latency and outcome (never text)
-and appended to ``ctx.guardrail_events``. Completions run the very same rules by being seen as a one-message
-chat; embeddings get limits and PII only. Streams: ``guardrails/stream.py``.
+and appended to ``ctx.guardrail_events``. Operations hand the chain messages (``GuardInput``), so chat and
+legacy completions run the very same rules; embeddings get limits and PII only. Streams: ``stream.py``.
 """
 
 from __future__ import annotations
@@ -23,41 +23,31 @@ from tollhouse.guardrails.ner import NERDetector
 from tollhouse.guardrails.output import dangerous_commands, response_schema, schema_errors
 from tollhouse.guardrails.pii import PIIGuard, restore
 from tollhouse.guardrails.stream import GuardState, StreamGuard
-from tollhouse.pipeline.guard import NoGuards
-from tollhouse.types import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Choice,
-    ChunkChoice,
-    CompletionChunk,
-    CompletionRequest,
-    CompletionResponse,
-    Delta,
-    EmbeddingRequest,
-    Message,
-    RequestContext,
-    TextChoice,
-)
+from tollhouse.types import ChatChunk, GuardInput, Message, RequestContext
 
 __all__ = ["GuardState", "GuardrailChain", "build_guards"]
 log = logging.getLogger("tollhouse.guardrails")
 
 
 class _Chain:
+    """One configured chain. ``limits`` is a request-level check (it reads the whole ``GuardInput``), run
+    first; ``embedding`` is what inputs that are not a conversation get: limits and anonymising PII."""
+
     def __init__(
-        self, inp: list[Guardrail], out: list[Guardrail], limits: GuardLimits, schema_mode: str | None
+        self,
+        inp: list[Guardrail],
+        out: list[Guardrail],
+        limits: GuardLimits,
+        limits_guard: LimitsGuard | None,
+        embedding: list[Guardrail],
+        schema_mode: str | None,
     ) -> None:
         self.input = sorted(inp, key=lambda g: g.cost)
         self.output = sorted(out, key=lambda g: g.cost)
         self.limits = limits
+        self.limits_guard = limits_guard
+        self.embedding = embedding
         self.schema_mode = schema_mode  # mode of the json_schema rule, None when it is not in the chain
-        # Embeddings: limits, and PII that can only be refused or anonymised (no answer to restore into).
-        self.embedding: list[Guardrail] = [
-            g.anonymising() if isinstance(g, PIIGuard) else g
-            for g in self.input
-            if isinstance(g, LimitsGuard | PIIGuard)
-        ]
 
 
 class GuardrailChain:
@@ -100,24 +90,30 @@ class GuardrailChain:
                 InjectionGuard(self._injection(), e.mode, roles=frozenset(c.roles), max_chars=c.max_chars)
             ]
         if e.rule == "pii":
-            p = self.cfg.pii
-            ents = frozenset(p.entities)
-            return [PIIGuard(e.mode, entities=ents, reversible=p.reversible, phases=phases, ner=self._ner)]
+            return [self._pii(e, phases)]
         if e.rule == "dangerous_commands":
             return [dangerous_commands(e.mode, self.cfg.dangerous_patterns, phases)]
         if e.rule == "unsafe_content":
             if self.cfg.moderation.classifier and self._moderation is None:
                 self._moderation = ModerationModel.load()
             return [UnsafeContentGuard(e.mode, phases, self._moderation)]
-        if e.rule == "limits" and phase == "input":
-            return [LimitsGuard(limits, e.mode)]
-        return []  # json_schema is applied by the chain itself
+        return []  # limits and json_schema are applied by the chain itself
+
+    def _pii(self, e: RuleEntry, phases: frozenset[Phase]) -> PIIGuard:
+        p = self.cfg.pii
+        ents = frozenset(p.entities)
+        return PIIGuard(e.mode, entities=ents, reversible=p.reversible, phases=phases, ner=self._ner)
 
     def _build(self, inp: list[RuleEntry], out: list[RuleEntry], limits: GuardLimits) -> _Chain:
         ins = [g for e in inp for g in self._make(e, "input", limits)]
         outs = [g for e in out for g in self._make(e, "output", limits)]
+        limits_mode = next((e.mode for e in inp if e.rule == "limits"), None)
+        limits_guard = LimitsGuard(limits, limits_mode) if limits_mode is not None else None
+        embedding: list[Guardrail] = [
+            self._pii(e, frozenset({"input"})).anonymising() for e in inp if e.rule == "pii"
+        ]
         schema_mode = next((e.mode for e in out if e.rule == "json_schema"), None)
-        return _Chain(ins, outs, limits, schema_mode)
+        return _Chain(ins, outs, limits, limits_guard, embedding, schema_mode)
 
     def _select(self, ctx: RequestContext) -> _Chain:
         key, model = ctx.principal.key_id, ctx.model_requested
@@ -128,22 +124,12 @@ class GuardrailChain:
 
     # ---- running --------------------------------------------------------------------------------------
 
-    async def _run(
-        self,
-        g: Guardrail,
-        phase: Phase,
-        messages: list[Message],
-        ctx: RequestContext,
-        req: ChatRequest | None = None,
-        counts: tuple[int, int] | None = None,
-    ) -> Verdict:
+    async def _run(self, g: Guardrail, phase: Phase, messages: list[Message], ctx: RequestContext) -> Verdict:
         t0 = time.perf_counter()
-        if isinstance(g, LimitsGuard) and counts is not None:
-            verdict = g.verdict_counts(*counts)
-        elif isinstance(g, LimitsGuard) and req is not None:
-            verdict = g.verdict(req)
-        else:
-            verdict = await g.check(messages, ctx)
+        return self._note(g, phase, await g.check(messages, ctx), t0, ctx)
+
+    def _note(self, g: Guardrail, phase: Phase, verdict: Verdict, t0: float, ctx: RequestContext) -> Verdict:
+        """Log and record one verdict (never the text)."""
         ms = (time.perf_counter() - t0) * 1000
         kind = "block" if isinstance(verdict, Block) else "redact" if isinstance(verdict, Redact) else "allow"
         outcome = f"shadow_{kind}" if g.mode == "shadow" and kind != "allow" else kind
@@ -172,14 +158,31 @@ class GuardrailChain:
         ctx.guardrail_blocked = rule
         return GuardrailBlocked(f"The request was blocked by the guardrail '{rule}' ({reason}).")
 
-    async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
+    async def check_input(self, ctx: RequestContext, inp: GuardInput) -> list[Message]:
         chain = self._select(ctx)
-        schema = response_schema(req.response_format) if chain.schema_mode is not None else None
+        lim = chain.limits_guard
+        if lim is not None:
+            verdict = self._note(lim, "input", lim.verdict(inp), time.perf_counter(), ctx)
+            if lim.mode != "shadow" and isinstance(verdict, Block):
+                raise self._block(ctx, lim.name, verdict.reason)
+        messages = inp.messages
+        if not inp.conversation:
+            for g in chain.embedding:
+                if not messages:
+                    break  # token-id inputs cannot be read
+                verdict = await self._run(g, "input", messages, ctx)
+                if g.mode == "shadow":
+                    continue
+                if isinstance(verdict, Block):
+                    raise self._block(ctx, g.name, verdict.reason)
+                if isinstance(verdict, Redact):
+                    messages = verdict.messages
+            return messages
+        schema = response_schema(inp.response_format) if chain.schema_mode is not None else None
         state = GuardState(schema=schema, limits=chain.limits, output=chain.output)
         ctx.guard_state = state
-        messages = req.messages
         for g in chain.input:
-            verdict = await self._run(g, "input", messages, ctx, req)
+            verdict = await self._run(g, "input", messages, ctx)
             if g.mode == "shadow":
                 continue
             if isinstance(verdict, Block):
@@ -187,14 +190,12 @@ class GuardrailChain:
             if isinstance(verdict, Redact):
                 messages = verdict.messages
                 state.mapping.update(verdict.mapping)
-        if messages is not req.messages:
-            req.messages = messages
-        return req
+        return messages
 
-    async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
+    async def check_output(self, ctx: RequestContext, answers: list[Message]) -> list[Message]:
         state = ctx.guard_state if isinstance(ctx.guard_state, GuardState) else GuardState()
-        for choice in resp.choices:
-            msg = choice.message
+        out: list[Message] = []
+        for msg in answers:
             for g in state.output:
                 verdict = await self._run(g, "output", [msg], ctx)
                 if g.mode == "shadow":
@@ -214,97 +215,17 @@ class GuardrailChain:
                     )
             if isinstance(msg.content, str) and state.mapping:
                 msg.content = restore(msg.content, state.mapping)
-            choice.message = msg
-        return resp
+            out.append(msg)
+        return out
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
         return StreamGuard(self._run, self.cfg.stream, ctx, chunks).run()
-
-    # ---- legacy completions: the prompt is one user message, each choice's text one answer ------------
-
-    async def check_completion_input(self, ctx: RequestContext, req: CompletionRequest) -> CompletionRequest:
-        chat = ChatRequest(model=req.model, messages=[Message("user", req.prompt)], max_tokens=req.max_tokens)
-        chat = await self.check_input(ctx, chat)
-        req.prompt = chat.messages[0].text()
-        return req
-
-    async def check_completion_output(
-        self, ctx: RequestContext, resp: CompletionResponse
-    ) -> CompletionResponse:
-        as_chat = ChatResponse(
-            resp.id,
-            resp.model,
-            [Choice(c.index, Message("assistant", c.text), c.finish_reason) for c in resp.choices],
-            resp.usage,
-        )
-        checked = await self.check_output(ctx, as_chat)
-        for c, out in zip(resp.choices, checked.choices, strict=True):
-            c.text = out.message.text()
-        return resp
-
-    def guard_completion_stream(
-        self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
-    ) -> AsyncIterator[CompletionChunk]:
-        return _from_chat(StreamGuard(self._run, self.cfg.stream, ctx, _to_chat(chunks)).run())
-
-    # ---- embeddings: limits and PII on string inputs ---------------------------------------------------
-
-    async def check_embedding_input(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingRequest:
-        chain = self._select(ctx)
-        texts = [x for x in req.input if isinstance(x, str)]
-        tokens = sum(len(x) // 4 + 1 if isinstance(x, str) else len(x) for x in req.input)
-        messages = [Message("user", t) for t in texts]
-        for g in chain.embedding:
-            if isinstance(g, PIIGuard) and not messages:
-                continue  # token-id inputs cannot be read
-            verdict = await self._run(g, "input", messages, ctx, counts=(len(req.input), tokens))
-            if g.mode == "shadow":
-                continue
-            if isinstance(verdict, Block):
-                raise self._block(ctx, g.name, verdict.reason)
-            if isinstance(verdict, Redact):
-                messages = verdict.messages
-        if texts and len(texts) == len(req.input):
-            req.input = [m.text() for m in messages]
-        return req
 
     def close(self) -> None:
         if self._encoder is not None:
             self._encoder.close()
 
 
-async def _to_chat(chunks: AsyncIterator[CompletionChunk]) -> AsyncIterator[ChatChunk]:
-    async for c in chunks:
-        yield ChatChunk(
-            id=c.id,
-            model=c.model,
-            choices=[
-                ChunkChoice(t.index, Delta(content=t.text), t.finish_reason, t.logprobs) for t in c.choices
-            ],
-            usage=c.usage,
-            created=c.created,
-        )
-
-
-async def _from_chat(chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[CompletionChunk]:
-    async for c in chunks:
-        yield CompletionChunk(
-            id=c.id,
-            model=c.model,
-            choices=[
-                TextChoice(ch.index, ch.delta.content or "", ch.finish_reason, ch.logprobs)
-                for ch in c.choices
-            ],
-            usage=c.usage,
-            created=c.created,
-        )
-
-
-class _Off(NoGuards):
-    def close(self) -> None:
-        return None
-
-
-def build_guards(cfg: GuardrailSettings) -> GuardrailChain | _Off:
-    """The chain from config; pass-through when ``guardrails.enabled`` is off."""
-    return GuardrailChain(cfg) if cfg.enabled else _Off()
+def build_guards(cfg: GuardrailSettings) -> GuardrailChain | None:
+    """The chain from config; None when ``guardrails.enabled`` is off (the runtime uses ``NoGuards``)."""
+    return GuardrailChain(cfg) if cfg.enabled else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tollhouse.config.guardrails import GuardLimits
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.types import ChatRequest, Message, RequestContext
+from tollhouse.types import GuardInput, Message, RequestContext
 
 
 def _estimate_tokens(messages: list[Message]) -> int:
@@ -30,30 +30,25 @@ class LimitsGuard:
             return Block(f"prompt longer than {lim.max_input_tokens} tokens")
         return ALLOW
 
-    def verdict_counts(self, items: int, tokens: int) -> Verdict:
-        """Limits for inputs that are not a conversation (embeddings): items count as messages."""
+    def verdict(self, inp: GuardInput) -> Verdict:
+        """Every limit, on the whole request. Inputs that are not a conversation (embeddings) count their
+        items as messages and bring their own token count."""
         lim = self.limits
-        if lim.max_messages is not None and items > lim.max_messages:
-            return Block(f"more than {lim.max_messages} inputs")
-        if lim.max_input_tokens is not None and tokens > lim.max_input_tokens:
-            return Block(f"input longer than {lim.max_input_tokens} tokens")
-        return ALLOW
-
-    def verdict(self, req: ChatRequest) -> Verdict:
-        """Every limit, on the whole request."""
-        lim = self.limits
-        first = self._messages(req.messages)
+        if not inp.conversation:
+            if lim.max_messages is not None and (inp.items or 0) > lim.max_messages:
+                return Block(f"more than {lim.max_messages} inputs")
+            if lim.max_input_tokens is not None and (inp.tokens or 0) > lim.max_input_tokens:
+                return Block(f"input longer than {lim.max_input_tokens} tokens")
+            return ALLOW
+        first = self._messages(inp.messages)
         if isinstance(first, Block):
             return first
-        if lim.max_output_tokens is not None and (req.max_tokens or 0) > lim.max_output_tokens:
+        if lim.max_output_tokens is not None and (inp.max_tokens or 0) > lim.max_output_tokens:
             return Block(f"max_tokens above {lim.max_output_tokens}")
-        if lim.allowed_tools is not None and req.tools:
+        if lim.allowed_tools is not None and inp.tool_names:
             allowed = set(lim.allowed_tools)
-            for t in req.tools:
-                fn = t.get("function") if isinstance(t, dict) else None
-                name = fn.get("name") if isinstance(fn, dict) else None
-                if name not in allowed:
-                    return Block("a tool that is not allowed")
+            if any(name not in allowed for name in inp.tool_names):
+                return Block("a tool that is not allowed")
         return ALLOW
 
     async def check(self, messages: list[Message], ctx: RequestContext) -> Verdict:

@@ -1,7 +1,7 @@
-"""Guardrail stage: input checks before any provider sees a request, output checks on everything returned.
+"""Guardrail seam: input checks before any provider sees a request, output checks on everything returned.
 
-One protocol for every endpoint: chat, legacy completions (prompt in, text out) and embeddings (input
-only). The pass-through ``NoGuards`` lets everything through unchanged.
+One protocol for every operation: the operation (``operations.py``) turns its request into a ``GuardInput``
+and its answers into messages, so the chain never sees a wire shape. ``NoGuards`` lets everything through.
 """
 
 from __future__ import annotations
@@ -9,25 +9,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from tollhouse.types import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    CompletionChunk,
-    CompletionRequest,
-    CompletionResponse,
-    EmbeddingRequest,
-    RequestContext,
-)
+from tollhouse.types import ChatChunk, GuardInput, Message, RequestContext
 
 
 class GuardChain(Protocol):
-    async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
-        """Return the request to send (possibly redacted) or raise ``InvalidRequest`` (guardrail_blocked)."""
+    async def check_input(self, ctx: RequestContext, inp: GuardInput) -> list[Message]:
+        """The messages to send (possibly redacted), or raise ``GuardrailBlocked``. A conversation input
+        (chat, legacy completions) also prepares the output checks: the PII mapping to restore, the response
+        schema to validate. Inputs that are not a conversation (embeddings: ``inp.items`` set) get limits and
+        PII only, and PII can only be refused or anonymised (no answer comes back to restore it into)."""
         ...
 
-    async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
-        """Return the response to deliver (possibly redacted / restored) or raise."""
+    async def check_output(self, ctx: RequestContext, answers: list[Message]) -> list[Message]:
+        """The answers (one per choice) to deliver, possibly redacted / restored; raise ``GuardrailBlocked``
+        or ``ResponseSchemaMismatch``."""
         ...
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
@@ -36,49 +31,20 @@ class GuardChain(Protocol):
         ``ResponseSchemaMismatch`` (rendered as an error event). Does not close ``chunks``."""
         ...
 
-    async def check_completion_input(self, ctx: RequestContext, req: CompletionRequest) -> CompletionRequest:
-        """``check_input`` for a legacy completion: the prompt is checked as one user message."""
-        ...
-
-    async def check_completion_output(
-        self, ctx: RequestContext, resp: CompletionResponse
-    ) -> CompletionResponse:
-        """``check_output`` for a legacy completion's choices."""
-        ...
-
-    def guard_completion_stream(
-        self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
-    ) -> AsyncIterator[CompletionChunk]:
-        """``guard_stream`` for a legacy completion stream. Does not close ``chunks``."""
-        ...
-
-    async def check_embedding_input(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingRequest:
-        """Limits and PII on the inputs (PII can only be refused or anonymised); raise to refuse."""
+    def close(self) -> None:
+        """Release models and worker threads (at shutdown)."""
         ...
 
 
 class NoGuards:
-    async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
-        return req
+    async def check_input(self, ctx: RequestContext, inp: GuardInput) -> list[Message]:
+        return inp.messages
 
-    async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
-        return resp
+    async def check_output(self, ctx: RequestContext, answers: list[Message]) -> list[Message]:
+        return answers
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
         return chunks
 
-    async def check_completion_input(self, ctx: RequestContext, req: CompletionRequest) -> CompletionRequest:
-        return req
-
-    async def check_completion_output(
-        self, ctx: RequestContext, resp: CompletionResponse
-    ) -> CompletionResponse:
-        return resp
-
-    def guard_completion_stream(
-        self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
-    ) -> AsyncIterator[CompletionChunk]:
-        return chunks
-
-    async def check_embedding_input(self, ctx: RequestContext, req: EmbeddingRequest) -> EmbeddingRequest:
-        return req
+    def close(self) -> None:
+        return None

@@ -18,6 +18,7 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tollhouse.operations import CHAT
 from tollhouse.types import RequestContext
 
 FAST_RETRY = {"base_delay_s": 0.01, "max_delay_s": 0.05}
@@ -261,7 +262,7 @@ async def test_one_of_two_deployments_failing_half_the_time_is_invisible_to_clie
     for _ in range(1000):
         ctx = RequestContext(request_id="x")
         try:
-            await kit.gateway.chat(ctx, request("g"))
+            await kit.gateway.handle(ctx, CHAT, request("g"))
             ok += 1
         except UpstreamUnavailable:
             pass

@@ -11,6 +11,7 @@ from tests.support.routing_kit import Kit, group, request
 
 from tollhouse.errors import UpstreamTimeout, UpstreamUnavailable
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT, COMPLETIONS
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.router import Router
@@ -30,7 +31,7 @@ async def test_error_after_content_ends_the_stream_and_is_counted() -> None:
         {"groups": [group("g", "a", "b")]},
     )
     ctx = RequestContext(request_id="s")
-    stream = await kit.gateway.chat_stream(ctx, request("g", stream=True))
+    stream = await kit.gateway.handle_stream(ctx, CHAT, request("g", stream=True))
     got: list[str] = []
 
     async def consume() -> None:
@@ -47,7 +48,7 @@ async def test_error_after_content_ends_the_stream_and_is_counted() -> None:
 async def test_mid_stream_disconnect_ends_with_an_error() -> None:
     kit = Kit({"a": {"faults": ["drop:2"], "reply": "one two three four"}})
     ctx = RequestContext(request_id="s")
-    stream = await kit.gateway.chat_stream(ctx, request("a", stream=True))
+    stream = await kit.gateway.handle_stream(ctx, CHAT, request("a", stream=True))
     with pytest.raises(UpstreamUnavailable, match="ended early"):
         async for _ in stream:
             pass
@@ -67,7 +68,7 @@ async def test_slow_first_token_beyond_ttft_fails_over() -> None:
 async def test_stalled_stream_is_ended_by_the_idle_timeout() -> None:
     kit = Kit({"a": {"faults": ["stall:2"], "reply": "one two three", "timeouts": {"stream_idle_s": 0.05}}})
     ctx = RequestContext(request_id="s")
-    stream = await kit.gateway.chat_stream(ctx, request("a", stream=True))
+    stream = await kit.gateway.handle_stream(ctx, CHAT, request("a", stream=True))
     t0 = time.perf_counter()
     with pytest.raises(UpstreamTimeout, match="idle"):
         async for _ in stream:
@@ -93,7 +94,7 @@ async def test_role_only_chunk_does_not_commit_the_stream() -> None:
     routing = RoutingSettings.model_validate({"groups": [group("g", "a", "b")]})
     gw = Gateway(registry=registry, router=Router(registry, routing))
     ctx = RequestContext(request_id="s")
-    stream = await gw.chat_stream(ctx, request("g", stream=True))
+    stream = await gw.handle_stream(ctx, CHAT, request("g", stream=True))
     text = "".join([c.delta.content or "" async for chunk in stream for c in chunk.choices])
     assert text == "from b" and ctx.deployment == "b" and ctx.attempts == 2
 
@@ -103,6 +104,8 @@ async def test_completion_streams_fail_over_too() -> None:
 
     kit = Kit({"a": {"faults": ["status:503"]}, "b": {}}, {"groups": [group("g", "a", "b")]})
     ctx = RequestContext(request_id="s")
-    stream = await kit.gateway.completion_stream(ctx, CompletionRequest(model="g", prompt="hi", stream=True))
+    stream = await kit.gateway.handle_stream(
+        ctx, COMPLETIONS, CompletionRequest(model="g", prompt="hi", stream=True)
+    )
     text = "".join([c.text async for chunk in stream for c in chunk.choices])
     assert text == "from b" and ctx.deployment == "b"

@@ -12,6 +12,7 @@ from tests.support.routing_kit import group, request
 
 from tollhouse.errors import UpstreamUnavailable
 from tollhouse.gateway import Gateway
+from tollhouse.operations import CHAT
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.openai_compat import OpenAICompatProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
@@ -53,14 +54,14 @@ async def test_stream_fails_over_before_content(gateway: Gateway, scenario: str,
     # A reset after the request was sent is "server disconnected" (the upstream may have seen it), not a
     # connection error; both are retry-safe.
     ctx = RequestContext(request_id="u")
-    stream = await gateway.chat_stream(ctx, request("g", f"mock:{scenario}", stream=True))
+    stream = await gateway.handle_stream(ctx, CHAT, request("g", f"mock:{scenario}", stream=True))
     text = "".join([c.delta.content or "" async for chunk in stream for c in chunk.choices])
     assert text == "from backup" and ctx.failures == [f"remote:{cls}"]
 
 
 async def test_error_after_content_ends_the_stream(gateway: Gateway) -> None:
     ctx = RequestContext(request_id="u")
-    stream = await gateway.chat_stream(ctx, request("g", "mock:error_in_stream", stream=True))
+    stream = await gateway.handle_stream(ctx, CHAT, request("g", "mock:error_in_stream", stream=True))
     seen: list[str] = []
 
     async def consume() -> None:

@@ -19,6 +19,7 @@ from tollhouse.api.openai.protocol import (
     Wire,
 )
 from tollhouse.api.render import cost_trailer, json_response, sse_response
+from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
 from tollhouse.wire import openai as wire
 
 router = APIRouter()
@@ -46,9 +47,9 @@ async def chat_completions(request: Request) -> Response:
         req = body.to_internal()
         req.cache = cache_control(request.headers, body.cache)
         if req.stream:
-            chunks = await gw.chat_stream(ctx, req)
+            chunks = await gw.handle_stream(ctx, CHAT, req)
             return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx))
-        return json_response(wire.chat_response_to_dict(await gw.chat(ctx, req)))
+        return json_response(wire.chat_response_to_dict(await gw.handle(ctx, CHAT, req)))
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
@@ -64,11 +65,11 @@ async def completions(request: Request) -> Response:
         _note_ignored(body)
         req = body.to_internal()
         if req.stream:
-            chunks = await gw.completion_stream(ctx, req)
+            chunks = await gw.handle_stream(ctx, COMPLETIONS, req)
             return sse_response(
                 chunks, wire.completion_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx)
             )
-        return json_response(wire.completion_response_to_dict(await gw.completion(ctx, req)))
+        return json_response(wire.completion_response_to_dict(await gw.handle(ctx, COMPLETIONS, req)))
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
@@ -82,7 +83,7 @@ async def embeddings(request: Request) -> Response:
         await gw.authenticate(ctx, credential(request))
         body = await parse_body(request, EmbeddingCreateRequest)
         _note_ignored(body)
-        resp = await gw.embeddings(ctx, body.to_internal())
+        resp = await gw.handle(ctx, EMBEDDINGS, body.to_internal())
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
