@@ -33,7 +33,8 @@ from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
-from tollhouse.routing.router import Router, StreamStart, aclose_all
+from tollhouse.routing.router import Router, StreamStart
+from tollhouse.routing.streams import aclose_all
 from tollhouse.types import RequestContext, Reservation, Usage
 
 T = TypeVar("T")

@@ -11,7 +11,6 @@ fails (ADR 0004).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -33,6 +32,7 @@ from tollhouse.routing.breaker import DENY, PROBE, CircuitBreaker, State
 from tollhouse.routing.group import Group, Selector
 from tollhouse.routing.retry import HEALTH_FAILURES, RETRY_SAFE, Backoff, classify
 from tollhouse.routing.strategies import Picker, Target
+from tollhouse.routing.streams import aclose_all, has_content
 from tollhouse.settings import ErrorClass, RoutingSettings
 from tollhouse.types import ChatRequest, CompletionRequest, RequestContext
 
@@ -378,29 +378,3 @@ class Router:
     async def aclose(self) -> None:
         if self.shared is not None:
             await self.shared.aclose()
-
-
-def has_content(chunk: Any) -> bool:
-    """True for the first chunk a client must see as the answer (text, tool call, finish, usage), False for
-    a bare role announcement: a stream may still fail over before its first content chunk."""
-    if chunk.usage is not None:
-        return True
-    for ch in chunk.choices:
-        if ch.finish_reason is not None:
-            return True
-        delta = getattr(ch, "delta", None)
-        if delta is None:
-            if ch.text:
-                return True
-        elif delta.content or delta.tool_calls or delta.refusal:
-            return True
-    return False
-
-
-async def aclose_all(*iterators: AsyncIterator[Any] | None) -> None:
-    for it in iterators:
-        close = getattr(it, "aclose", None)
-        if close is not None:
-            # Closing a broken upstream must not mask the original outcome.
-            with contextlib.suppress(Exception):
-                await close()
