@@ -458,12 +458,6 @@ class Gateway:
             await reservation.settle(usage)
             self._finish(ctx, usage, error)
 
-    async def aclose(self) -> None:
-        await self.router.aclose()
-        await self.cache.aclose()
-        await self.ledger.aclose()
-        await self.registry.aclose()
-
 
 async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
     try:
