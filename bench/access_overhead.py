@@ -21,13 +21,16 @@ import statistics
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 from tollhouse.access.build import Access
 from tollhouse.access.keys import KeySpec
 from tollhouse.gateway import Gateway
+from tollhouse.ledger.usage import UsageLedger, build_ledger_store
 from tollhouse.operations import CHAT
+from tollhouse.pipeline.admission import Admission, Limiter
+from tollhouse.pricing import PriceBook
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.router import Router
@@ -49,20 +52,31 @@ def settings(tmp: Path, backend: str) -> Settings:
     )
 
 
-async def build(tmp: Path, backend: str | None) -> tuple[Gateway, str | None, Access | None]:
+async def build(tmp: Path, backend: str | None, stack: AsyncExitStack) -> tuple[Gateway, str | None]:
+    """The pipeline for one case; what it opens is closed by ``stack``."""
     cfg = MockModel.model_validate({"name": "m", "reply": "ok"})
     reg = ModelRegistry([Deployment(cfg, MockProvider(cfg))])
+    stack.push_async_callback(reg.aclose)
     if backend is None:
-        return Gateway(registry=reg, router=Router(reg)), None, None
+        return Gateway(registry=reg, router=Router(reg)), None
     s = settings(tmp / backend, backend)
-    access = Access.build(s, None)
-    await access.start()
+    prices = PriceBook(s.all_models())
+    access = Access.build(s, None, prices)
+    await access.open(stack)
+    ledger = UsageLedger(s.ledger, build_ledger_store(s.ledger), prices)
+    await ledger.start()
+    stack.push_async_callback(ledger.aclose)
     spec = KeySpec(team="t", rpm=10**9, tpm=10**12, daily_usd=1e9)
     secret, _ = await access.keys.create(spec)
+    limiters: list[Limiter] = [*access.limiters]
     gw = Gateway(
-        registry=reg, auth=access.auth, limiter=access.limiter, ledger=access.ledger, router=Router(reg)
+        registry=reg,
+        auth=access.auth,
+        limiter=Admission(limiters, concurrent=access.concurrent),
+        ledger=ledger,
+        router=Router(reg),
     )
-    return gw, secret, access
+    return gw, secret
 
 
 async def per_call_ns(gw: Gateway, secret: str | None, calls: int) -> list[int]:
@@ -80,28 +94,28 @@ async def per_call_ns(gw: Gateway, secret: str | None, calls: int) -> list[int]:
 async def main(calls: int, rounds: int, backends: list[str]) -> None:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        cases: dict[str, tuple[Gateway, str | None, Any]] = {"off": await build(Path(tmp), None)}
-        for b in backends:
-            cases[b] = await build(Path(tmp), b)
-        for gw, secret, _ in cases.values():
-            await per_call_ns(gw, secret, 1000)
-        p50s: dict[str, list[float]] = {n: [] for n in cases}
-        for _ in range(rounds):
-            for name, (gw, secret, _) in cases.items():
-                gc.collect()
-                ns = await per_call_ns(gw, secret, calls)
-                p50s[name].append(statistics.median(ns) / 1000)
-        base = statistics.median(p50s["off"])
-        print(f"{'configuration':<12} {'p50 µs':>8} {'added':>10}")
-        for name, vals in p50s.items():
-            p50 = statistics.median(vals)
-            added = "—" if name == "off" else f"+{p50 - base:.1f} µs"
-            print(f"{name:<12} {p50:>8.1f} {added:>10}")
-        for gw, _, access in cases.values():
-            await gw.ledger.aclose()
-            await gw.registry.aclose()
-            if access is not None:
-                await access.aclose()
+        async with AsyncExitStack() as stack:
+            await measure(Path(tmp), calls, rounds, backends, stack)
+
+
+async def measure(tmp: Path, calls: int, rounds: int, backends: list[str], stack: AsyncExitStack) -> None:
+    cases: dict[str, tuple[Gateway, str | None]] = {"off": await build(tmp, None, stack)}
+    for b in backends:
+        cases[b] = await build(tmp, b, stack)
+    for gw, secret in cases.values():
+        await per_call_ns(gw, secret, 1000)
+    p50s: dict[str, list[float]] = {n: [] for n in cases}
+    for _ in range(rounds):
+        for name, (gw, secret) in cases.items():
+            gc.collect()
+            ns = await per_call_ns(gw, secret, calls)
+            p50s[name].append(statistics.median(ns) / 1000)
+    base = statistics.median(p50s["off"])
+    print(f"{'configuration':<12} {'p50 µs':>8} {'added':>10}")
+    for name, vals in p50s.items():
+        p50 = statistics.median(vals)
+        added = "—" if name == "off" else f"+{p50 - base:.1f} µs"
+        print(f"{name:<12} {p50:>8.1f} {added:>10}")
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def test_access_log_is_json_with_request_id_and_no_content(
         access = [
             x
             for x in lines
-            if x.get("logger") == "tollhouse.access.build" and x.get("request_id") == "e2e-log-check"
+            if x.get("logger") == "tollhouse.access" and x.get("request_id") == "e2e-log-check"
         ]
         if access or time.monotonic() > deadline:
             break

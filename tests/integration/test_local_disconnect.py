@@ -39,7 +39,7 @@ def served() -> Iterator[tuple[str, object]]:
 
 def test_disconnect_stops_local_generation(served: tuple[str, object]) -> None:
     base, app = served
-    provider = app.state.gateway.registry.get("local").provider  # type: ignore[attr-defined]
+    provider = app.state.runtime.registry.get("local").provider  # type: ignore[attr-defined]
     assert isinstance(provider, LlamaCppProvider)
     body = {
         "model": "local",

@@ -1,10 +1,13 @@
-"""Builds the access-control stages from the settings: key auth (cache + service), rate limiter, usage
-ledger and reports. The lifespan calls ``Access.build`` / ``start`` / ``aclose``; the gateway gets the stages.
+"""Builds the access-control stages from the settings: key auth (cache + service), rate limiter, budgets and
+emergency mode. ``Access.build`` only constructs; ``open`` starts each part on the composition root's exit
+stack, so the parts close in reverse order of opening, once. The ledger is not part of access control.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from tollhouse.access.alerts import BudgetAlerter
@@ -13,14 +16,12 @@ from tollhouse.access.budget import BudgetLimiter
 from tollhouse.access.emergency import EmergencyMode
 from tollhouse.access.keys import KeyCache, KeyService, build_key_store
 from tollhouse.access.limits import Background, RateLimiter
-from tollhouse.ledger.reports import Reports
-from tollhouse.ledger.usage import CostLedger, UsageLedger, build_ledger_store
-from tollhouse.pipeline.admission import Admission, Limiter
-from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
-from tollhouse.stores.base import LedgerStore, RateLimitStore
+from tollhouse.stores.base import RateLimitStore
 from tollhouse.stores.memory import MemoryBudgetStore, MemoryRateLimitStore
+
+Limiter = EmergencyMode | RateLimiter | BudgetLimiter
 
 
 @dataclass(slots=True)
@@ -31,21 +32,20 @@ class Access:
     rate: RateLimiter
     budget: BudgetLimiter
     emergency: EmergencyMode | None
-    limiter: Admission
-    ledger: Ledger
-    reports: Reports
-    prices: PriceBook
+    concurrent: bool  # a limiter's store is remote: admit through all of them at once (one round trip)
+
+    @property
+    def limiters(self) -> list[Limiter]:
+        """Admission order: emergency mode (when configured), rate limits, budgets."""
+        out: list[Limiter] = [self.rate, self.budget]
+        if self.emergency is not None:
+            out.insert(0, self.emergency)
+        return out
 
     @classmethod
-    def build(cls, settings: Settings, admin_key: str | None) -> Access:
+    def build(cls, settings: Settings, admin_key: str | None, prices: PriceBook) -> Access:
         store = build_key_store(settings.keys)
         cache = KeyCache(store, settings.keys)
-        prices = PriceBook(settings.all_models())
-        ledger_store: LedgerStore | None = None
-        ledger: Ledger = CostLedger(prices)
-        if settings.ledger.enabled:
-            ledger_store = build_ledger_store(settings.ledger)
-            ledger = UsageLedger(settings.ledger, ledger_store, prices)
         limits = settings.limits
         rl_store: RateLimitStore
         fallback: RateLimitStore | None = None
@@ -59,12 +59,9 @@ class Access:
         remote = limits.backend == "redis"
         rate = RateLimiter(rl_store, limits.on_store_error, fallback, Background() if remote else None)
         budget = _budget_limiter(settings, prices)
-        concurrent = remote or settings.budgets.backend == "redis"
-        limiters: list[Limiter] = [rate, budget]
         emergency = None
         if settings.emergency.daily_spend_usd is not None:
             emergency = EmergencyMode(settings.emergency, budget.store, prices, budget.background)
-            limiters.insert(0, emergency)
         return cls(
             auth=KeyAuth(cache, admin_key),
             keys=KeyService(store, cache),
@@ -72,35 +69,30 @@ class Access:
             rate=rate,
             budget=budget,
             emergency=emergency,
-            limiter=Admission(limiters, concurrent=concurrent),
-            ledger=ledger,
-            reports=Reports(ledger_store),
-            prices=prices,
+            concurrent=remote or settings.budgets.backend == "redis",
         )
 
-    async def start(self) -> None:
+    async def open(self, stack: AsyncExitStack) -> None:
+        """Start every part, each one's close pushed on ``stack`` before it starts (a part that fails half
+        way is closed too). A limiter or the key store that fails to close does not stop the rest."""
+        stack.push_async_callback(_quietly, self.rate.aclose)
+        stack.push_async_callback(_quietly, self.budget.aclose)
+        stack.push_async_callback(_quietly, self.keys.store.aclose)
         await self.keys.store.open()
+        stack.push_async_callback(self.cache.aclose)
         await self.cache.start()
-        self.budget.alerter = BudgetAlerter(self.budget.cfg.alerts, self.budget.store)
-        await self.budget.alerter.start()
+        # Built here, not in ``build``: the alerter needs a running event loop.
+        self.budget.alerter = alerter = BudgetAlerter(self.budget.cfg.alerts, self.budget.store)
+        stack.push_async_callback(alerter.aclose)
+        await alerter.start()
         if self.emergency is not None:
+            stack.push_async_callback(self.emergency.aclose)
             await self.emergency.start()
-        if isinstance(self.ledger, UsageLedger):
-            await self.ledger.start()
 
-    async def aclose(self) -> None:
-        """Everything but the ledger (the gateway closes its stages)."""
-        await self.cache.aclose()
-        with contextlib.suppress(Exception):
-            await self.keys.store.aclose()
-        with contextlib.suppress(Exception):
-            await self.rate.aclose()
-        if self.budget.alerter is not None:
-            await self.budget.alerter.aclose()
-        if self.emergency is not None:
-            await self.emergency.aclose()
-        with contextlib.suppress(Exception):
-            await self.budget.aclose()
+
+async def _quietly(close: Callable[[], Awaitable[None]]) -> None:
+    with contextlib.suppress(Exception):
+        await close()
 
 
 def _budget_limiter(settings: Settings, prices: PriceBook) -> BudgetLimiter:

@@ -31,7 +31,7 @@ from tollhouse.stores.sql import dsn_from_env
 from tollhouse.tasks import cancel
 from tollhouse.types import KeyLimits, Principal
 
-log = logging.getLogger("tollhouse.access.keys")
+log = logging.getLogger("tollhouse.keys")
 
 KEY_PREFIX = "th-"
 DISPLAY_CHARS = 8

@@ -14,17 +14,17 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from tollhouse.access.keys import KeyService, KeySpec, public
-from tollhouse.api.deps import credential, parse_body
+from tollhouse.access.keys import KeySpec, public
+from tollhouse.api.deps import KeysDep, ReportsDep, RuntimeDep, credential, parse_body
 from tollhouse.api.render import json_response
 from tollhouse.errors import AuthenticationFailed, PermissionDenied
-from tollhouse.ledger.reports import Reports
+from tollhouse.runtime import Runtime
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-def require_admin(request: Request) -> None:
-    admin: str | None = request.app.state.admin_key
+def require_admin(request: Request, runtime: RuntimeDep) -> None:
+    admin = runtime.admin_key
     if admin is None:
         raise PermissionDenied(
             "The admin API is disabled: set auth.admin_key_env to the name of an environment variable "
@@ -37,64 +37,57 @@ def require_admin(request: Request) -> None:
         raise AuthenticationFailed("Incorrect admin key.")
 
 
-def require_admin_unless_open(request: Request) -> None:
+def require_admin_unless_open(request: Request, runtime: Runtime) -> None:
     """Read-only reports need the admin key, except in open mode (no admin key, no API keys: the gateway
     then serves only on loopback)."""
-    configured = getattr(request.app.state.gateway.auth, "configured", False)
-    if request.app.state.admin_key is not None or configured:
-        require_admin(request)
-
-
-def _keys(request: Request) -> KeyService:
-    svc: KeyService = request.app.state.keys
-    return svc
+    if not runtime.open_mode:
+        require_admin(request, runtime)
 
 
 Admin = Depends(require_admin)
 
 
 @router.post("/keys", dependencies=[Admin])
-async def create_key(request: Request) -> Response:
+async def create_key(request: Request, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
-    secret, key = await _keys(request).create(spec)
+    secret, key = await keys.create(spec)
     return Response(orjson.dumps(public(key, secret)), status_code=201, media_type="application/json")
 
 
 @router.get("/keys", dependencies=[Admin])
-async def list_keys(request: Request) -> Response:
-    return json_response({"data": [public(k) for k in await _keys(request).list()]})
+async def list_keys(keys: KeysDep) -> Response:
+    return json_response({"data": [public(k) for k in await keys.list()]})
 
 
 @router.get("/keys/{key_id}", dependencies=[Admin])
-async def get_key(request: Request, key_id: str) -> Response:
-    return json_response(public(await _keys(request).get(key_id)))
+async def get_key(key_id: str, keys: KeysDep) -> Response:
+    return json_response(public(await keys.get(key_id)))
 
 
 @router.patch("/keys/{key_id}", dependencies=[Admin])
-async def update_key(request: Request, key_id: str) -> Response:
+async def update_key(request: Request, key_id: str, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
-    return json_response(public(await _keys(request).update(key_id, spec)))
+    return json_response(public(await keys.update(key_id, spec)))
 
 
 @router.post("/keys/{key_id}/rotate", dependencies=[Admin])
-async def rotate_key(request: Request, key_id: str) -> Response:
-    secret, key = await _keys(request).rotate(key_id)
+async def rotate_key(key_id: str, keys: KeysDep) -> Response:
+    secret, key = await keys.rotate(key_id)
     return json_response(public(key, secret))
 
 
 @router.post("/keys/{key_id}/revoke", dependencies=[Admin])
-async def revoke_key(request: Request, key_id: str) -> Response:
-    return json_response(public(await _keys(request).revoke(key_id)))
+async def revoke_key(key_id: str, keys: KeysDep) -> Response:
+    return json_response(public(await keys.revoke(key_id)))
 
 
 @router.get("/usage", dependencies=[Admin])
 async def usage(
-    request: Request,
+    reports: ReportsDep,
     group_by: Literal["key_id", "user", "team", "model", "day"] = Query("key_id"),
     since: float | None = Query(None, description="Epoch seconds; default: 30 days ago."),
     until: float | None = Query(None, description="Epoch seconds; default: now."),
 ) -> Response:
-    reports: Reports = request.app.state.reports
     now = time.time()
     out: dict[str, Any] = await reports.usage(group_by, since or now - 30 * 86400, until or now + 1)
     return json_response(out)
@@ -106,11 +99,11 @@ costs_router = APIRouter(include_in_schema=False)
 @costs_router.get("/v1/costs")
 async def costs(
     request: Request,
+    runtime: RuntimeDep,
     since: float | None = Query(None, description="Epoch seconds; default: 30 days ago."),
     until: float | None = Query(None, description="Epoch seconds; default: now."),
 ) -> Response:
     """Spend summary. Needs the admin key — except in open mode (no admin key, no API keys: loopback)."""
-    require_admin_unless_open(request)
-    reports: Reports = request.app.state.reports
+    require_admin_unless_open(request, runtime)
     now = time.time()
-    return json_response(await reports.costs(since or now - 30 * 86400, until or now + 1))
+    return json_response(await runtime.reports.costs(since or now - 30 * 86400, until or now + 1))

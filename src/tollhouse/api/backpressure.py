@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tollhouse.api.errors import render_error
+from tollhouse.api.render import render_error
 from tollhouse.errors import Overloaded
 
 

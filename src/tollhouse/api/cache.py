@@ -11,11 +11,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.responses import Response
 
 from tollhouse.api.admin import Admin, require_admin_unless_open
-from tollhouse.api.deps import parse_body
+from tollhouse.api.deps import RuntimeDep, parse_body
 from tollhouse.api.render import json_response
 from tollhouse.errors import NotFound
-from tollhouse.ledger.reports import Reports
-from tollhouse.pipeline.cache import ResponseCache
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,23 +49,18 @@ class Invalidate(BaseModel):
         return None
 
 
-def _cache(request: Request) -> ResponseCache:
-    cache: ResponseCache = request.app.state.gateway.cache
-    return cache
-
-
 @router.get("/v1/cache/stats")
 async def cache_stats(
     request: Request,
+    runtime: RuntimeDep,
     since: float | None = Query(None, description="Epoch seconds for the ledger view; default: 30 days ago."),
 ) -> Response:
     """Needs the admin key, except in open mode (no admin key, no API keys: loopback only)."""
-    require_admin_unless_open(request)
-    out: dict[str, Any] = {"process": await _cache(request).snapshot()}
-    reports: Reports = request.app.state.reports
+    require_admin_unless_open(request, runtime)
+    out: dict[str, Any] = {"process": await runtime.cache.snapshot()}
     now = time.time()
     try:
-        out["ledger"] = await reports.cache(since or now - 30 * 86400, now + 1)
+        out["ledger"] = await runtime.reports.cache(since or now - 30 * 86400, now + 1)
     except NotFound:
         out["ledger"] = None  # the ledger is off: only this process's counters exist
     proc = out["process"]
@@ -78,7 +71,7 @@ async def cache_stats(
 
 
 @router.post("/admin/cache/invalidate", dependencies=[Admin])
-async def invalidate(request: Request) -> Response:
+async def invalidate(request: Request, runtime: RuntimeDep) -> Response:
     body = await parse_body(request, Invalidate)
-    removed = await _cache(request).invalidate(tenant=body.tenant(), model=body.model)
+    removed = await runtime.cache.invalidate(tenant=body.tenant(), model=body.model)
     return json_response({"removed": removed})

@@ -1,22 +1,61 @@
-"""Request-scoped helpers for routers: the gateway from app state, a fresh RequestContext, the credential."""
+"""How the HTTP layer reaches the runtime: typed FastAPI dependencies (``RuntimeDep``, ``GatewayDep`` …)
+and the helpers the raw-``Request`` routes call (``get_gateway``, ``new_context``, ``credential``,
+``parse_body``).
+
+The only module that reads ``app.state``: the ``Runtime`` the lifespan put there is all it holds.
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.types import Scope
 
+from tollhouse.access.keys import KeyService
 from tollhouse.api.errors import validation_error
 from tollhouse.gateway import Gateway
+from tollhouse.ledger.reports import Reports
+from tollhouse.runtime import Runtime
+from tollhouse.telemetry.observer import Telemetry
 from tollhouse.types import Ingress, RequestContext
 
 M = TypeVar("M", bound=BaseModel)
 
 
+def runtime_of(scope: Scope) -> Runtime:
+    """The runtime, from a request's ASGI scope (pure-ASGI middleware has no ``Request``)."""
+    rt: Runtime = scope["app"].state.runtime
+    return rt
+
+
+def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request.scope)
+
+
 def get_gateway(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
+    gw: Gateway = request.scope["app"].state.runtime.gateway  # inlined: every model request calls it
     return gw
+
+
+def get_keys(request: Request) -> KeyService:
+    return get_runtime(request).keys
+
+
+def get_reports(request: Request) -> Reports:
+    return get_runtime(request).reports
+
+
+def get_telemetry(request: Request) -> Telemetry:
+    return get_runtime(request).telemetry
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+KeysDep = Annotated[KeyService, Depends(get_keys)]
+ReportsDep = Annotated[Reports, Depends(get_reports)]
+TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 
 
 def new_context(request: Request, endpoint: str, ingress: Ingress = "openai") -> RequestContext:

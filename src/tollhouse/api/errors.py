@@ -1,4 +1,5 @@
-"""The one place errors become HTTP responses: OpenAI's envelope, the right status, the request id.
+"""The app's exception handlers: every error becomes a ``TollhouseError`` rendered by ``api.render``
+(OpenAI's envelope, the right status, the request id); pydantic errors become a 400 naming the field.
 
 Never a traceback or internal detail on the wire; always the detail in the log.
 """
@@ -6,15 +7,14 @@ Never a traceback or internal detail on the wire; always the detail in the log.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from tollhouse.api.render import render_error
 from tollhouse.errors import InvalidRequest, NotFound, TollhouseError
 
 log = logging.getLogger("tollhouse.api")
@@ -28,26 +28,9 @@ _HTTP_TYPES = {
 }
 
 
-def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
-    err: dict[str, Any] = {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
-    if request_id:
-        err["request_id"] = request_id
-    return {"error": err}
-
-
 def request_id_of(request: Request) -> str | None:
     rid = request.scope.get("state", {}).get("request_id")
     return str(rid) if rid else None
-
-
-def render_error(exc: TollhouseError, request_id: str | None) -> Response:
-    headers = exc.headers()  # x-request-id is added by the middleware to every response
-    return Response(
-        orjson.dumps(error_body(exc, request_id)),
-        status_code=exc.status,
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 def validation_error(exc: ValidationError | RequestValidationError) -> InvalidRequest:

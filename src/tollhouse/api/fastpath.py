@@ -1,6 +1,7 @@
-"""Direct dispatch of the hot OpenAI routes, below ``GatewayMiddleware`` and above FastAPI's own stack.
+"""Direct dispatch of the ingresses' hot routes, below ``GatewayMiddleware`` and above FastAPI's own stack.
 
-``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings`` take only the raw ``Request``
+Each ingress lists its hot POST routes (``api.ingress.Ingress.hot_routes``; OpenAI's:
+``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``). They take only the raw ``Request``
 (ADR 0002), so FastAPI's per-request machinery adds nothing for them: route matching over every route,
 the dependency resolver (which still builds query params, cookies and headers), the exception-wrapper
 closures, the exit-stack middleware and the telemetry checks. Measured on the benchmark machine that was
@@ -19,31 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tollhouse.api.openai import router as openai
+from tollhouse.api.ingress import Endpoint
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-# Routes whose only parameter is the Request. A route that needs FastAPI (path parameters, dependencies,
-# typed bodies) must not be listed here.
-HOT_ROUTES: dict[str, Endpoint] = {
-    "/v1/chat/completions": openai.chat_completions,
-    "/v1/completions": openai.completions,
-    "/v1/embeddings": openai.embeddings,
-}
 
 
 class HotRoutes:
     """Pure ASGI. ``handlers`` is the app's exception-handler mapping (read at call time, so handlers added
-    later are seen)."""
+    later are seen); ``routes`` maps a path to its route function, from every ingress's ``hot_routes``."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        handlers: Mapping[Any, Any],
-        routes: Mapping[str, Endpoint] = HOT_ROUTES,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, handlers: Mapping[Any, Any], routes: Mapping[str, Endpoint]) -> None:
         self.app = app
         self.handlers = handlers
         self.routes = routes

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from tollhouse.api.deps import get_gateway
+from tollhouse.api.deps import RuntimeDep
 from tollhouse.api.render import json_response
-from tollhouse.providers.base import Health
-from tollhouse.providers.registry import Deployment
+from tollhouse.providers.base import Health, Provider
 
 router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_S = 2.0
@@ -24,11 +23,10 @@ async def live() -> Response:
 
 
 @router.get("/health/ready", summary="Every required dependency is healthy (503 otherwise)")
-async def ready(request: Request) -> Response:
-    gw = get_gateway(request)
-    deployments = gw.registry.all()
-    results = await asyncio.gather(*(_probe(d) for d in deployments))
-    circuits = gw.router.circuits()
+async def ready(runtime: RuntimeDep) -> Response:
+    deployments = runtime.registry.all()
+    results = await asyncio.gather(*(_probe(d.provider) for d in deployments))
+    circuits = runtime.router.circuits()
     checks = {
         d.name: {
             "status": "ok" if h.ok else "down",
@@ -39,7 +37,7 @@ async def ready(request: Request) -> Response:
         }
         for d, h in zip(deployments, results, strict=True)
     }
-    draining = bool(getattr(request.app.state, "draining", False))
+    draining = runtime.draining
     ok = not draining and all(h.ok for d, h in zip(deployments, results, strict=True) if d.config.required)
     body = {"status": "ok" if ok else ("draining" if draining else "degraded"), "checks": checks}
     resp = json_response(body)
@@ -47,10 +45,10 @@ async def ready(request: Request) -> Response:
     return resp
 
 
-async def _probe(d: Deployment) -> Health:
+async def _probe(provider: Provider) -> Health:
     t0 = time.perf_counter()
     try:
-        h = await asyncio.wait_for(d.provider.health(), PROBE_TIMEOUT_S)
+        h = await asyncio.wait_for(provider.health(), PROBE_TIMEOUT_S)
     except TimeoutError:
         return Health(False, "probe timed out", (time.perf_counter() - t0) * 1000)
     except Exception as exc:

@@ -10,15 +10,16 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollhouse.api.errors import render_error
+from tollhouse.api.deps import runtime_of
+from tollhouse.api.render import render_error
 from tollhouse.errors import (
     IdempotencyConflict,
     IdempotencyKeyReused,
     InvalidRequest,
     TollhouseError,
 )
+from tollhouse.runtime import IdempotencyStore, StoredResponse
 from tollhouse.settings import IdempotencySettings
-from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.types import RequestContext
 
 log = logging.getLogger("tollhouse.idempotency")
@@ -27,10 +28,15 @@ _MAX_KEY = 255
 
 
 class Idempotency:
-    def __init__(self, app: ASGIApp, *, store: IdempotencyStore, cfg: IdempotencySettings) -> None:
+    """``store``: by default the runtime's (``Runtime.idempotency``, reached through the scope of each request
+    that carries a key, as the runtime only exists once the lifespan has started)."""
+
+    def __init__(
+        self, app: ASGIApp, *, cfg: IdempotencySettings, store: IdempotencyStore | None = None
+    ) -> None:
         self.app = app
-        self.store = store
         self.cfg = cfg
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -56,10 +62,11 @@ class Idempotency:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes) -> None:
         fingerprint = hashlib.sha256(body).hexdigest()
-        stored = await self.store.get(key)
-        if stored is None and not await self.store.begin(key):
-            stored = await self.store.wait(key, self.cfg.wait_s)
-            if stored is None and not await self.store.begin(key):
+        store = self.store if self.store is not None else runtime_of(scope).idempotency
+        stored = await store.get(key)
+        if stored is None and not await store.begin(key):
+            stored = await store.wait(key, self.cfg.wait_s)
+            if stored is None and not await store.begin(key):
                 raise IdempotencyConflict("A request with this Idempotency-Key is still in progress.")
         if stored is not None:
             if stored.fingerprint != fingerprint:
@@ -105,7 +112,7 @@ class Idempotency:
                     headers.append((b"x-tollhouse-deployment", ctx.deployment.encode()))
                 resp = StoredResponse(status, headers, b"".join(parts), fingerprint)
         finally:
-            await self.store.finish(key, resp)
+            await store.finish(key, resp)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -15,13 +15,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollhouse.api.errors import render_error
+from tollhouse.api.render import render_error
 from tollhouse.errors import BodyTooLarge
 from tollhouse.telemetry.logging import request_id_var
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext
 
-access_log = logging.getLogger("tollhouse.access.build")
+access_log = logging.getLogger("tollhouse.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 

@@ -1,4 +1,6 @@
-"""Rendering internal results as OpenAI JSON bodies and SSE streams (orjson, no intermediate models)."""
+"""Rendering, all of it: JSON bodies, SSE streams (with the cost trailer) and the error envelope (orjson, no
+intermediate models). ``render_error`` is the one way an error becomes a response, from routes and from
+the pure-ASGI layers alike."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Any, TypeVar
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from tollhouse.api.errors import error_body
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.types import RequestContext
 
@@ -21,6 +22,24 @@ SSE_HEADERS = {
     "cache-control": "no-cache",
     "x-accel-buffering": "no",  # nginx and friends must not buffer the stream
 }
+
+
+def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
+    """OpenAI's error envelope ``{"error": {"message", "type", "param", "code"}}``, plus the request id."""
+    err: dict[str, Any] = {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    if request_id:
+        err["request_id"] = request_id
+    return {"error": err}
+
+
+def render_error(exc: TollhouseError, request_id: str | None) -> Response:
+    headers = exc.headers()  # x-request-id is added by the middleware to every response
+    return Response(
+        orjson.dumps(error_body(exc, request_id)),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def cost_trailer(ctx: RequestContext) -> Callable[[], bytes | None]:

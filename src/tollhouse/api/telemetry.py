@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import hmac
 import math
-import time
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.deps import GatewayDep, TelemetryDep, credential, new_context, parse_body
 from tollhouse.api.render import json_response
 from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded
 from tollhouse.settings import Settings
-from tollhouse.stores.evaluation import Feedback
 from tollhouse.telemetry.metrics import Metrics
-from tollhouse.telemetry.observer import Telemetry
 
 router = APIRouter(tags=["telemetry"])
 
@@ -41,22 +38,14 @@ class FeedbackBody(BaseModel):
         return v
 
 
-def _telemetry(request: Request) -> Telemetry:
-    t: Telemetry = request.app.state.telemetry
-    return t
-
-
 @router.post("/v1/feedback", summary="Attach user feedback to an earlier request")
-async def feedback(request: Request) -> Response:
-    gw = get_gateway(request)
+async def feedback(request: Request, gw: GatewayDep, telemetry: TelemetryDep) -> Response:
     ctx = new_context(request, "feedback")
     await gw.authenticate(ctx, credential(request))
     body = await parse_body(request, FeedbackBody)
-    evaluation = _telemetry(request).evaluation
-    if evaluation is None:
+    if telemetry.evaluation is None:
         raise NotFound("Feedback is not enabled on this gateway (telemetry.evaluation.enabled).")
-    fb = Feedback(body.request_id, body.score, body.comment, ctx.principal.key_id, time.time())
-    if not evaluation.feedback(fb):
+    if not telemetry.feedback(body.request_id, body.score, body.comment, ctx.principal.key_id):
         raise Overloaded("Feedback queue is full, try again shortly.", retry_after=1.0)
     resp = json_response({"object": "feedback", "request_id": body.request_id, "status": "accepted"})
     resp.status_code = 202
@@ -71,12 +60,12 @@ def install(app: FastAPI, settings: Settings) -> None:
         return
     admin_key = settings.admin_key() if m.require_admin_key else None
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(request: Request, telemetry: TelemetryDep) -> Response:
         if admin_key is not None:
             given = credential(request) or ""
             if not hmac.compare_digest(given.encode(), admin_key.encode()):
                 raise AuthenticationFailed("Scraping metrics needs the admin key.")
-        collector = _telemetry(request).metrics
+        collector = telemetry.metrics
         assert isinstance(collector, Metrics)
         body, content_type = collector.render()
         return Response(body, media_type=content_type)

@@ -1,6 +1,6 @@
 """Builds the cache stage from the `cache:` settings: the store backend, and with mode `semantic` (the
 default or any override) the embedder and the vector index. ``cache.mode: off`` with no override that
-turns it on gives ``NoCache``."""
+turns it on gives no stage (None): the composition root puts the pass-through seam in its place."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from tollhouse.caching.semantic import SemanticConfig, SemanticIndex
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.config.cache import CacheSettings
 from tollhouse.config.routing import RedisSettings
-from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pricing import PriceBook
 
 
@@ -29,10 +28,10 @@ def build_store(cfg: CacheSettings, redis: RedisSettings) -> CacheStore:
     return LRUStore(cfg.max_bytes)
 
 
-def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> ResponseCache:
+def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> ResponseCacheStage | None:
     modes = {cfg.mode} | {o.mode for o in cfg.overrides if o.mode is not None}
     if modes == {"off"}:
-        return NoCache()
+        return None
     index = embedder = None
     if "semantic" in modes:
         from tollhouse.caching.embedder import EncoderEmbedder

@@ -25,7 +25,7 @@ from tollhouse.guardrails.pii import PIIGuard, restore
 from tollhouse.guardrails.stream import GuardState, StreamGuard
 from tollhouse.types import ChatChunk, GuardInput, Message, RequestContext
 
-__all__ = ["GuardState", "GuardrailChain", "build_guards"]
+__all__ = ["GuardState", "GuardrailChain"]
 log = logging.getLogger("tollhouse.guardrails")
 
 
@@ -224,8 +224,3 @@ class GuardrailChain:
     def close(self) -> None:
         if self._encoder is not None:
             self._encoder.close()
-
-
-def build_guards(cfg: GuardrailSettings) -> GuardrailChain | None:
-    """The chain from config; None when ``guardrails.enabled`` is off (the runtime uses ``NoGuards``)."""
-    return GuardrailChain(cfg) if cfg.enabled else None

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
+from tollhouse.stores.evaluation import Feedback
 from tollhouse.tasks import cancel
 from tollhouse.telemetry.evaluation import EvalLogger
 from tollhouse.telemetry.logging import trace_id_var
@@ -34,7 +36,6 @@ from tollhouse.types import RequestContext
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from tollhouse.gateway import Gateway
     from tollhouse.stores.evaluation import EvalStore
 
 log = logging.getLogger("tollhouse.telemetry")
@@ -59,7 +60,7 @@ class Begun:
 
 
 class Telemetry:
-    """Built in ``create_app`` (cheap: no I/O); ``start``/``aclose`` run in the lifespan."""
+    """Built in ``create_app`` (cheap: no I/O); the ``Runtime`` starts and closes it in the lifespan."""
 
     def __init__(self, settings: Settings, *, span_exporter: SpanExporter | None = None) -> None:
         t = settings.telemetry
@@ -115,10 +116,21 @@ class Telemetry:
 
     # ---- lifespan ---------------------------------------------------------------------------------------
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(
+        self,
+        *,
+        deployments: Iterable[tuple[str, object]],
+        circuits: Callable[[], dict[str, dict[str, Any]]],
+        store_errors: dict[str, Callable[[], int]],
+        unknown_cost: Callable[[], int],
+    ) -> None:
+        """Watch the live state the gauges show — each deployment's provider (name, provider), the circuit
+        states (``Router.circuits``), the stages' store-error and unknown-cost counters — and start the
+        evaluation writer (and the multiprocess sampler)."""
         self.metrics.clear_gauge_sources()
-        self.metrics.watch_deployments([(d.name, d.provider) for d in gateway.registry.all()])
-        self.metrics.watch_circuits(gateway.router.circuits)
+        self.metrics.watch_deployments(deployments)
+        self.metrics.watch_circuits(circuits)
+        self.metrics.watch_counts(store_errors, unknown_cost)
         if self.evaluation is not None:
             await self.evaluation.start()
         if self.metrics.multiprocess:
@@ -138,6 +150,12 @@ class Telemetry:
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # flushes the exporter (network I/O)
         self.metrics.close()
+
+    def feedback(self, request_id: str, score: float, comment: str | None, key_id: str | None) -> bool:
+        """Queue user feedback on an earlier response; False when evaluation is off or its queue is full."""
+        if self.evaluation is None:
+            return False
+        return self.evaluation.feedback(Feedback(request_id, score, comment, key_id, time.time()))
 
     def _eval_dropped(self, n: int) -> None:
         if isinstance(self.metrics, Metrics):

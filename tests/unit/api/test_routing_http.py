@@ -61,11 +61,11 @@ def body(model: str = "g", **kw: Any) -> dict[str, Any]:
 def test_deployment_header_log_fields_and_circuit_in_health(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="tollhouse.access.build"):
+    with caplog.at_level(logging.INFO, logger="tollhouse.access"):
         r = client.post(CHAT, json=body())
     assert r.status_code == 200 and r.json()["model"] == "g"
     assert r.headers["x-tollhouse-deployment"] == "steady" and r.headers["x-tollhouse-attempts"] == "2"
-    line = next(rec for rec in caplog.records if rec.name == "tollhouse.access.build")
+    line = next(rec for rec in caplog.records if rec.name == "tollhouse.access")
     assert line.deployment == "steady" and line.attempts == 2 and line.fallbacks == 1  # type: ignore[attr-defined]
     assert line.failed_attempts == ["flaky:server_error"]  # type: ignore[attr-defined]
     ready = client.get("/health/ready").json()
@@ -90,7 +90,7 @@ def test_idempotent_replay_returns_the_first_result(client: TestClient) -> None:
     assert first.content == second.content  # same id, same everything
     assert second.headers["x-tollhouse-idempotent-replay"] == "true"
     assert second.headers["x-tollhouse-deployment"] == "steady"
-    provider = client.app.state.gateway.registry.get("steady").provider  # type: ignore[attr-defined]
+    provider = client.app.state.runtime.registry.get("steady").provider  # type: ignore[attr-defined]
     assert provider.calls == 1
     other = client.post(CHAT, json=body("steady", max_tokens=3), headers=headers)
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"

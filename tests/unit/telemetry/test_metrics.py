@@ -35,7 +35,7 @@ def client() -> Iterator[TestClient]:
 
 
 def value(client: TestClient, name: str, **labels: str) -> float:
-    metrics = client.app.state.telemetry.metrics  # type: ignore[attr-defined]
+    metrics = client.app.state.runtime.telemetry.metrics  # type: ignore[attr-defined]
     v = metrics.registry.get_sample_value(name, labels)
     return 0.0 if v is None else float(v)
 

@@ -115,8 +115,8 @@ def test_scrapes_are_not_traced(traced: tuple[TestClient, InMemorySpanExporter])
 def test_tracing_off_creates_no_tracer() -> None:
     settings = mock_settings()
     app = create_app(settings)
-    assert app.state.telemetry.tracing is None
     with TestClient(app) as c:
+        assert app.state.runtime.telemetry.tracing is None
         r = c.post(CHAT, json={"model": "mock", "messages": MSGS}, headers={"traceparent": PARENT})
     assert r.status_code == 200
 
@@ -131,12 +131,12 @@ def test_log_lines_carry_the_trace_id(caplog: pytest.LogCaptureFixture) -> None:
             lines.append(JsonFormatter().format(record))
 
     handler = Capture()
-    logging.getLogger("tollhouse.access.build").addHandler(handler)
+    logging.getLogger("tollhouse.access").addHandler(handler)
     try:
         with caplog.at_level(logging.INFO), TestClient(app) as c:
             c.post(CHAT, json={"model": "mock", "messages": MSGS}, headers={"traceparent": PARENT})
     finally:
-        logging.getLogger("tollhouse.access.build").removeHandler(handler)
+        logging.getLogger("tollhouse.access").removeHandler(handler)
     (line,) = [json.loads(x) for x in lines]
     assert line["trace_id"] == TRACE_ID
     assert line["request_id"]
