@@ -19,6 +19,7 @@ from tests.support.routing_kit import Kit, group
 
 from tollhouse.routing.shared import SharedBreakers
 from tollhouse.settings import IdempotencySettings, RedisSettings
+from tollhouse.stores.build import idempotency_store
 from tollhouse.stores.idempotency import RedisIdempotencyStore, StoredResponse
 
 pytestmark = pytest.mark.slow
@@ -103,8 +104,9 @@ async def test_probe_success_closes_the_circuit_everywhere(prefix: str) -> None:
 
 async def test_idempotency_results_are_shared_and_duplicates_wait(prefix: str) -> None:
     cfg = IdempotencySettings(store="redis", wait_s=5)
-    first, second = RedisIdempotencyStore(cfg, RedisSettings(url=URL, prefix=prefix)), None
-    second = RedisIdempotencyStore(cfg, RedisSettings(url=URL, prefix=prefix))
+    redis = RedisSettings(url=URL, prefix=prefix)
+    first, second = idempotency_store(cfg, redis), idempotency_store(cfg, redis)
+    assert isinstance(first, RedisIdempotencyStore)
     try:
         assert await first.begin("k") is True
         assert await second.begin("k") is False

@@ -11,16 +11,16 @@ from tollhouse.access.alerts import BudgetAlerter
 from tollhouse.access.auth import KeyAuth
 from tollhouse.access.budget import BudgetLimiter
 from tollhouse.access.emergency import EmergencyMode
-from tollhouse.access.keys import KeyCache, KeyService, build_key_store
+from tollhouse.access.keys import KeyCache, KeyService
 from tollhouse.access.limits import Background, RateLimiter
 from tollhouse.ledger.reports import Reports
-from tollhouse.ledger.usage import CostLedger, UsageLedger, build_ledger_store
+from tollhouse.ledger.usage import CostLedger, UsageLedger
 from tollhouse.pipeline.admission import Admission, Limiter
 from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
-from tollhouse.stores.base import LedgerStore, RateLimitStore
-from tollhouse.stores.memory import MemoryBudgetStore, MemoryRateLimitStore
+from tollhouse.stores import build as stores
+from tollhouse.stores.base import LedgerStore
 
 
 @dataclass(slots=True)
@@ -38,28 +38,21 @@ class Access:
 
     @classmethod
     def build(cls, settings: Settings, admin_key: str | None) -> Access:
-        store = build_key_store(settings.keys)
+        store = stores.key_store(settings.keys)
         cache = KeyCache(store, settings.keys)
         prices = PriceBook(settings.all_models())
         ledger_store: LedgerStore | None = None
         ledger: Ledger = CostLedger(prices)
         if settings.ledger.enabled:
-            ledger_store = build_ledger_store(settings.ledger)
+            ledger_store = stores.ledger_store(settings.ledger)
             ledger = UsageLedger(settings.ledger, ledger_store, prices)
-        limits = settings.limits
-        rl_store: RateLimitStore
-        fallback: RateLimitStore | None = None
-        if limits.backend == "redis":
-            from tollhouse.stores.redis import RedisRateLimitStore
-
-            rl_store = RedisRateLimitStore(settings.redis.url, settings.redis.prefix + "rl:")
-            fallback = MemoryRateLimitStore()
-        else:
-            rl_store = MemoryRateLimitStore()
-        remote = limits.backend == "redis"
-        rate = RateLimiter(rl_store, limits.on_store_error, fallback, Background() if remote else None)
-        budget = _budget_limiter(settings, prices)
-        concurrent = remote or settings.budgets.backend == "redis"
+        rl = stores.rate_limit_store(settings.limits, settings.redis)
+        background = Background() if rl.shared else None
+        rate = RateLimiter(rl.store, settings.limits.on_store_error, rl.fallback, background)
+        spend = stores.budget_store(settings.budgets, settings.redis)
+        background = Background() if spend.shared else None
+        budget = BudgetLimiter(spend.store, settings.budgets, prices, spend.fallback, background)
+        concurrent = rl.shared or spend.shared
         limiters: list[Limiter] = [rate, budget]
         emergency = None
         if settings.emergency.daily_spend_usd is not None:
@@ -101,13 +94,3 @@ class Access:
             await self.emergency.aclose()
         with contextlib.suppress(Exception):
             await self.budget.aclose()
-
-
-def _budget_limiter(settings: Settings, prices: PriceBook) -> BudgetLimiter:
-    cfg = settings.budgets
-    if cfg.backend == "redis":
-        from tollhouse.stores.redis import RedisBudgetStore
-
-        store = RedisBudgetStore(settings.redis.url, settings.redis.prefix)
-        return BudgetLimiter(store, cfg, prices, fallback=MemoryBudgetStore(), background=Background())
-    return BudgetLimiter(MemoryBudgetStore(), cfg, prices)
