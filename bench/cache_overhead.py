@@ -17,11 +17,11 @@ import time
 import uuid
 from pathlib import Path
 
-from tollhouse.caching.build import build_store
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.config.cache import CacheSettings
 from tollhouse.config.routing import RedisSettings
 from tollhouse.pricing import PriceBook
+from tollhouse.stores.build import cache_store
 from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, Principal, RequestContext, Usage
 
 QUESTION = "Explain, in a few sentences, how a write-ahead log keeps a database consistent. " * 4
@@ -51,7 +51,7 @@ def pct(xs: list[float], q: float) -> float:
 async def measure(backend: str, calls: int, rounds: int, tmp: Path) -> dict[str, float]:
     cfg = CacheSettings.model_validate({"backend": backend, "sqlite_path": str(tmp / f"{backend}.db")})
     redis = RedisSettings.model_validate({"prefix": f"th-bench-{uuid.uuid4().hex[:8]}:"})
-    stage = ResponseCacheStage(cfg, build_store(cfg, redis), PriceBook([]))
+    stage = ResponseCacheStage(cfg, cache_store(cfg, redis), PriceBook([]))
     await stage.start()
     try:
         for i in range(calls):  # fill: every even request is stored

@@ -76,10 +76,15 @@ def search_times(idx: MemorySemanticIndex, queries: F32, texts: list[str]) -> tu
 
 
 async def redis_propagation(url: str, vec: F32, n: int) -> list[float]:
-    from tollhouse.caching.semantic_shared import RedisSemanticIndex
+    from tollhouse.caching.shared_index import SharedSemanticIndex
+    from tollhouse.stores.semantic import RedisSemanticLog
 
     prefix = f"bench-{time.time_ns()}:"
-    a, b = RedisSemanticIndex(url, prefix), RedisSemanticIndex(url, prefix)
+    log_a, log_b = RedisSemanticLog(url, prefix), RedisSemanticLog(url, prefix)
+    a, b = (
+        SharedSemanticIndex(MemorySemanticIndex(), log_a),
+        SharedSemanticIndex(MemorySemanticIndex(), log_b),
+    )
     await a.start()
     await b.start()
     delays = []
@@ -95,7 +100,7 @@ async def redis_propagation(url: str, vec: F32, n: int) -> list[float]:
                 await asyncio.sleep(0.0002)
             delays.append(time.perf_counter() - t0)
     finally:
-        await a._redis.delete(a.stream)
+        await log_a._redis.delete(log_a.stream)
         await a.aclose()
         await b.aclose()
     return delays

@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tollhouse.access.keys import KeyService, KeySpec, build_key_store, public
+from tollhouse.access.keys import KeyService, KeySpec, public
 from tollhouse.ledger.reports import Reports
-from tollhouse.ledger.usage import build_ledger_store
 from tollhouse.settings import Settings
+from tollhouse.stores.build import key_store, ledger_store
 
 Loader = Callable[[argparse.Namespace], Settings]
 
@@ -38,7 +38,7 @@ def _spec(args: argparse.Namespace) -> KeySpec:
 
 
 async def _with_service(settings: Settings, fn: Callable[[KeyService], Awaitable[Any]]) -> Any:
-    store = build_key_store(settings.keys)
+    store = key_store(settings.keys)
     await store.open()
     try:
         return await fn(KeyService(store))
@@ -100,7 +100,7 @@ def _report_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         since = now - args.days * 86400
 
         async def go() -> Any:
-            store = build_ledger_store(settings.ledger)
+            store = ledger_store(settings.ledger)
             await store.open()
             try:
                 reports = Reports(store)

@@ -20,7 +20,7 @@ from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.ledger.reports import Reports
-from tollhouse.ledger.usage import CostLedger, UsageLedger, build_ledger_store
+from tollhouse.ledger.usage import CostLedger, UsageLedger
 from tollhouse.pipeline.admission import Admission, Limiter
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
@@ -30,7 +30,8 @@ from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
-from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse, build_store
+from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store
+from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.telemetry.observer import Telemetry
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
@@ -92,10 +93,11 @@ class Runtime:
 
             router = Router(registry, settings.routing)
             parts.own("router", router.aclose)  # closes the shared breakers, when attached
-            if settings.routing.breaker.store == "redis":
+            circuits = breaker_state(settings.routing.breaker, settings.redis)
+            if circuits is not None:
                 from tollhouse.routing.shared import SharedBreakers
 
-                await SharedBreakers.attach(router, settings.redis)
+                await SharedBreakers.start(router, circuits)
 
             guards: GuardChain = NoGuards()
             if settings.guardrails.enabled:
@@ -129,7 +131,7 @@ class Runtime:
                 unknown_cost=(lambda: ledger.unknown_costs) if isinstance(ledger, UsageLedger) else _zero,
             )
 
-            idempotency = build_store(settings.idempotency, settings.redis)
+            idempotency = idempotency_store(settings.idempotency, settings.redis)
             parts.own("idempotency", idempotency.aclose)
 
             runtime = cls(
@@ -174,7 +176,7 @@ def _ledger(settings: Settings, prices: PriceBook) -> tuple[UsageLedger | CostLe
     """The usage ledger and its store; with the ledger off, requests are still priced (``CostLedger``)."""
     if not settings.ledger.enabled:
         return CostLedger(prices), None
-    store = build_ledger_store(settings.ledger)
+    store = ledger_store(settings.ledger)
     return UsageLedger(settings.ledger, store, prices), store
 
 

@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 from tests.support.stores import REDIS_URL
 
-from tollhouse.caching.base import CacheStore
-from tollhouse.caching.lru import LRUStore
-from tollhouse.caching.redis_store import RedisCacheStore
-from tollhouse.caching.sqlite_store import SqliteCacheStore
+from tollhouse.stores.cache import CacheStore, LRUStore, RedisCacheStore, SqliteCacheStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -14,7 +14,9 @@ from tests.support.stores import REDIS_URL
 
 from tollhouse.caching.embedder import EncoderEmbedder
 from tollhouse.caching.semantic import SemanticScope
-from tollhouse.caching.semantic_shared import RedisSemanticIndex
+from tollhouse.caching.shared_index import SharedSemanticIndex
+from tollhouse.caching.vectors import MemorySemanticIndex
+from tollhouse.stores.semantic import RedisSemanticLog
 
 pytestmark = pytest.mark.slow
 SCOPE = SemanticScope("key:key_a", "gpt-x", "c0ffee")
@@ -23,15 +25,22 @@ RESET_2 = "How can I reset my password?"
 BOUND_S = 2.0  # propagation bound asserted (measured: a few ms)
 
 
+def redis_index(
+    url: str, prefix: str, *, threshold: float, max_entries: int = 100_000, block_ms: int = 1000
+) -> SharedSemanticIndex:
+    log = RedisSemanticLog(url, prefix, max_entries=max_entries, block_ms=block_ms)
+    return SharedSemanticIndex(MemorySemanticIndex(threshold=threshold, max_entries=max_entries), log)
+
+
 @pytest.fixture(scope="module")
 def embedder() -> EncoderEmbedder:
     return EncoderEmbedder()
 
 
 @pytest.fixture
-async def pair(redis_prefix: str) -> AsyncIterator[tuple[RedisSemanticIndex, RedisSemanticIndex]]:
-    a = RedisSemanticIndex(REDIS_URL, redis_prefix, threshold=0.9, block_ms=200)
-    b = RedisSemanticIndex(REDIS_URL, redis_prefix, threshold=0.9, block_ms=200)
+async def pair(redis_prefix: str) -> AsyncIterator[tuple[SharedSemanticIndex, SharedSemanticIndex]]:
+    a = redis_index(REDIS_URL, redis_prefix, threshold=0.9, block_ms=200)
+    b = redis_index(REDIS_URL, redis_prefix, threshold=0.9, block_ms=200)
     await a.start()
     await b.start()
     yield a, b
@@ -52,7 +61,7 @@ async def within(cond: Callable[[], Awaitable[bool]], bound: float = BOUND_S) ->
 
 
 async def test_an_entry_added_by_one_is_found_by_the_other(
-    pair: tuple[RedisSemanticIndex, RedisSemanticIndex], embedder: EncoderEmbedder
+    pair: tuple[SharedSemanticIndex, SharedSemanticIndex], embedder: EncoderEmbedder
 ) -> None:
     a, b = pair
     stored, query = await embedder.embed(RESET), await embedder.embed(RESET_2)
@@ -69,7 +78,7 @@ async def test_an_entry_added_by_one_is_found_by_the_other(
 
 
 async def test_invalidation_propagates(
-    pair: tuple[RedisSemanticIndex, RedisSemanticIndex], embedder: EncoderEmbedder
+    pair: tuple[SharedSemanticIndex, SharedSemanticIndex], embedder: EncoderEmbedder
 ) -> None:
     a, b = pair
     vec = await embedder.embed(RESET)
@@ -100,7 +109,7 @@ async def test_a_late_starter_replays_the_stream_in_order(
     redis_prefix: str, embedder: EncoderEmbedder
 ) -> None:
     vec = await embedder.embed(RESET)
-    a = RedisSemanticIndex(REDIS_URL, redis_prefix, threshold=0.9)
+    a = redis_index(REDIS_URL, redis_prefix, threshold=0.9)
     await a.start()
     try:
         await a.add(SCOPE, vec, RESET, "dropped", time.time() + 3600)
@@ -108,7 +117,7 @@ async def test_a_late_starter_replays_the_stream_in_order(
         await a.add(SCOPE, vec, RESET, "kept", time.time() + 3600)
         await a.add(SemanticScope("key:z", "m", "c"), vec, RESET, "expired", time.time() + 0.05)
         await asyncio.sleep(0.1)
-        late = RedisSemanticIndex(REDIS_URL, redis_prefix, threshold=0.9)
+        late = redis_index(REDIS_URL, redis_prefix, threshold=0.9)
         await late.start()
         try:
             assert late.entries() == 1
@@ -121,7 +130,7 @@ async def test_a_late_starter_replays_the_stream_in_order(
 
 
 async def test_stream_is_trimmed_near_maxlen(redis_prefix: str) -> None:
-    a = RedisSemanticIndex(REDIS_URL, redis_prefix, threshold=0.9, max_entries=50)
+    a = redis_index(REDIS_URL, redis_prefix, threshold=0.9, max_entries=50)
     await a.start()
     r = aioredis.Redis.from_url(REDIS_URL)
     try:

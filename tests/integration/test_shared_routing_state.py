@@ -19,6 +19,8 @@ from tests.support.routing_kit import Kit, group
 
 from tollhouse.routing.shared import SharedBreakers
 from tollhouse.settings import IdempotencySettings, RedisSettings
+from tollhouse.stores.breakers import RedisBreakerState
+from tollhouse.stores.build import idempotency_store
 from tollhouse.stores.idempotency import RedisIdempotencyStore, StoredResponse
 
 pytestmark = pytest.mark.slow
@@ -58,8 +60,8 @@ def kit() -> Kit:
 async def test_open_circuit_and_probe_limit_are_shared(prefix: str) -> None:
     one, two = kit(), kit()
     cfg = RedisSettings(url=URL, prefix=prefix)
-    s1 = await SharedBreakers.attach(one.router, cfg)
-    s2 = await SharedBreakers.attach(two.router, cfg)
+    s1 = await SharedBreakers.start(one.router, RedisBreakerState(cfg.url, cfg.prefix))
+    s2 = await SharedBreakers.start(two.router, RedisBreakerState(cfg.url, cfg.prefix))
     try:
         for _ in range(2):
             await one.chat("g")
@@ -74,7 +76,7 @@ async def test_open_circuit_and_probe_limit_are_shared(prefix: str) -> None:
         assert claims == [True, False, False]
         # A late joiner reads the open circuit at start-up.
         three = kit()
-        s3 = await SharedBreakers.attach(three.router, cfg)
+        s3 = await SharedBreakers.start(three.router, RedisBreakerState(cfg.url, cfg.prefix))
         assert three.circuit("a") == "open"
         await s3.aclose()
     finally:
@@ -85,8 +87,8 @@ async def test_open_circuit_and_probe_limit_are_shared(prefix: str) -> None:
 async def test_probe_success_closes_the_circuit_everywhere(prefix: str) -> None:
     one, two = kit(), kit()
     cfg = RedisSettings(url=URL, prefix=prefix)
-    s1 = await SharedBreakers.attach(one.router, cfg)
-    s2 = await SharedBreakers.attach(two.router, cfg)
+    s1 = await SharedBreakers.start(one.router, RedisBreakerState(cfg.url, cfg.prefix))
+    s2 = await SharedBreakers.start(two.router, RedisBreakerState(cfg.url, cfg.prefix))
     try:
         for _ in range(2):
             await one.chat("g")
@@ -103,8 +105,9 @@ async def test_probe_success_closes_the_circuit_everywhere(prefix: str) -> None:
 
 async def test_idempotency_results_are_shared_and_duplicates_wait(prefix: str) -> None:
     cfg = IdempotencySettings(store="redis", wait_s=5)
-    first, second = RedisIdempotencyStore(cfg, RedisSettings(url=URL, prefix=prefix)), None
-    second = RedisIdempotencyStore(cfg, RedisSettings(url=URL, prefix=prefix))
+    redis = RedisSettings(url=URL, prefix=prefix)
+    first, second = idempotency_store(cfg, redis), idempotency_store(cfg, redis)
+    assert isinstance(first, RedisIdempotencyStore)
     try:
         assert await first.begin("k") is True
         assert await second.begin("k") is False

@@ -113,7 +113,19 @@ FORBIDDEN = {
         "tollhouse.telemetry",
         "tollhouse.pipeline",
     ),
-    "tollhouse.stores": ("tollhouse.api", "tollhouse.gateway", "tollhouse.telemetry", "tollhouse.pipeline"),
+    "tollhouse.stores": (
+        "tollhouse.api",
+        "tollhouse.gateway",
+        "tollhouse.telemetry",
+        "tollhouse.pipeline",
+        # Backends keep data; the concepts that use them sit above.
+        "tollhouse.access",
+        "tollhouse.caching",
+        "tollhouse.evals",
+        "tollhouse.guardrails",
+        "tollhouse.ledger",
+        "tollhouse.routing",
+    ),
     "tollhouse.pipeline": (
         "tollhouse.api",
         "tollhouse.gateway",

@@ -14,12 +14,11 @@ from tollhouse.access.alerts import BudgetAlerter
 from tollhouse.access.auth import KeyAuth
 from tollhouse.access.budget import BudgetLimiter
 from tollhouse.access.emergency import EmergencyMode
-from tollhouse.access.keys import KeyCache, KeyService, build_key_store
+from tollhouse.access.keys import KeyCache, KeyService
 from tollhouse.access.limits import Background, RateLimiter
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
-from tollhouse.stores.base import RateLimitStore
-from tollhouse.stores.memory import MemoryBudgetStore, MemoryRateLimitStore
+from tollhouse.stores import build as stores
 
 Limiter = EmergencyMode | RateLimiter | BudgetLimiter
 
@@ -44,21 +43,14 @@ class Access:
 
     @classmethod
     def build(cls, settings: Settings, admin_key: str | None, prices: PriceBook) -> Access:
-        store = build_key_store(settings.keys)
+        store = stores.key_store(settings.keys)
         cache = KeyCache(store, settings.keys)
-        limits = settings.limits
-        rl_store: RateLimitStore
-        fallback: RateLimitStore | None = None
-        if limits.backend == "redis":
-            from tollhouse.stores.redis import RedisRateLimitStore
-
-            rl_store = RedisRateLimitStore(settings.redis.url, settings.redis.prefix + "rl:")
-            fallback = MemoryRateLimitStore()
-        else:
-            rl_store = MemoryRateLimitStore()
-        remote = limits.backend == "redis"
-        rate = RateLimiter(rl_store, limits.on_store_error, fallback, Background() if remote else None)
-        budget = _budget_limiter(settings, prices)
+        rl = stores.rate_limit_store(settings.limits, settings.redis)
+        background = Background() if rl.shared else None
+        rate = RateLimiter(rl.store, settings.limits.on_store_error, rl.fallback, background)
+        spend = stores.budget_store(settings.budgets, settings.redis)
+        background = Background() if spend.shared else None
+        budget = BudgetLimiter(spend.store, settings.budgets, prices, spend.fallback, background)
         emergency = None
         if settings.emergency.daily_spend_usd is not None:
             emergency = EmergencyMode(settings.emergency, budget.store, prices, budget.background)
@@ -69,7 +61,7 @@ class Access:
             rate=rate,
             budget=budget,
             emergency=emergency,
-            concurrent=remote or settings.budgets.backend == "redis",
+            concurrent=rl.shared or spend.shared,
         )
 
     async def open(self, stack: AsyncExitStack) -> None:
@@ -93,13 +85,3 @@ class Access:
 async def _quietly(close: Callable[[], Awaitable[None]]) -> None:
     with contextlib.suppress(Exception):
         await close()
-
-
-def _budget_limiter(settings: Settings, prices: PriceBook) -> BudgetLimiter:
-    cfg = settings.budgets
-    if cfg.backend == "redis":
-        from tollhouse.stores.redis import RedisBudgetStore
-
-        store = RedisBudgetStore(settings.redis.url, settings.redis.prefix)
-        return BudgetLimiter(store, cfg, prices, fallback=MemoryBudgetStore(), background=Background())
-    return BudgetLimiter(MemoryBudgetStore(), cfg, prices)

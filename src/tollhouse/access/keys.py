@@ -18,7 +18,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -27,7 +26,7 @@ from tollhouse.config.access import KeysSettings
 from tollhouse.config.base import Strict
 from tollhouse.errors import NotFound
 from tollhouse.stores.base import ApiKey, KeyStore
-from tollhouse.stores.sql import dsn_from_env
+from tollhouse.stores.build import existing_key_store
 from tollhouse.tasks import cancel
 from tollhouse.types import KeyLimits, Principal
 
@@ -43,16 +42,6 @@ def generate_secret() -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def build_key_store(cfg: KeysSettings) -> KeyStore:
-    if cfg.backend == "postgres":
-        from tollhouse.stores.postgres import PostgresKeyStore
-
-        return PostgresKeyStore(dsn_from_env(cfg.postgres_dsn_env, "keys"))
-    from tollhouse.stores.sqlite import SqliteKeyStore
-
-    return SqliteKeyStore(cfg.sqlite_path)
 
 
 class ModelLimit(Strict):
@@ -225,18 +214,18 @@ class KeyCache:
 def has_keys(cfg: KeysSettings) -> bool:
     """Whether the store holds any key (``tollhouse serve``'s secure-default check; blocking, call it
     before the event loop starts). A SQLite file that does not exist yet holds none and is not created."""
-    if cfg.backend == "sqlite" and cfg.sqlite_path != ":memory:" and not Path(cfg.sqlite_path).exists():
+    store = existing_key_store(cfg)
+    if store is None:
         return False
 
-    async def count() -> bool:
-        store = build_key_store(cfg)
+    async def count(store: KeyStore) -> bool:
         await store.open()
         try:
             return bool(await store.all())
         finally:
             await store.aclose()
 
-    return asyncio.run(count())
+    return asyncio.run(count(store))
 
 
 def public(key: ApiKey, secret: str | None = None) -> dict[str, Any]:

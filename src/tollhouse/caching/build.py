@@ -1,31 +1,16 @@
 """Builds the cache stage from the `cache:` settings: the store backend, and with mode `semantic` (the
 default or any override) the embedder and the vector index. ``cache.mode: off`` with no override that
-turns it on gives no stage (None): the composition root puts the pass-through seam in its place."""
+turns it on gives no stage (None): the composition root puts the pass-through seam in its place. The
+stores come from ``stores.build``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tollhouse.caching.base import CacheStore
 from tollhouse.caching.semantic import SemanticConfig, SemanticIndex
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.config.cache import CacheSettings
 from tollhouse.config.routing import RedisSettings
 from tollhouse.pricing import PriceBook
-
-
-def build_store(cfg: CacheSettings, redis: RedisSettings) -> CacheStore:
-    if cfg.backend == "redis":
-        from tollhouse.caching.redis_store import RedisCacheStore
-
-        return RedisCacheStore(redis.url, redis.prefix)
-    if cfg.backend == "sqlite":
-        from tollhouse.caching.sqlite_store import SqliteCacheStore
-
-        return SqliteCacheStore(cfg.sqlite_path)
-    from tollhouse.caching.lru import LRUStore
-
-    return LRUStore(cfg.max_bytes)
+from tollhouse.stores.build import cache_store, semantic_log
 
 
 def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> ResponseCacheStage | None:
@@ -37,33 +22,25 @@ def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> 
         from tollhouse.caching.embedder import EncoderEmbedder
         from tollhouse.caching.semantic import semantic_config
 
-        index = build_semantic_index(
-            semantic_config(cfg.semantic), redis_url=redis.url, redis_prefix=redis.prefix
-        )
+        index = build_semantic_index(semantic_config(cfg.semantic), redis)
         embedder = EncoderEmbedder()
-    return ResponseCacheStage(cfg, build_store(cfg, redis), prices, index=index, embedder=embedder)
+    return ResponseCacheStage(cfg, cache_store(cfg, redis), prices, index=index, embedder=embedder)
 
 
-def build_semantic_index(
-    cfg: SemanticConfig, *, redis_url: str | None = None, redis_prefix: str = "tollhouse:"
-) -> SemanticIndex:
-    """The index ``cfg.backend`` names (not started: call ``start()`` in the lifespan)."""
-    common: dict[str, Any] = {
-        "threshold": cfg.threshold,
-        "max_entries": cfg.max_entries,
-        "checks": cfg.checks,
-        "ann_min_entries": cfg.ann_min_entries,
-    }
-    if cfg.backend == "sqlite":
-        from tollhouse.caching.semantic_sqlite import SqliteSemanticIndex
-
-        return SqliteSemanticIndex(cfg.sqlite_path, **common)
-    if cfg.backend == "redis":
-        if not redis_url:
-            raise ValueError("cache.semantic.backend redis needs a Redis URL (redis.url)")
-        from tollhouse.caching.semantic_shared import RedisSemanticIndex
-
-        return RedisSemanticIndex(redis_url, redis_prefix, **common)
+def build_semantic_index(cfg: SemanticConfig, redis: RedisSettings | None = None) -> SemanticIndex:
+    """The in-process index, written through to the log ``cfg.backend`` names when it is not ``memory``
+    (not started: call ``start()`` in the lifespan). Raises ``ValueError`` for ``redis`` without ``redis``."""
     from tollhouse.caching.vectors import MemorySemanticIndex
 
-    return MemorySemanticIndex(**common)
+    memory = MemorySemanticIndex(
+        threshold=cfg.threshold,
+        max_entries=cfg.max_entries,
+        checks=cfg.checks,
+        ann_min_entries=cfg.ann_min_entries,
+    )
+    log = semantic_log(cfg, redis)
+    if log is None:
+        return memory
+    from tollhouse.caching.shared_index import SharedSemanticIndex
+
+    return SharedSemanticIndex(memory, log)

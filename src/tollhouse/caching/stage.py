@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tollhouse.caching.base import CacheStore
 from tollhouse.caching.entry import CachedAnswer, cacheable
 from tollhouse.caching.keys import context_hash, exact_key, fold, tenant_scope, user_turns
 from tollhouse.caching.stats import CacheStats
 from tollhouse.config.cache import CacheAccess, CacheMode, CacheSettings
 from tollhouse.pricing import PriceBook
+from tollhouse.stores.cache import CacheStore
 from tollhouse.types import ChatRequest, ChatResponse, RequestContext, new_id
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from tollhouse.config.access import LedgerSettings
 from tollhouse.ledger.journal import Journal, Segment
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import LedgerRecord, LedgerStore
-from tollhouse.stores.sql import dsn_from_env
 from tollhouse.tasks import cancel
 from tollhouse.types import RequestContext
 
@@ -208,13 +207,3 @@ class UsageLedger:
         self.journal.close()
         with contextlib.suppress(Exception):
             await self.store.aclose()
-
-
-def build_ledger_store(cfg: LedgerSettings) -> LedgerStore:
-    if cfg.backend == "postgres":
-        from tollhouse.stores.postgres import PostgresLedgerStore
-
-        return PostgresLedgerStore(dsn_from_env(cfg.postgres_dsn_env, "ledger"))
-    from tollhouse.stores.sqlite import SqliteLedgerStore
-
-    return SqliteLedgerStore(cfg.sqlite_path)

@@ -16,8 +16,6 @@ from typing import Protocol
 
 import orjson
 
-from tollhouse.settings import IdempotencySettings, RedisSettings
-
 _POLL_S = 0.02
 
 
@@ -106,16 +104,17 @@ class MemoryIdempotencyStore:
 
 
 class RedisIdempotencyStore:
-    """Every process: results under ``<prefix>idem:<key>``; the runner holds ``<prefix>idem-lock:<key>``
-    (expiring after ``wait_s`` in case it dies); duplicates in other processes poll for the result."""
+    """Every process: results under ``<prefix>idem:<key>`` for ``ttl_s``; the runner holds
+    ``<prefix>idem-lock:<key>`` (expiring after ``lock_s`` in case it dies); duplicates in other processes
+    poll for the result."""
 
-    def __init__(self, cfg: IdempotencySettings, redis_cfg: RedisSettings) -> None:
+    def __init__(self, url: str, prefix: str, *, ttl_s: float, lock_s: float) -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.Redis.from_url(redis_cfg.url, socket_timeout=2.0)
-        self._prefix = redis_cfg.prefix
-        self._ttl_ms = int(cfg.ttl_s * 1000)
-        self._lock_ms = int(cfg.wait_s * 1000)
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0)
+        self._prefix = prefix
+        self._ttl_ms = int(ttl_s * 1000)
+        self._lock_ms = int(lock_s * 1000)
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}idem:{key}"
@@ -150,9 +149,3 @@ class RedisIdempotencyStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
-
-
-def build_store(cfg: IdempotencySettings, redis_cfg: RedisSettings) -> IdempotencyStore:
-    if cfg.store == "redis":
-        return RedisIdempotencyStore(cfg, redis_cfg)
-    return MemoryIdempotencyStore(cfg.ttl_s, cfg.max_entries)

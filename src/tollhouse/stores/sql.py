@@ -1,4 +1,4 @@
-"""Connection plumbing shared by the SQL stores (evaluation records, keys, ledger).
+"""Connection plumbing shared by the SQL stores (keys, ledger, cache, semantic log, evaluation records).
 
 ``SqliteDB``: one stdlib ``sqlite3`` connection in WAL mode, used from worker threads one operation at a
 time (a blocking call never runs on the event loop). ``open_pg_pool``: an ``asyncpg`` pool whose schema is
@@ -87,3 +87,15 @@ def dsn_from_env(env: str | None, section: str) -> str:
     if not dsn:
         raise ConfigError(f"{section}.postgres_dsn_env names {env!r}, but that variable is not set")
     return dsn
+
+
+def tenant_model_where(tenant: str | None, model: str | None) -> tuple[str, tuple[str, ...]]:
+    """A `` WHERE`` clause (or nothing) selecting rows of this tenant and/or model, with its arguments."""
+    conds, args = [], []
+    if tenant is not None:
+        conds.append("tenant = ?")
+        args.append(tenant)
+    if model is not None:
+        conds.append("model = ?")
+        args.append(model)
+    return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(args)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import Token
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
+from tollhouse.stores.build import eval_store
 from tollhouse.stores.evaluation import Feedback
 from tollhouse.tasks import cancel
 from tollhouse.telemetry.evaluation import EvalLogger
@@ -36,7 +36,6 @@ from tollhouse.types import RequestContext
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from tollhouse.stores.evaluation import EvalStore
 
 log = logging.getLogger("tollhouse.telemetry")
 
@@ -74,7 +73,7 @@ class Telemetry:
         self.evaluation: EvalLogger | None = None
         if t.evaluation.enabled:
             self.evaluation = EvalLogger(
-                t.evaluation, _eval_store(settings), PriceBook(models), on_drop=self._eval_dropped
+                t.evaluation, eval_store(t.evaluation), PriceBook(models), on_drop=self._eval_dropped
             )
         self._sampler: asyncio.Task[None] | None = None
         self._untraced = t.metrics.path  # scrapes every few seconds would drown the traces
@@ -173,21 +172,3 @@ def server_timing(ctx: RequestContext) -> bytes:
     parts.append(f"overhead;dur={max(0.0, total - ctx.upstream_seconds) * 1000:.3f}")
     parts.append(f"total;dur={total * 1000:.3f}")
     return ", ".join(parts).encode()
-
-
-def _eval_store(settings: Settings) -> EvalStore:
-    from tollhouse.settings import ConfigError
-    from tollhouse.stores.evaluation import PostgresEvalStore, SqliteEvalStore
-
-    ev = settings.telemetry.evaluation
-    if ev.backend == "sqlite":
-        return SqliteEvalStore(ev.sqlite_path)
-    if not ev.postgres_dsn_env:
-        raise ConfigError("telemetry.evaluation.backend is postgres but postgres_dsn_env is not set")
-    dsn = os.environ.get(ev.postgres_dsn_env, "")
-    if not dsn:
-        raise ConfigError(
-            f"telemetry.evaluation.postgres_dsn_env names {ev.postgres_dsn_env!r}, "
-            "but that environment variable is not set"
-        )
-    return PostgresEvalStore(dsn)

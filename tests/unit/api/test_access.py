@@ -113,10 +113,11 @@ def test_open_mode_until_the_first_key(tmp_path: Path) -> None:
         assert c.get("/v1/costs").status_code == 200
     import asyncio
 
-    from tollhouse.access.keys import KeyService, KeySpec, build_key_store
+    from tollhouse.access.keys import KeyService, KeySpec
+    from tollhouse.stores.build import key_store
 
     async def make() -> str:
-        store = build_key_store(settings.keys)
+        store = key_store(settings.keys)
         await store.open()
         secret, _ = await KeyService(store).create(KeySpec(name="first"))
         await store.aclose()

@@ -9,7 +9,7 @@ import pytest
 
 from tollhouse.caching.entry import Assembler, CachedAnswer, cacheable, replay
 from tollhouse.caching.keys import context_hash, exact_key, tenant_scope
-from tollhouse.caching.lru import ENTRY_OVERHEAD, LRUStore
+from tollhouse.stores.cache import ENTRY_OVERHEAD, LRUStore
 from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, Principal, Usage
 
 

@@ -174,15 +174,21 @@ async def test_embedder_runs_in_its_worker_thread(
 
 def test_factory_builds_each_backend(tmp_path: object) -> None:
     assert isinstance(build_semantic_index(SemanticConfig()), MemorySemanticIndex)
-    from tollhouse.caching.semantic_shared import RedisSemanticIndex
-    from tollhouse.caching.semantic_sqlite import SqliteSemanticIndex
+    from tollhouse.caching.shared_index import SharedSemanticIndex
+    from tollhouse.settings import RedisSettings
+    from tollhouse.stores.semantic import RedisSemanticLog, SqliteSemanticLog
 
-    sq = build_semantic_index(SemanticConfig(backend="sqlite", sqlite_path=f"{tmp_path}/s.db", threshold=0.9))
-    assert isinstance(sq, SqliteSemanticIndex) and sq.memory.threshold == 0.9
-    rd = build_semantic_index(
-        SemanticConfig(backend="redis"), redis_url="redis://127.0.0.1:1/0", redis_prefix="p:"
+    sq = build_semantic_index(
+        SemanticConfig(backend="sqlite", sqlite_path=f"{tmp_path}/s.db", threshold=0.9, max_entries=7)
     )
-    assert isinstance(rd, RedisSemanticIndex) and rd.stream == "p:semantic:log"
+    assert isinstance(sq, SharedSemanticIndex) and sq.memory.threshold == 0.9
+    assert isinstance(sq.log, SqliteSemanticLog) and sq.log.path == f"{tmp_path}/s.db"
+    assert sq.log.max_entries == sq.memory.vectors.max_entries == 7
+    rd = build_semantic_index(
+        SemanticConfig(backend="redis"), RedisSettings(url="redis://127.0.0.1:1/0", prefix="p:")
+    )
+    assert isinstance(rd, SharedSemanticIndex)
+    assert isinstance(rd.log, RedisSemanticLog) and rd.log.stream == "p:semantic:log"
     with pytest.raises(ValueError, match="Redis URL"):
         build_semantic_index(SemanticConfig(backend="redis"))
 

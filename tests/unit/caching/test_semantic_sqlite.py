@@ -12,7 +12,9 @@ import pytest
 
 from tollhouse.caching.embedder import EncoderEmbedder
 from tollhouse.caching.semantic import SemanticScope
-from tollhouse.caching.semantic_sqlite import SqliteSemanticIndex
+from tollhouse.caching.shared_index import SharedSemanticIndex
+from tollhouse.caching.vectors import MemorySemanticIndex
+from tollhouse.stores.semantic import SqliteSemanticLog
 
 SCOPE = SemanticScope("team:research", "gpt-x", "c0ffee")
 RESET = "How do I reset my password?"
@@ -24,8 +26,11 @@ def embedder() -> EncoderEmbedder:
     return EncoderEmbedder()
 
 
-def index(path: Path, **kw: object) -> SqliteSemanticIndex:
-    return SqliteSemanticIndex(str(path), threshold=0.9, poll_s=0, **kw)  # type: ignore[arg-type]
+def index(path: Path, *, max_entries: int = 100_000, poll_s: float = 0.0) -> SharedSemanticIndex:
+    """``poll_s == 0``: the index does not follow the table (tests call ``sync``)."""
+    memory = MemorySemanticIndex(threshold=0.9, max_entries=max_entries)
+    log = SqliteSemanticLog(str(path), max_entries=max_entries, poll_s=poll_s)
+    return SharedSemanticIndex(memory, log, follow=poll_s > 0)
 
 
 async def test_entries_survive_a_restart(tmp_path: Path, embedder: EncoderEmbedder) -> None:
@@ -114,10 +119,10 @@ async def test_a_second_process_picks_up_new_rows(tmp_path: Path, embedder: Enco
         vec = await embedder.embed(RESET)
         await writer.add(SCOPE, vec, RESET, "entry-1", time.time() + 3600)
         assert await reader.search(SCOPE, vec, RESET) is None
-        assert await reader.poll() == 1
+        assert await reader.sync() == 1
         hit = await reader.search(SCOPE, vec, RESET)
         assert hit is not None and hit.entry_key == "entry-1"
-        assert await reader.poll() == 0
+        assert await reader.sync() == 0
     finally:
         await writer.aclose()
         await reader.aclose()
@@ -126,7 +131,7 @@ async def test_a_second_process_picks_up_new_rows(tmp_path: Path, embedder: Enco
 async def test_background_polling(tmp_path: Path, embedder: EncoderEmbedder) -> None:
     db = tmp_path / "cache.db"
     writer = index(db)
-    reader = SqliteSemanticIndex(str(db), threshold=0.9, poll_s=0.05)
+    reader = index(db, poll_s=0.05)
     await writer.start()
     await reader.start()
     try:

@@ -1,0 +1,157 @@
+"""Opens every store from its settings section: the one module that reads a ``backend:`` (or ``store:``)
+setting. One function per capability; each returns its store unopened (the owner calls ``open`` / ``start``
+in the lifespan and ``aclose`` on shutdown). Backend modules are imported only when chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from tollhouse.settings import (
+    BreakerSettings,
+    BudgetsSettings,
+    CacheSettings,
+    EvaluationSettings,
+    IdempotencySettings,
+    KeysSettings,
+    LedgerSettings,
+    LimitsSettings,
+    RedisSettings,
+)
+from tollhouse.stores.sql import dsn_from_env
+
+if TYPE_CHECKING:
+    from tollhouse.stores.base import BudgetStore, KeyStore, LedgerStore, RateLimitStore
+    from tollhouse.stores.breakers import BreakerState
+    from tollhouse.stores.cache import CacheStore
+    from tollhouse.stores.evaluation import EvalStore
+    from tollhouse.stores.idempotency import IdempotencyStore
+    from tollhouse.stores.semantic import SemanticLog
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class WithFallback(Generic[S]):
+    """A store and, when it is shared (Redis), the in-process one admission falls back on while it is
+    unreachable. ``fallback is None``: the store is already in process."""
+
+    store: S
+    fallback: S | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.fallback is not None
+
+
+def key_store(cfg: KeysSettings) -> KeyStore:
+    if cfg.backend == "postgres":
+        from tollhouse.stores.postgres import PostgresKeyStore
+
+        return PostgresKeyStore(dsn_from_env(cfg.postgres_dsn_env, "keys"))
+    from tollhouse.stores.sqlite import SqliteKeyStore
+
+    return SqliteKeyStore(cfg.sqlite_path)
+
+
+def existing_key_store(cfg: KeysSettings) -> KeyStore | None:
+    """``key_store``, or None when it is a SQLite file that does not exist yet (it holds no key, and opening
+    it would create it)."""
+    if cfg.backend == "sqlite" and cfg.sqlite_path != ":memory:" and not Path(cfg.sqlite_path).exists():
+        return None
+    return key_store(cfg)
+
+
+def ledger_store(cfg: LedgerSettings) -> LedgerStore:
+    if cfg.backend == "postgres":
+        from tollhouse.stores.postgres import PostgresLedgerStore
+
+        return PostgresLedgerStore(dsn_from_env(cfg.postgres_dsn_env, "ledger"))
+    from tollhouse.stores.sqlite import SqliteLedgerStore
+
+    return SqliteLedgerStore(cfg.sqlite_path)
+
+
+def rate_limit_store(cfg: LimitsSettings, redis: RedisSettings) -> WithFallback[RateLimitStore]:
+    from tollhouse.stores.memory import MemoryRateLimitStore
+
+    if cfg.backend == "redis":
+        from tollhouse.stores.redis import RedisRateLimitStore
+
+        return WithFallback(RedisRateLimitStore(redis.url, redis.prefix + "rl:"), MemoryRateLimitStore())
+    return WithFallback(MemoryRateLimitStore())
+
+
+def budget_store(cfg: BudgetsSettings, redis: RedisSettings) -> WithFallback[BudgetStore]:
+    from tollhouse.stores.memory import MemoryBudgetStore
+
+    if cfg.backend == "redis":
+        from tollhouse.stores.redis import RedisBudgetStore
+
+        return WithFallback(RedisBudgetStore(redis.url, redis.prefix), MemoryBudgetStore())
+    return WithFallback(MemoryBudgetStore())
+
+
+def cache_store(cfg: CacheSettings, redis: RedisSettings) -> CacheStore:
+    """Where exact-cache answers live."""
+    from tollhouse.stores import cache
+
+    if cfg.backend == "redis":
+        return cache.RedisCacheStore(redis.url, redis.prefix)
+    if cfg.backend == "sqlite":
+        return cache.SqliteCacheStore(cfg.sqlite_path)
+    return cache.LRUStore(cfg.max_bytes)
+
+
+class SemanticStoreSettings(Protocol):
+    """What ``semantic_log`` reads: the settings' ``cache.semantic`` section or ``caching.SemanticConfig``."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def sqlite_path(self) -> str: ...
+
+    @property
+    def max_entries(self) -> int: ...
+
+
+def semantic_log(cfg: SemanticStoreSettings, redis: RedisSettings | None = None) -> SemanticLog | None:
+    """Where semantic-cache entries persist and are shared; None for ``memory`` (this process only).
+    Raises ``ValueError`` for ``redis`` without a Redis server."""
+    from tollhouse.stores import semantic
+
+    if cfg.backend == "sqlite":
+        return semantic.SqliteSemanticLog(cfg.sqlite_path, max_entries=cfg.max_entries)
+    if cfg.backend == "redis":
+        if redis is None:
+            raise ValueError("cache.semantic.backend redis needs a Redis URL (redis.url)")
+        return semantic.RedisSemanticLog(redis.url, redis.prefix, max_entries=cfg.max_entries)
+    return None
+
+
+def idempotency_store(cfg: IdempotencySettings, redis: RedisSettings) -> IdempotencyStore:
+    from tollhouse.stores import idempotency
+
+    if cfg.store == "redis":
+        return idempotency.RedisIdempotencyStore(redis.url, redis.prefix, ttl_s=cfg.ttl_s, lock_s=cfg.wait_s)
+    return idempotency.MemoryIdempotencyStore(cfg.ttl_s, cfg.max_entries)
+
+
+def eval_store(cfg: EvaluationSettings) -> EvalStore:
+    from tollhouse.stores import evaluation
+
+    if cfg.backend == "postgres":
+        return evaluation.PostgresEvalStore(dsn_from_env(cfg.postgres_dsn_env, "telemetry.evaluation"))
+    return evaluation.SqliteEvalStore(cfg.sqlite_path)
+
+
+def breaker_state(cfg: BreakerSettings, redis: RedisSettings) -> BreakerState | None:
+    """Circuit state shared by every process; None for ``memory`` (each process keeps its own)."""
+    if cfg.store == "redis":
+        from tollhouse.stores.breakers import RedisBreakerState
+
+        return RedisBreakerState(redis.url, redis.prefix)
+    return None
