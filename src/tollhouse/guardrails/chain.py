@@ -22,7 +22,7 @@ from tollhouse.guardrails.moderation import ModerationModel, UnsafeContentGuard
 from tollhouse.guardrails.ner import NERDetector
 from tollhouse.guardrails.output import dangerous_commands, response_schema, schema_errors
 from tollhouse.guardrails.pii import PIIGuard, restore
-from tollhouse.guardrails.stream import GuardState, StreamGuard
+from tollhouse.guardrails.stream import StreamGuard
 from tollhouse.pipeline.guard import NoGuards
 from tollhouse.types import (
     ChatChunk,
@@ -35,12 +35,13 @@ from tollhouse.types import (
     CompletionResponse,
     Delta,
     EmbeddingRequest,
+    GuardState,
     Message,
     RequestContext,
     TextChoice,
 )
 
-__all__ = ["GuardState", "GuardrailChain", "build_guards"]
+__all__ = ["GuardrailChain", "build_guards"]
 log = logging.getLogger("tollhouse.guardrails")
 
 
@@ -126,6 +127,10 @@ class GuardrailChain:
                 return chain
         return self._default
 
+    def _output(self, ctx: RequestContext) -> list[Guardrail]:
+        """The output rules of the chain the input was checked with (none when it was not checked)."""
+        return self._select(ctx).output if ctx.guard_state is not None else []
+
     # ---- running --------------------------------------------------------------------------------------
 
     async def _run(
@@ -175,7 +180,7 @@ class GuardrailChain:
     async def check_input(self, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
         chain = self._select(ctx)
         schema = response_schema(req.response_format) if chain.schema_mode is not None else None
-        state = GuardState(schema=schema, limits=chain.limits, output=chain.output)
+        state = GuardState(schema=schema)
         ctx.guard_state = state
         messages = req.messages
         for g in chain.input:
@@ -192,10 +197,11 @@ class GuardrailChain:
         return req
 
     async def check_output(self, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
-        state = ctx.guard_state if isinstance(ctx.guard_state, GuardState) else GuardState()
+        state = ctx.guard_state or GuardState()
+        output = self._output(ctx)
         for choice in resp.choices:
             msg = choice.message
-            for g in state.output:
+            for g in output:
                 verdict = await self._run(g, "output", [msg], ctx)
                 if g.mode == "shadow":
                     continue
@@ -218,7 +224,7 @@ class GuardrailChain:
         return resp
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
-        return StreamGuard(self._run, self.cfg.stream, ctx, chunks).run()
+        return StreamGuard(self._run, self.cfg.stream, ctx, chunks, self._output(ctx)).run()
 
     # ---- legacy completions: the prompt is one user message, each choice's text one answer ------------
 
@@ -245,7 +251,8 @@ class GuardrailChain:
     def guard_completion_stream(
         self, ctx: RequestContext, chunks: AsyncIterator[CompletionChunk]
     ) -> AsyncIterator[CompletionChunk]:
-        return _from_chat(StreamGuard(self._run, self.cfg.stream, ctx, _to_chat(chunks)).run())
+        output = self._output(ctx)
+        return _from_chat(StreamGuard(self._run, self.cfg.stream, ctx, _to_chat(chunks), output).run())
 
     # ---- embeddings: limits and PII on string inputs ---------------------------------------------------
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from tollhouse.config.guardrails import GuardLimits
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.types import ChatRequest, Message, RequestContext
+from tollhouse.types import ChatRequest, Message, Raw, RequestContext, ToolSpec
+
+
+def tool_name(tool: ToolSpec | Raw) -> str | None:
+    """The name of the function a tool declares (None for a tool of another kind)."""
+    if isinstance(tool, ToolSpec):
+        return tool.name
+    fn = tool.value.get("function") if isinstance(tool.value, dict) else None
+    name = fn.get("name") if isinstance(fn, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _estimate_tokens(messages: list[Message]) -> int:
@@ -49,11 +58,8 @@ class LimitsGuard:
             return Block(f"max_tokens above {lim.max_output_tokens}")
         if lim.allowed_tools is not None and req.tools:
             allowed = set(lim.allowed_tools)
-            for t in req.tools:
-                fn = t.get("function") if isinstance(t, dict) else None
-                name = fn.get("name") if isinstance(fn, dict) else None
-                if name not in allowed:
-                    return Block("a tool that is not allowed")
+            if any(tool_name(t) not in allowed for t in req.tools):
+                return Block("a tool that is not allowed")
         return ALLOW
 
     async def check(self, messages: list[Message], ctx: RequestContext) -> Verdict:

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from tollhouse.context import upstream_headers_var
 from tollhouse.errors import (
     UpstreamBadRequest,
     UpstreamConnectionError,
@@ -32,10 +33,10 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers.base import Capabilities, Health
+from tollhouse.providers.base import Health
 from tollhouse.settings import OpenAIModel
-from tollhouse.telemetry.tracing import upstream_headers_var
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -78,8 +79,15 @@ class OpenAICompatProvider:
                 "(the app lifespan), because it owns a pooled aiohttp session"
             ) from None
         self.name = cfg.name
+        # What the upstream is configured to serve; tools, images, audio and JSON schemas are relayed.
         self.capabilities = Capabilities(
-            chat=cfg.chat, completions=cfg.completions, embeddings=cfg.embeddings
+            chat=cfg.chat,
+            completions=cfg.completions,
+            embeddings=cfg.embeddings,
+            tools=cfg.chat,
+            vision=cfg.chat,
+            audio=cfg.chat,
+            json_schema=cfg.chat,
         )
         self._cfg = cfg
         self._upstream_model = cfg.upstream_model

@@ -10,7 +10,7 @@ import pytest
 
 from tollhouse.config.guardrails import GuardrailSettings
 from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
-from tollhouse.guardrails.chain import GuardrailChain, GuardState
+from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.guardrails.injection import INDIRECT_NOTE
 from tollhouse.types import (
     ChatChunk,
@@ -19,8 +19,12 @@ from tollhouse.types import (
     Choice,
     ChunkChoice,
     Delta,
+    GuardState,
     Message,
+    Raw,
     RequestContext,
+    ResponseFormat,
+    ToolSpec,
     Usage,
 )
 
@@ -114,11 +118,13 @@ def test_limits() -> None:
         run(g.check_input(ctx(), req(user("a"), user("b"), user("c"))))
     with pytest.raises(GuardrailBlocked, match="max_tokens"):
         run(g.check_input(ctx(), req(user("a"), max_tokens=11)))
-    tools = [{"type": "function", "function": {"name": "rm_everything"}}]
     with pytest.raises(GuardrailBlocked, match="tool"):
-        run(g.check_input(ctx(), req(user("a"), tools=tools)))
-    ok = [{"type": "function", "function": {"name": "get_weather"}}]
-    run(g.check_input(ctx(), req(user("a"), tools=ok)))
+        run(g.check_input(ctx(), req(user("a"), tools=[ToolSpec("rm_everything")])))
+    other_kind = Raw({"type": "custom", "custom": {"name": "get_weather"}})  # not a function: no name
+    with pytest.raises(GuardrailBlocked, match="tool"):
+        run(g.check_input(ctx(), req(user("a"), tools=[ToolSpec("get_weather"), other_kind])))
+    odd_shape = Raw({"type": "function", "function": {"name": "get_weather", "x-vendor": 1}})
+    run(g.check_input(ctx(), req(user("a"), tools=[ToolSpec("get_weather"), odd_shape])))
     with pytest.raises(GuardrailBlocked, match="tokens"):
         run(chain(limits={"max_input_tokens": 5}).check_input(ctx(), req(user("word " * 50))))
 
@@ -144,11 +150,21 @@ def test_overrides_by_model_and_key() -> None:
 
 def test_json_schema_answer_is_validated() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    rf = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    rf = ResponseFormat("json_schema", name="x", schema=schema)
     g = chain()
     c = ctx()
     run(g.check_input(c, req(user("give n"), response_format=rf)))
     assert run(g.check_output(c, resp('{"n": 3}'))).choices[0].message.content == '{"n": 3}'
+    with pytest.raises(ResponseSchemaMismatch, match="json_schema"):
+        run(g.check_output(c, resp('{"n": "three"}')))
+
+
+def test_json_schema_in_a_shape_the_types_do_not_hold_is_still_validated() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    rf = Raw({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "x-vendor": True}})
+    g = chain()
+    c = ctx()
+    run(g.check_input(c, req(user("give n"), response_format=rf)))
     with pytest.raises(ResponseSchemaMismatch, match="json_schema"):
         run(g.check_output(c, resp('{"n": "three"}')))
 
