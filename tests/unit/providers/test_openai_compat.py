@@ -31,7 +31,8 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers.openai_compat import OpenAICompatProvider, _SSEDecoder
+from tollhouse.providers.openai_compat import OpenAICompatProvider
+from tollhouse.providers.sse import SSEDecoder
 from tollhouse.settings import OpenAIModel, Timeouts
 from tollhouse.types import (
     ChatChunk,
@@ -438,7 +439,7 @@ async def test_sse_error_event_and_json_answer_to_a_stream(make: Factory, serve_
 
 
 def test_sse_decoder_joins_multiline_data_and_flushes_leftovers() -> None:
-    decoder = _SSEDecoder()
+    decoder = SSEDecoder()
     assert decoder.feed(b"data: a\ndata: b\n") == []
     assert decoder.feed(b"\nevent: error\ndata: c") == [(b"", b"a\nb")]
     assert decoder.flush() == [(b"error", b"c")]
