@@ -14,6 +14,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 from tollhouse.caching.entry import Assembler
 from tollhouse.caching.entry import replay as entry_replay
+from tollhouse.guardrails.limits import tool_name
 from tollhouse.guardrails.output import repair_request
 from tollhouse.pipeline.cache import ResponseCache
 from tollhouse.pipeline.guard import GuardChain
@@ -119,13 +120,7 @@ def estimate_tokens(text_chars: int) -> int:
 
 
 def _tool_names(req: ChatRequest) -> list[str | None] | None:
-    if not req.tools:
-        return None
-    names: list[str | None] = []
-    for t in req.tools:
-        fn = t.get("function") if isinstance(t, dict) else None
-        names.append(fn.get("name") if isinstance(fn, dict) else None)
-    return names
+    return [tool_name(t) for t in req.tools] if req.tools else None
 
 
 async def _chat_input(guards: GuardChain, ctx: RequestContext, req: ChatRequest) -> ChatRequest:

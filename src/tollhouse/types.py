@@ -1,8 +1,10 @@
-"""Canonical internal models shared by every layer: requests, responses, chunks, usage, principal, context.
+"""Canonical internal models shared by every layer: messages and their content parts, tools and tool calls,
+response formats, requests, responses, chunks, usage, provider capabilities, principal, request context.
 
 Wire formats (OpenAI, later Anthropic) are parsed into these at the boundary and rendered from them on the
 way out, so stages and providers never see a wire dialect. Plain slotted dataclasses: cheap to build on the
-hot path, validated once at the boundary.
+hot path, validated once at the boundary. Longer than 400 lines on purpose: it is the one vocabulary every
+layer shares and it imports nothing from the project (``tests/unit/test_imports.py``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+if TYPE_CHECKING:
+    import numpy as np
+
 Ingress = Literal["openai", "anthropic"]
 
 
@@ -21,36 +25,169 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+# ---- what the vocabulary does not model -----------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Raw:
+    """A wire value the vocabulary does not model: a content part or tool of an unknown type, or a known one
+    in a shape its typed form cannot hold exactly (keys nested where none are expected, a wrong value type).
+    Relayed exactly as received; stages treat it as opaque."""
+
+    value: Any  # the JSON value as received: an object (a string for an unknown ``tool_choice``)
+
+    @property
+    def type(self) -> str | None:
+        """The value's ``type`` key, when it is an object that has a string one."""
+        t = self.value.get("type") if isinstance(self.value, dict) else None
+        return t if isinstance(t, str) else None
+
+
+# ---- content parts --------------------------------------------------------------------------------------
+# ``extra`` on a part, tool or tool call holds the wire object's keys the type does not model (relayed).
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image: by ``url`` (``https:``, or a ``data:`` URL kept exactly as the client sent it), or as base64
+    ``data`` with its ``media_type`` (ingresses that send the two apart). ``detail``: auto, low or high."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def inline(self) -> tuple[str, str] | None:
+        """(media type, base64 data) when the image travels inline, as ``data`` or as a base64 data URL."""
+        if self.data is not None:
+            return self.media_type or "application/octet-stream", self.data
+        url = self.url
+        if url is None or not url.startswith("data:"):
+            return None
+        head, sep, data = url[5:].partition(",")
+        if not sep or not head.endswith(";base64"):
+            return None
+        return head[:-7] or "application/octet-stream", data
+
+
+@dataclass(slots=True)
+class AudioPart:
+    """Input audio as base64 ``data`` in ``format`` (wav, mp3, …)."""
+
+    data: str
+    format: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class FilePart:
+    """A document: an uploaded ``file_id``, or inline ``data`` (a data URL) with its ``filename``."""
+
+    file_id: str | None = None
+    data: str | None = None
+    filename: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+ContentPart = TextPart | ImagePart | AudioPart | FilePart | Raw
+
+
+# ---- tools and structured output ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, its arguments as a JSON schema, and whether
+    the model must follow that schema exactly (``strict``)."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A call the model made: ``arguments`` is the JSON text exactly as the model produced it (it may not
+    even be valid JSON)."""
+
+    id: str
+    name: str
+    arguments: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A streamed fragment of tool call number ``index``: the first fragment carries ``id``, ``type`` and
+    ``name``; later ones append to ``arguments``. Fields a fragment lacks are None."""
+
+    index: int
+    id: str | None = None
+    type: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ToolChoice:
+    """Whether the model may, must or must not call tools: ``auto``, ``required``, ``none``, or ``tool``
+    (it must call the one named ``name``)."""
+
+    mode: Literal["auto", "none", "required", "tool"]
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    """The shape the answer must take: free ``text``, any JSON object, or JSON valid against ``schema``
+    (``json_schema``, named ``name``; ``strict`` asks the model to follow it exactly)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    description: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    extra: dict[str, Any] | None = None
+
+
+# ---- messages and requests ------------------------------------------------------------------------------
+
+
 @dataclass(slots=True)
 class Message:
-    """One chat message. ``content`` is a string or a list of OpenAI content parts (dicts)."""
+    """One chat message: ``content`` is a string or a list of content parts; an assistant message may carry
+    the ``tool_calls`` it made, a tool message the ``tool_call_id`` it answers."""
 
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall | Raw] | None = None
     tool_call_id: str | None = None
     extra: dict[str, Any] | None = None
 
     def text(self) -> str:
         """The message's text: the string content, or its text parts joined by newlines."""
-        if self.content is None:
+        content = self.content
+        if content is None:
             return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.name is not None:
-            out["name"] = self.name
-        if self.tool_calls is not None:
-            out["tool_calls"] = self.tool_calls
-        if self.tool_call_id is not None:
-            out["tool_call_id"] = self.tool_call_id
-        if self.extra:
-            out.update(self.extra)
-        return out
+        if isinstance(content, str):
+            return content
+        # A text part in a shape the vocabulary cannot hold (say, from an upstream) still counts as text.
+        return "\n".join(
+            p.text if isinstance(p, TextPart) else str(p.value.get("text", ""))
+            for p in content
+            if isinstance(p, TextPart) or (isinstance(p, Raw) and p.type == "text")
+        )
 
 
 @dataclass(slots=True)
@@ -101,9 +238,9 @@ class ChatRequest:
     seed: int | None = None
     n: int = 1
     user: str | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-    response_format: dict[str, Any] | None = None
+    tools: list[ToolSpec | Raw] | None = None
+    tool_choice: ToolChoice | Raw | None = None
+    response_format: ResponseFormat | Raw | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     cache: CacheControl | None = None
 
@@ -113,7 +250,7 @@ class Choice:
     index: int
     message: Message
     finish_reason: str | None
-    logprobs: Any = None
+    logprobs: Any = None  # relayed JSON, never read
 
 
 @dataclass(slots=True)
@@ -130,7 +267,7 @@ class ChatResponse:
 class Delta:
     role: str | None = None
     content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallDelta | Raw] | None = None
     refusal: str | None = None
 
 
@@ -139,7 +276,7 @@ class ChunkChoice:
     index: int
     delta: Delta
     finish_reason: str | None = None
-    logprobs: Any = None
+    logprobs: Any = None  # relayed JSON, never read
 
 
 @dataclass(slots=True)
@@ -178,7 +315,7 @@ class TextChoice:
     index: int
     text: str
     finish_reason: str | None = None
-    logprobs: Any = None
+    logprobs: Any = None  # relayed JSON, never read
 
 
 @dataclass(slots=True)
@@ -226,13 +363,30 @@ class GuardInput:
     messages: list[Message]
     max_tokens: int | None = None
     tool_names: list[str | None] | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | Raw | None = None
     items: int | None = None
     tokens: int | None = None
 
     @property
     def conversation(self) -> bool:
         return self.items is None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a deployment can do. A request for an operation it lacks (``chat``, ``completions``,
+    ``embeddings``) is refused with a 400 before any call. The rest say what its provider serves or relays
+    — streaming, tools, images, input audio, JSON-schema output — for the stages and ingresses that need
+    to know; a relaying provider declares what it relays, and its upstream may still refuse."""
+
+    chat: bool = True
+    completions: bool = False
+    embeddings: bool = False
+    streaming: bool = True
+    tools: bool = False
+    vision: bool = False
+    audio: bool = False
+    json_schema: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -308,6 +462,34 @@ class StageTracer(Protocol):
         ...
 
 
+# ---- per-request stage state (slots of ``RequestContext``; live as long as the request, never logged) ------
+
+
+@dataclass(slots=True)
+class CachePlan:
+    """What the cache stage decided at lookup, read back to store the answer: the entry's key, tenant
+    scope, model and TTL, whether to store it, and — when the semantic index may answer — the hash of
+    everything but the final user message (``context``), that message's folded text and its vector."""
+
+    tenant: str
+    model: str
+    key: str
+    ttl_s: float
+    store: bool
+    context: str | None = None
+    text: str = ""
+    vector: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class GuardState:
+    """What the guardrail chain remembers between a request's input and its answer: PII placeholders and
+    the values they stand for, and the JSON schema the answer must match (when that rule is on)."""
+
+    mapping: dict[str, str] = field(default_factory=dict)
+    schema: dict[str, Any] | None = None
+
+
 @dataclass(slots=True)
 class RequestContext:
     """Travels through every stage of one request. Typed fields only: no free-form metadata bag."""
@@ -330,8 +512,8 @@ class RequestContext:
     cache_status: str | None = None  # hit | semantic-hit | miss | skip (None: no cache stage ran)
     cache_similarity: float | None = None  # cosine similarity of a semantic hit
     cache_saved_usd: float | None = None  # what a hit saved: the stored answer's cost
-    # The cache stage's per-request plan (``caching.stage.Plan``): key, scope, vector; never logged.
-    cache_plan: object | None = None
+    # The cache stage's plan, set at lookup when the request may be stored.
+    cache_plan: CachePlan | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     attempts: int = 0  # provider calls made (retries and fallbacks included)
     fallbacks: int = 0  # times routing moved on to a fallback group
@@ -343,9 +525,8 @@ class RequestContext:
     guardrail_events: list[tuple[str, str]] | None = None
     # The rule that blocked the request, if one did (the ledger and evaluation records keep it).
     guardrail_blocked: str | None = None
-    # Per-request guardrail state (``guardrails.chain.GuardState``: the PII mapping, the response schema).
-    # Lives only as long as the request; never logged or recorded.
-    guard_state: object | None = None
+    # Set by the input guardrails: the PII mapping and the response schema, for the output checks.
+    guard_state: GuardState | None = None
     # Set by the prompt registry when the request used a stored template; kept in evaluation records.
     prompt_template: str | None = None
     prompt_version: str | None = None

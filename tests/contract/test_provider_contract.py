@@ -16,11 +16,19 @@ import pytest
 from tests.support.mock_upstream import admin, free_port, start_mock_upstream, stop
 
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.providers.base import Capabilities, Provider
+from tollhouse.providers.base import Provider
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.openai_compat import OpenAICompatProvider
 from tollhouse.settings import LlamaCppModel, MockModel, OpenAIModel
-from tollhouse.types import ChatChunk, ChatRequest, CompletionRequest, EmbeddingRequest, Message
+from tollhouse.types import (
+    Capabilities,
+    ChatChunk,
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    Message,
+    TextPart,
+)
 
 PUBLIC = "contract-model"
 
@@ -208,7 +216,7 @@ async def test_raises_only_tollhouse_errors(subject: Subject) -> None:
         ChatRequest(model=PUBLIC, messages=[Message("system", "You are terse.")], max_tokens=4),
         ChatRequest(
             model=PUBLIC,
-            messages=[Message("user", [{"type": "text", "text": "hi"}, {"type": "text", "text": "there"}])],
+            messages=[Message("user", [TextPart("hi"), TextPart("there")])],
             max_tokens=4,
         ),
         chat(stop=["echo", "Hello", "hello"], max_tokens=4),

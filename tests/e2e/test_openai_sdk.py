@@ -7,11 +7,12 @@ purpose, and a relay through a real HTTP mock upstream process.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
 from tests.support.gateway_server import GatewayProcess, gateway_server
-from tests.support.mock_upstream import admin, start_mock_upstream, stop
+from tests.support.mock_upstream import TOOL_ARGUMENTS, TOOL_CALL_ID, admin, start_mock_upstream, stop
 
 pytestmark = pytest.mark.slow
 KEY = "th-test-admin-key"
@@ -105,6 +106,61 @@ def test_relay_chat_and_stream(sdk: openai.OpenAI, upstream: str) -> None:
     assert bodies[0]["model"] == "up-model"
     assert bodies[1]["stream_options"] == {"include_usage": True}
     assert seen[0]["headers"]["authorization"] == "Bearer sk-upstream-secret"
+
+
+def test_tool_calling_and_content_parts_through_the_relay(sdk: openai.OpenAI, upstream: str) -> None:
+    """Tools, tool choice and image parts reach the upstream exactly as the SDK sent them; its tool call
+    reaches the SDK whole (JSON) and in fragments the SDK reassembles (stream); the tool's result goes
+    back."""
+    admin(upstream, "/__requests", "DELETE")
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather for a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+                "strict": True,
+            },
+        }
+    ]
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+    msgs: Any = [{"role": "user", "content": [{"type": "text", "text": "mock:tool_call"}, image]}]
+    r = sdk.chat.completions.create(model="relay", messages=msgs, tools=tools, tool_choice="required")
+    assert r.choices[0].finish_reason == "tool_calls"
+    [call] = r.choices[0].message.tool_calls or []
+    assert call.type == "function"
+    assert (call.id, call.function.name, call.function.arguments) == (
+        TOOL_CALL_ID,
+        "get_weather",
+        TOOL_ARGUMENTS,
+    )
+
+    stream = sdk.chat.completions.create(model="relay", messages=msgs, tools=tools, stream=True)
+    pieces = [t for c in stream if c.choices for t in c.choices[0].delta.tool_calls or []]
+    assert pieces[0].id == TOOL_CALL_ID and pieces[0].function is not None
+    assert pieces[0].function.name == "get_weather"
+    assert "".join((t.function.arguments or "") if t.function else "" for t in pieces) == TOOL_ARGUMENTS
+
+    answer = [*msgs, r.choices[0].message, {"role": "tool", "tool_call_id": call.id, "content": "18C, sunny"}]
+    final = sdk.chat.completions.create(model="relay", messages=answer, tools=tools)
+    assert final.choices[0].message.content == "echo: mock:tool_call"
+
+    seen = [x["json"] for x in admin(upstream, "/__requests") if x["path"] == "/v1/chat/completions"]
+    assert [b["tools"] for b in seen] == [tools, tools, tools]
+    assert seen[0]["tool_choice"] == "required" and seen[0]["messages"] == msgs
+    assert seen[2]["messages"][1]["tool_calls"] == [
+        {
+            "id": TOOL_CALL_ID,
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": TOOL_ARGUMENTS},
+        }
+    ]
+    assert seen[2]["messages"][2] == {"role": "tool", "content": "18C, sunny", "tool_call_id": TOOL_CALL_ID}
 
 
 def test_completions_and_embeddings(sdk: openai.OpenAI) -> None:

@@ -37,10 +37,13 @@ RECORDED_HEADERS = (
     SCENARIO_HEADER,
 )
 _SCENARIO_RE = re.compile(
-    r"^(ok|context|filter|stall_stream|error_in_stream|early_error_in_stream|drop_stream|invalid_json|reset"
+    r"^(ok|tool_call|context|filter|stall_stream|error_in_stream|early_error_in_stream|drop_stream|invalid_json|reset"
     r"|status:\d{3}(:retry(_ms|_date)?=\d+(\.\d+)?)?|slow:\d+|slow_stream:\d+|slow_first_token:\d+)$"
 )
 _TOKEN_RE = re.compile(r"\s*\S+")
+# Scenario ``tool_call``: the call the model makes.
+TOOL_CALL_ID = "call_mock_1"
+TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
 _FOREVER_S = 3600.0
 
 CONTEXT_ERROR = {
@@ -191,6 +194,9 @@ class MockUpstream:
         early = await self._early(request, scenario, stream=bool(body.get("stream")))
         if early is not None:
             return early
+        messages = body.get("messages") or [{}]
+        if scenario == "tool_call" and kind == "chat" and messages[-1].get("role") != "tool":
+            return await self._tool_call(request, body, prompt_tokens)
         tokens, finish = _reply(f"echo: {text}", body.get("max_tokens"), body.get("stop"))
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -218,6 +224,45 @@ class MockUpstream:
         message = {"role": "assistant", "content": content, "refusal": None}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         return web.json_response({**common, "object": "chat.completion", "choices": [choice]})
+
+    async def _tool_call(
+        self, request: web.Request, body: dict[str, Any], prompt_tokens: int
+    ) -> web.StreamResponse:
+        """Call the first declared function with ``TOOL_ARGUMENTS``, as OpenAI does (streamed: the name
+        first, then the arguments in two pieces). Once the tool has answered, the reply is text again."""
+        tools = body.get("tools") or [{}]
+        name = (tools[0].get("function") or {}).get("name") or "tool"
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 7, "total_tokens": prompt_tokens + 7}
+        head = {"id": f"mock-{time.time_ns()}", "created": int(time.time()), "model": body.get("model")}
+        call = {
+            "id": TOOL_CALL_ID,
+            "type": "function",
+            "function": {"name": name, "arguments": TOOL_ARGUMENTS},
+        }
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+            return web.json_response(
+                {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
+            )
+        half = len(TOOL_ARGUMENTS) // 2
+        first = {
+            "index": 0,
+            "id": TOOL_CALL_ID,
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None, "tool_calls": [first], "refusal": None},
+            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[half:]}}]},
+        ]
+        choices = [{"index": 0, "delta": d, "logprobs": None, "finish_reason": None} for d in deltas]
+        choices.append({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"})
+        chunks = [{**head, "object": "chat.completion.chunk", "choices": [c]} for c in choices]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        return await self._stream(request, "ok", [json.dumps(c).encode() for c in chunks])
 
     async def _stream(self, request: web.Request, scenario: str, events: list[bytes]) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})

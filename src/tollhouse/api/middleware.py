@@ -16,8 +16,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.api.render import render_error
+from tollhouse.context import request_id_var
 from tollhouse.errors import BodyTooLarge
-from tollhouse.telemetry.logging import request_id_var
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext
 

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 
 import orjson
 
-from tollhouse.types import ChatChunk, ChatResponse, Choice, ChunkChoice, Delta, Message, Usage
+from tollhouse.types import (
+    ChatChunk,
+    ChatResponse,
+    Choice,
+    ChunkChoice,
+    Delta,
+    Message,
+    Raw,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from tollhouse.wire.openai import chat_response_from_dict, chat_response_to_dict
 
 REPLAY_CHUNK_CHARS = 64  # a replayed answer is sent in pieces of about this size, like a live stream
@@ -63,7 +74,7 @@ def replay(resp: ChatResponse, include_usage: bool) -> list[ChatChunk]:
         for i in range(0, len(text), REPLAY_CHUNK_CHARS):
             chunk([ChunkChoice(c.index, Delta(content=text[i : i + REPLAY_CHUNK_CHARS]))])
         if m.tool_calls:
-            calls = [{**tc, "index": i} for i, tc in enumerate(m.tool_calls)]
+            calls = [_call_delta(i, tc) for i, tc in enumerate(m.tool_calls)]
             chunk([ChunkChoice(c.index, Delta(tool_calls=calls))])
         chunk([ChunkChoice(c.index, Delta(), finish_reason=c.finish_reason)])
     if include_usage:
@@ -71,6 +82,17 @@ def replay(resp: ChatResponse, include_usage: bool) -> list[ChatChunk]:
             ChatChunk(id=resp.id, model=resp.model, choices=[], usage=resp.usage, created=resp.created)
         )
     return out
+
+
+def _call_delta(index: int, call: ToolCall | Raw) -> ToolCallDelta | Raw:
+    """A whole tool call as the one stream fragment that carries it all."""
+    if isinstance(call, Raw):
+        v = call.value
+        return Raw({**v, "index": index}) if isinstance(v, dict) else call
+    extra = call.extra
+    if extra is not None and "index" in extra:  # the stream position replaces any index the call carried
+        extra = {k: v for k, v in extra.items() if k != "index"} or None
+    return ToolCallDelta(index, call.id, "function", call.name, call.arguments, extra)
 
 
 class Assembler:

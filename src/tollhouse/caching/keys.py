@@ -3,7 +3,8 @@
 Everything that can change the answer is in the exact key (model, messages with whitespace folded, every
 sampling and tool parameter, the prompt version); transport details (``stream``, ``stream_options``,
 ``user``) are not. The semantic cache matches the final user message by meaning and everything else by
-``context_hash``.
+``context_hash``. The canonical form spells parts, tools and tool calls in their OpenAI JSON shape, so a
+request keeps its key across releases and ingresses.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ from typing import Any
 
 import orjson
 
-from tollhouse.types import ChatRequest, Message, Principal
-
-# Request fields outside ``extra`` that change what the model answers.
-_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-    "n",
-    "tools",
-    "tool_choice",
-    "response_format",
+from tollhouse.types import ChatRequest, ContentPart, Message, Principal, Raw
+from tollhouse.wire.openai_content import (
+    part_to_dict,
+    response_format_to_dict,
+    tool_call_to_dict,
+    tool_choice_to_dict,
+    tool_to_dict,
 )
 
 
@@ -34,16 +29,36 @@ def fold(text: str) -> str:
     return " ".join(text.split())
 
 
-def _content(content: str | list[dict[str, Any]] | None) -> Any:
+def _part(p: ContentPart) -> Any:
+    d = part_to_dict(p)
+    # Any part with a string ``text`` has it folded, whatever its type (a Raw part's dict is the request's).
+    if isinstance(d, dict) and isinstance(d.get("text"), str):
+        if isinstance(p, Raw):
+            return {**d, "text": fold(d["text"])}
+        d["text"] = fold(d["text"])
+    return d
+
+
+def _content(content: str | list[ContentPart] | None) -> Any:
     if isinstance(content, str):
         return fold(content)
     if content is None:
         return None
-    return [{**p, "text": fold(p["text"])} if isinstance(p.get("text"), str) else p for p in content]
+    return [_part(p) for p in content]
 
 
 def _message(m: Message) -> list[Any]:
-    return [m.role, _content(m.content), m.name, m.tool_calls, m.tool_call_id, m.extra]
+    calls = None if m.tool_calls is None else [tool_call_to_dict(c) for c in m.tool_calls]
+    return [m.role, _content(m.content), m.name, calls, m.tool_call_id, m.extra]
+
+
+def _tools(req: ChatRequest) -> list[Any]:
+    """``tools``, ``tool_choice`` and ``response_format`` in canonical form."""
+    return [
+        None if req.tools is None else [tool_to_dict(t) for t in req.tools],
+        None if req.tool_choice is None else tool_choice_to_dict(req.tool_choice),
+        None if req.response_format is None else response_format_to_dict(req.response_format),
+    ]
 
 
 def _digest(obj: Any) -> str:
@@ -66,7 +81,7 @@ def tenant_scope(principal: Principal, scope: str) -> str:
 
 def exact_key(tenant: str, model: str, req: ChatRequest, prompt_version: str | None) -> str:
     """Hex digest naming the exact entry for this request in this tenant scope."""
-    params = [getattr(req, p) for p in _PARAMS]
+    params = [req.temperature, req.top_p, req.max_tokens, req.stop, req.seed, req.n, *_tools(req)]
     return _digest([tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra])
 
 
@@ -81,9 +96,7 @@ def context_hash(req: ChatRequest, prompt_version: str | None) -> str:
         req.stop,
         req.seed,
         req.n,
-        req.tools,
-        req.tool_choice,
-        req.response_format,
+        *_tools(req),
         req.extra,
     ]
     return _digest([prompt_version, earlier, param_class])

@@ -21,11 +21,9 @@ from tollhouse.caching.stats import CacheStats
 from tollhouse.config.cache import CacheAccess, CacheMode, CacheSettings
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.cache import CacheStore
-from tollhouse.types import ChatRequest, ChatResponse, RequestContext, new_id
+from tollhouse.types import CachePlan, ChatRequest, ChatResponse, RequestContext, new_id
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from tollhouse.caching.semantic import Embedder, SemanticIndex, SemanticScope
 
 log = logging.getLogger("tollhouse.cache")
@@ -36,20 +34,6 @@ class Policy:
     mode: CacheMode
     access: CacheAccess
     ttl_s: float
-
-
-@dataclass(slots=True)
-class Plan:
-    """What the lookup decided for the store that follows (lives as long as the request)."""
-
-    tenant: str
-    model: str
-    key: str
-    ttl_s: float
-    store: bool
-    semantic: SemanticScope | None = None  # set when the request may use the semantic index
-    text: str = ""
-    vector: np.ndarray | None = None
 
 
 class ResponseCacheStage:
@@ -86,7 +70,8 @@ class ResponseCacheStage:
                 self._policies[(key_id, model)] = found
         return found
 
-    def _semantic_scope(self, req: ChatRequest, tenant: str, model: str, ctx: RequestContext) -> Any:
+    def _semantic_context(self, req: ChatRequest, ctx: RequestContext) -> str | None:
+        """The context hash of a request the semantic index may answer (None: it may not)."""
         sem = self.cfg.semantic
         last = req.messages[-1]
         if self.index is None or last.role != "user" or req.tools or req.n != 1:
@@ -96,9 +81,7 @@ class ResponseCacheStage:
         temperature = 1.0 if req.temperature is None else req.temperature
         if temperature > sem.max_temperature:
             return None
-        from tollhouse.caching.semantic import SemanticScope
-
-        return SemanticScope(tenant, model, context_hash(req, ctx.prompt_version))
+        return context_hash(req, ctx.prompt_version)
 
     # ---- lookup -------------------------------------------------------------------------------------
 
@@ -113,12 +96,12 @@ class ResponseCacheStage:
         ttl = pol.ttl_s
         if control is not None and control.ttl_s is not None:
             ttl = min(control.ttl_s, self.cfg.max_ttl_s)
-        plan = Plan(
+        plan = CachePlan(
             tenant, model, exact_key(tenant, model, req, ctx.prompt_version), ttl, pol.access != "read_only"
         )
         if pol.mode == "semantic":
-            plan.semantic = self._semantic_scope(req, tenant, model, ctx)
-            if plan.semantic is not None:
+            plan.context = self._semantic_context(req, ctx)
+            if plan.context is not None:
                 plan.text = fold(req.messages[-1].text())  # = semantic.query_text
         ctx.cache_plan = plan
         if pol.access == "write_only" or (control is not None and control.no_cache):
@@ -134,7 +117,7 @@ class ResponseCacheStage:
             answer = await self._get(key, model)
             if answer is not None and _fits(answer, req):
                 return self._hit(ctx, answer, "hit", None)
-        if plan.semantic is not None:
+        if plan.context is not None:
             hit = await self._semantic(ctx, req, plan)
             if hit is not None:
                 return hit
@@ -142,14 +125,13 @@ class ResponseCacheStage:
         self.stats.misses += 1
         return None
 
-    async def _semantic(self, ctx: RequestContext, req: ChatRequest, plan: Plan) -> ChatResponse | None:
+    async def _semantic(self, ctx: RequestContext, req: ChatRequest, plan: CachePlan) -> ChatResponse | None:
         assert self.index is not None
         assert self.embedder is not None
-        assert plan.semantic is not None
         t0 = time.perf_counter()
         try:
             plan.vector = await self.embedder.embed(plan.text)
-            found = await self.index.search(plan.semantic, plan.vector, plan.text)
+            found = await self.index.search(_scope(plan), plan.vector, plan.text)
         except Exception as exc:
             self.stats.errors += 1
             log.warning("semantic cache lookup failed", extra={"error": type(exc).__name__})
@@ -186,7 +168,7 @@ class ResponseCacheStage:
         ctx.cache_similarity = similarity
         saved = self.prices.cost(answer.deployment, answer.response.usage) if answer.deployment else 0.0
         ctx.cache_saved_usd = saved
-        if isinstance(ctx.cache_plan, Plan):
+        if ctx.cache_plan is not None:
             ctx.cache_plan.store = False  # a served answer is not stored again
         self.stats.record_hit(status, saved)
         resp = answer.response
@@ -202,7 +184,7 @@ class ResponseCacheStage:
 
     async def store(self, ctx: RequestContext, req: ChatRequest, resp: ChatResponse) -> None:
         plan = ctx.cache_plan
-        if not isinstance(plan, Plan) or not plan.store or ctx.guardrail_blocked or not cacheable(resp):
+        if plan is None or not plan.store or ctx.guardrail_blocked or not cacheable(resp):
             return
         cost = self.prices.cost(ctx.deployment, resp.usage) if resp.usage else None
         raw = CachedAnswer.of(resp, ctx.deployment, cost).to_bytes()
@@ -213,13 +195,13 @@ class ResponseCacheStage:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, plan: Plan, raw: bytes) -> None:
+    async def _write(self, plan: CachePlan, raw: bytes) -> None:
         try:
             await self.backend.set(plan.key, raw, plan.ttl_s, plan.tenant, plan.model)
             self.stats.stores += 1
-            if plan.semantic is not None and self.index is not None and self.embedder is not None:
+            if plan.context is not None and self.index is not None and self.embedder is not None:
                 vector = plan.vector if plan.vector is not None else await self.embedder.embed(plan.text)
-                await self.index.add(plan.semantic, vector, plan.text, plan.key, time.time() + plan.ttl_s)
+                await self.index.add(_scope(plan), vector, plan.text, plan.key, time.time() + plan.ttl_s)
         except Exception as exc:
             self.stats.errors += 1
             log.warning("cache store failed", extra={"error": type(exc).__name__})
@@ -255,6 +237,14 @@ class ResponseCacheStage:
         if close is not None:
             close()
         await self.backend.aclose()
+
+
+def _scope(plan: CachePlan) -> SemanticScope:
+    """The semantic index scope of a plan that has a context hash."""
+    from tollhouse.caching.semantic import SemanticScope
+
+    assert plan.context is not None
+    return SemanticScope(plan.tenant, plan.model, plan.context)
 
 
 def _pii_found(ctx: RequestContext) -> bool:

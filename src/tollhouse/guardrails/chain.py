@@ -22,10 +22,10 @@ from tollhouse.guardrails.moderation import ModerationModel, UnsafeContentGuard
 from tollhouse.guardrails.ner import NERDetector
 from tollhouse.guardrails.output import dangerous_commands, response_schema, schema_errors
 from tollhouse.guardrails.pii import PIIGuard, restore
-from tollhouse.guardrails.stream import GuardState, StreamGuard
-from tollhouse.types import ChatChunk, GuardInput, Message, RequestContext
+from tollhouse.guardrails.stream import StreamGuard
+from tollhouse.types import ChatChunk, GuardInput, GuardState, Message, RequestContext
 
-__all__ = ["GuardState", "GuardrailChain"]
+__all__ = ["GuardrailChain"]
 log = logging.getLogger("tollhouse.guardrails")
 
 
@@ -122,6 +122,10 @@ class GuardrailChain:
                 return chain
         return self._default
 
+    def _output(self, ctx: RequestContext) -> list[Guardrail]:
+        """The output rules of the chain the input was checked with (none when it was not checked)."""
+        return self._select(ctx).output if ctx.guard_state is not None else []
+
     # ---- running --------------------------------------------------------------------------------------
 
     async def _run(self, g: Guardrail, phase: Phase, messages: list[Message], ctx: RequestContext) -> Verdict:
@@ -179,7 +183,7 @@ class GuardrailChain:
                     messages = verdict.messages
             return messages
         schema = response_schema(inp.response_format) if chain.schema_mode is not None else None
-        state = GuardState(schema=schema, limits=chain.limits, output=chain.output)
+        state = GuardState(schema=schema)
         ctx.guard_state = state
         for g in chain.input:
             verdict = await self._run(g, "input", messages, ctx)
@@ -193,10 +197,11 @@ class GuardrailChain:
         return messages
 
     async def check_output(self, ctx: RequestContext, answers: list[Message]) -> list[Message]:
-        state = ctx.guard_state if isinstance(ctx.guard_state, GuardState) else GuardState()
+        state = ctx.guard_state or GuardState()
+        output = self._output(ctx)
         out: list[Message] = []
         for msg in answers:
-            for g in state.output:
+            for g in output:
                 verdict = await self._run(g, "output", [msg], ctx)
                 if g.mode == "shadow":
                     continue
@@ -219,7 +224,7 @@ class GuardrailChain:
         return out
 
     def guard_stream(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
-        return StreamGuard(self._run, self.cfg.stream, ctx, chunks).run()
+        return StreamGuard(self._run, self.cfg.stream, ctx, chunks, self._output(ctx)).run()
 
     def close(self) -> None:
         if self._encoder is not None:

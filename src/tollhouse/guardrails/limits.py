@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from tollhouse.config.guardrails import GuardLimits
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.types import GuardInput, Message, RequestContext
+from tollhouse.types import GuardInput, Message, Raw, RequestContext, ToolSpec
+
+
+def tool_name(tool: ToolSpec | Raw) -> str | None:
+    """The name of the function a tool declares (None for a tool of another kind)."""
+    if isinstance(tool, ToolSpec):
+        return tool.name
+    fn = tool.value.get("function") if isinstance(tool.value, dict) else None
+    name = fn.get("name") if isinstance(fn, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _estimate_tokens(messages: list[Message]) -> int:

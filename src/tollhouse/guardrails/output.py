@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
-from tollhouse.types import ChatRequest, ChatResponse, Message, RequestContext
+from tollhouse.types import ChatRequest, ChatResponse, Message, Raw, RequestContext, ResponseFormat
 
 DANGEROUS = [
     r"\bdrop\s+(table|database|schema)\b",
@@ -75,12 +75,15 @@ def dangerous_commands(mode: Mode, extra: list[str], phases: frozenset[Phase]) -
     return PatternGuard("dangerous_commands", mode, {"dangerous command": [*DANGEROUS, *extra]}, phases)
 
 
-def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The JSON schema a request asked for
-    (``response_format: {type: json_schema, json_schema: {schema}}``)."""
-    if not response_format or response_format.get("type") != "json_schema":
+def response_schema(response_format: ResponseFormat | Raw | None) -> dict[str, Any] | None:
+    """The JSON schema a request asked for (a ``json_schema`` response format that has a schema)."""
+    if isinstance(response_format, ResponseFormat):
+        return response_format.schema if response_format.type == "json_schema" else None
+    # A json_schema format in a shape the vocabulary does not hold (say, extra keys): read it as JSON.
+    rf = response_format.value if response_format is not None else None
+    if not isinstance(rf, dict) or rf.get("type") != "json_schema":
         return None
-    js = response_format.get("json_schema")
+    js = rf.get("json_schema")
     schema = js.get("schema") if isinstance(js, dict) else None
     return schema if isinstance(schema, dict) else None
 

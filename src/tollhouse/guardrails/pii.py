@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
-from tollhouse.types import Message, RequestContext
+from tollhouse.types import ContentPart, Message, RequestContext, TextPart
 
 OFFLOOP_CHARS = 3000  # longer inputs are scanned in a worker thread
 ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET")
@@ -193,7 +193,7 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
 
 
-def _with_text(m: Message, text: str) -> Message:
+def _with_text(m: Message, text: str | list[ContentPart]) -> Message:
     return Message(m.role, text, m.name, m.tool_calls, m.tool_call_id, m.extra)
 
 
@@ -244,16 +244,16 @@ class PIIGuard:
                 found += n
                 out.append(_with_text(m, text) if n else m)
             elif isinstance(m.content, list):
-                parts = []
+                parts: list[ContentPart] = []
                 hits = 0
                 for p in m.content:
-                    if p.get("type") == "text" and isinstance(p.get("text"), str):
-                        text, n = masker.mask(p["text"], self.entities, self.ner)
+                    if isinstance(p, TextPart):
+                        text, n = masker.mask(p.text, self.entities, self.ner)
                         hits += n
-                        p = {**p, "text": text} if n else p
+                        p = TextPart(text, p.extra) if n else p
                     parts.append(p)
                 found += hits
-                out.append(_with_text(m, parts) if hits else m)  # type: ignore[arg-type]
+                out.append(_with_text(m, parts) if hits else m)
             else:
                 out.append(m)
         if not found:

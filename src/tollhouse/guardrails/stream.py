@@ -12,31 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tollhouse.errors import ResponseSchemaMismatch
 from tollhouse.guardrails.base import Block, Guardrail, Phase, Redact, Verdict
 from tollhouse.guardrails.output import schema_errors
 from tollhouse.guardrails.pii import restore
-from tollhouse.types import ChatChunk, ChunkChoice, Delta, Message, RequestContext
+from tollhouse.types import ChatChunk, ChunkChoice, Delta, GuardState, Message, RequestContext
 
 if TYPE_CHECKING:
-    from tollhouse.config.guardrails import GuardLimits, StreamGuardSettings
+    from tollhouse.config.guardrails import StreamGuardSettings
 
 _OPEN_PLACEHOLDER = re.compile(r"<[A-Z_0-9]{0,20}$")
 # How the chain runs one guardrail (timing, logging, events): ``GuardrailChain._run``.
 RunGuard = Callable[[Guardrail, Phase, list[Message], RequestContext], Awaitable[Verdict]]
 SHADOW_EVERY = 256  # characters between two runs of the shadow rules (less than the window: no gaps)
-
-
-@dataclass(slots=True)
-class GuardState:
-    """What one request's chain remembers between input and output. Never logged."""
-
-    mapping: dict[str, str] = field(default_factory=dict)
-    schema: dict[str, Any] | None = None
-    limits: GuardLimits | None = None
-    output: list[Guardrail] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -56,15 +46,16 @@ class StreamGuard:
         cfg: StreamGuardSettings,
         ctx: RequestContext,
         chunks: AsyncIterator[ChatChunk],
+        output: list[Guardrail],
     ) -> None:
         self.run_guard = run
         self.ctx = ctx
         self.chunks = chunks
-        st = ctx.guard_state
-        self.state = st if isinstance(st, GuardState) else GuardState()
+        self.state = ctx.guard_state or GuardState()
+        self.output = output
         # Hold back only when a rule could still stop or rewrite the text (shadow rules only observe), so
         # the default chain keeps token-by-token streaming.
-        active = any(g.mode != "shadow" for g in self.state.output)
+        active = any(g.mode != "shadow" for g in output)
         self.hold = cfg.hold_back_chars if active else 0
         self.window = cfg.window_chars
         self.lanes: dict[int, _Lane] = {}
@@ -73,7 +64,7 @@ class StreamGuard:
         """Run the output guardrails on window + pending; returns the blocking rule, if any."""
         text = lane.tail + lane.pending
         shadow_due = final or lane.unseen >= SHADOW_EVERY
-        for g in self.state.output:
+        for g in self.output:
             if g.mode == "shadow":
                 if not shadow_due or g.name in lane.fired:
                     continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -22,15 +23,6 @@ from tollhouse.types import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a deployment can do; the gateway answers 400 before calling a provider that cannot."""
-
-    chat: bool = True
-    completions: bool = False
-    embeddings: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +42,7 @@ class Provider(Protocol):
     """
 
     name: str
-    capabilities: Capabilities
+    capabilities: Capabilities  # ``types.Capabilities``: what the gateway may ask of it
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         """Non-streaming chat completion."""

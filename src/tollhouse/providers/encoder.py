@@ -14,9 +14,10 @@ import numpy as np
 
 from tollhouse.embeddings.encoder import SentenceEncoder
 from tollhouse.errors import InvalidRequest, UpstreamUnavailable
-from tollhouse.providers.base import Capabilities, Health
+from tollhouse.providers.base import Health
 from tollhouse.settings import ConfigError, EncoderModel
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -34,7 +35,7 @@ class EncoderProvider:
 
     def __init__(self, cfg: EncoderModel, *, encoder: SentenceEncoder | None = None) -> None:
         self.name = cfg.name
-        self.capabilities = Capabilities(chat=False, completions=False, embeddings=True)
+        self.capabilities = Capabilities(chat=False, completions=False, embeddings=True, streaming=False)
         self._cfg = cfg
         try:
             self._encoder = encoder or SentenceEncoder(cfg.model_dir)

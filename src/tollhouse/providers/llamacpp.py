@@ -35,9 +35,10 @@ from tollhouse.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from tollhouse.providers.base import Capabilities, Health
+from tollhouse.providers.base import Health
 from tollhouse.settings import ConfigError, LlamaCppModel
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -251,7 +252,7 @@ class LlamaCppProvider:
     def _prepare_chat(self, req: ChatRequest) -> _Prepared:
         if self._formatter is None:
             raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
-        if req.tools:
+        if req.tools and not self.capabilities.tools:
             raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
         # Text content only (parts joined); roles pass through to the template, which may refuse them.
         messages: list[Any] = [{"role": m.role, "content": m.text()} for m in req.messages]

@@ -28,9 +28,10 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers.base import Capabilities, Health
+from tollhouse.providers.base import Health
 from tollhouse.settings import MockModel
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,

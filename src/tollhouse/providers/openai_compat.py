@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from tollhouse.context import upstream_headers_var
 from tollhouse.errors import (
     UpstreamBadRequest,
     UpstreamConnectionError,
@@ -32,10 +33,11 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers.base import Capabilities, Health
+from tollhouse.providers.base import Health
+from tollhouse.providers.sse import SSEDecoder
 from tollhouse.settings import OpenAIModel
-from tollhouse.telemetry.tracing import upstream_headers_var
 from tollhouse.types import (
+    Capabilities,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -59,7 +61,6 @@ def _with_trace(headers: dict[str, str]) -> dict[str, str]:
 
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_SSE_BUFFER = 16 * 1024 * 1024  # a single SSE line larger than this is a broken upstream, not a reply
 _MAX_MESSAGE = 300
 _CONTEXT_SIGNALS = ("context length", "maximum context", "too many tokens", "context window", "context size")
 _FILTER_SIGNALS = ("content_filter", "content filter", "content policy", "content management policy")
@@ -78,8 +79,15 @@ class OpenAICompatProvider:
                 "(the app lifespan), because it owns a pooled aiohttp session"
             ) from None
         self.name = cfg.name
+        # What the upstream is configured to serve; tools, images, audio and JSON schemas are relayed.
         self.capabilities = Capabilities(
-            chat=cfg.chat, completions=cfg.completions, embeddings=cfg.embeddings
+            chat=cfg.chat,
+            completions=cfg.completions,
+            embeddings=cfg.embeddings,
+            tools=cfg.chat,
+            vision=cfg.chat,
+            audio=cfg.chat,
+            json_schema=cfg.chat,
         )
         self._cfg = cfg
         self._upstream_model = cfg.upstream_model
@@ -206,7 +214,7 @@ class OpenAICompatProvider:
                 if payload.get("error"):
                     raise self._classify(_status_in(payload["error"]), payload, None)
                 raise UpstreamUnavailable(f"upstream {self.name!r} answered a stream request with JSON")
-            decoder = _SSEDecoder()
+            decoder = SSEDecoder()
             finished = False  # a choice reported finish_reason: lenient on servers that omit [DONE]
             while True:
                 raw = await resp.content.readany()
@@ -310,60 +318,6 @@ class OpenAICompatProvider:
             text = text.replace(self._api_key, "[redacted]")
         text = _SECRET_RE.sub("[redacted]", text)
         return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-class _SSEDecoder:
-    """Incremental SSE decoder: bytes in, ``(event, data)`` pairs out. Lines may be split across TCP reads
-    and end in LF or CRLF; comments and fields other than event/data are ignored; data lines join with LF."""
-
-    __slots__ = ("_buf", "_data", "_event")
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._data: list[bytes] = []
-        self._event = b""
-
-    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
-        self._buf += chunk
-        end = self._buf.rfind(b"\n")
-        if end < 0:
-            if len(self._buf) > _MAX_SSE_BUFFER:
-                raise UpstreamUnavailable("upstream sent an oversized server-sent event")
-            return []
-        complete = bytes(self._buf[:end])
-        del self._buf[: end + 1]
-        out: list[tuple[bytes, bytes]] = []
-        for line in complete.split(b"\n"):
-            self._line(line, out)
-        return out
-
-    def flush(self) -> list[tuple[bytes, bytes]]:
-        """At end of body: treat leftovers as complete (servers that skip the last blank line)."""
-        out: list[tuple[bytes, bytes]] = []
-        if self._buf:
-            self._line(bytes(self._buf), out)
-            self._buf.clear()
-        self._line(b"", out)
-        return out
-
-    def _line(self, line: bytes, out: list[tuple[bytes, bytes]]) -> None:
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
-            if self._data:
-                out.append((self._event, b"\n".join(self._data)))
-            self._data = []
-            self._event = b""
-            return
-        if line.startswith(b":"):
-            return
-        name, _, value = line.partition(b":")
-        if value.startswith(b" "):
-            value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._event = value
 
 
 def _message_and_code(payload: Any) -> tuple[str, str | None]:

@@ -93,7 +93,8 @@ def failed_check(cfg: AutoRouterConfig, req: ChatRequest, resp: ChatResponse) ->
         return "empty"
     if "refusal" in cfg.checks and _REFUSAL.match(text):
         return "refusal"
-    wants_json = (req.response_format or {}).get("type") in ("json_object", "json_schema")
+    rf = req.response_format
+    wants_json = rf is not None and rf.type in ("json_object", "json_schema")
     if "invalid_json" in cfg.checks and wants_json:
         try:
             orjson.loads(text)

@@ -1,4 +1,4 @@
-"""Structured logging: JSON lines (or text) with the request id on every line, taken from a context variable.
+"""Structured logging: JSON lines (or text) with the request id on every line (``tollhouse.context``).
 
 Secrets and prompt/completion text are never logged: the access line carries counts, not content.
 """
@@ -8,17 +8,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
+from tollhouse.context import request_id_var, trace_id_var
 from tollhouse.settings import LoggingSettings
-
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-# The W3C trace id (32 hex) of the request being served: ours when tracing is on, else the caller's
-# ``traceparent`` one, so log lines join traces either way. Set by the middleware.
-trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
+from tollhouse.context import trace_id_var, upstream_headers_var
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import Settings
 from tollhouse.stores.build import eval_store
 from tollhouse.stores.evaluation import Feedback
 from tollhouse.tasks import cancel
 from tollhouse.telemetry.evaluation import EvalLogger
-from tollhouse.telemetry.logging import trace_id_var
 from tollhouse.telemetry.metrics import Metrics, NoMetrics
 from tollhouse.telemetry.tracing import (
     RequestTrace,
@@ -29,7 +29,6 @@ from tollhouse.telemetry.tracing import (
     detach,
     incoming_trace_headers,
     trace_id_of,
-    upstream_headers_var,
 )
 from tollhouse.types import RequestContext
 

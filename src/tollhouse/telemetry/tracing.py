@@ -4,8 +4,8 @@ provider call (with a first-token event), and W3C trace context sent to the upst
 Off by default, and then nothing here is imported: the OpenTelemetry SDK is loaded only by ``Tracing``.
 Stage spans are made after the fact from the ``perf_counter`` readings the gateway already takes
 (``RequestContext.mark_stage``), so stages need no context managers. Context reaches the upstream through
-``upstream_headers_var`` (read by the OpenAI-compatible provider); with tracing off the caller's own
-``traceparent`` is passed through unchanged.
+``tollhouse.context.upstream_headers_var`` (read by the OpenAI-compatible provider); with tracing off the
+caller's own ``traceparent`` is passed through unchanged.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import random
 import time
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
+from tollhouse.context import upstream_headers_var
 from tollhouse.settings import ModelConfig, TracingSettings
 from tollhouse.telemetry import genai
 from tollhouse.types import RequestContext
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span
-
-# Headers to add to upstream requests (``traceparent``/``tracestate``), for the provider call under way.
-upstream_headers_var: ContextVar[dict[str, str] | None] = ContextVar("tollhouse_upstream_trace", default=None)
 
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
 

@@ -1,11 +1,14 @@
-"""OpenAI wire format ⇄ internal types, as plain dicts. Used by the API (render) and by the OpenAI-compatible
-provider (request out, response/chunks in). Lenient when reading upstream JSON, exact when writing.
+"""OpenAI wire format ⇄ internal types, as plain dicts: messages, requests, responses, chunks (the pieces
+inside them: ``wire.openai_content``). Used by the API (parse, render) and by the OpenAI-compatible provider
+(request out, response/chunks in). Lenient when reading upstream JSON, exact when writing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from tollhouse.config.models import ModelConfig
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
@@ -22,6 +25,17 @@ from tollhouse.types import (
     TextChoice,
     Usage,
 )
+from tollhouse.wire.openai_content import (
+    content_from_dict,
+    content_to_dict,
+    response_format_to_dict,
+    tool_call_delta_from_dict,
+    tool_call_delta_to_dict,
+    tool_call_from_dict,
+    tool_call_to_dict,
+    tool_choice_to_dict,
+    tool_to_dict,
+)
 
 _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 
@@ -32,23 +46,40 @@ _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_i
 def chat_request_to_dict(req: ChatRequest, upstream_model: str, *, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = dict(req.extra)
     body["model"] = upstream_model
-    body["messages"] = [m.to_dict() for m in req.messages]
+    body["messages"] = [message_to_dict(m) for m in req.messages]
     # A client that spoke max_completion_tokens (reasoning models reject max_tokens) keeps that name upstream.
     max_tokens = None if "max_completion_tokens" in body else req.max_tokens
     if max_tokens is None and req.max_tokens is not None and "max_completion_tokens" in body:
         body["max_completion_tokens"] = req.max_tokens
     _put_sampling(body, max_tokens, req.temperature, req.top_p, req.stop, req.seed, req.n, req.user)
     if req.tools is not None:
-        body["tools"] = req.tools
+        body["tools"] = [tool_to_dict(t) for t in req.tools]
     if req.tool_choice is not None:
-        body["tool_choice"] = req.tool_choice
+        body["tool_choice"] = tool_choice_to_dict(req.tool_choice)
     if req.response_format is not None:
-        body["response_format"] = req.response_format
+        body["response_format"] = response_format_to_dict(req.response_format)
     if stream:
         body["stream"] = True
         # Always ask for usage so streamed requests are costed; the client only sees it if it asked.
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def message_to_dict(m: Message) -> dict[str, Any]:
+    content = m.content
+    out: dict[str, Any] = {
+        "role": m.role,
+        "content": content if content is None or isinstance(content, str) else content_to_dict(content),
+    }
+    if m.name is not None:
+        out["name"] = m.name
+    if m.tool_calls is not None:
+        out["tool_calls"] = [tool_call_to_dict(c) for c in m.tool_calls]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    if m.extra:
+        out.update(m.extra)
+    return out
 
 
 def completion_request_to_dict(
@@ -118,11 +149,12 @@ def usage_from_dict(d: dict[str, Any] | None) -> Usage | None:
 
 def message_from_dict(d: dict[str, Any]) -> Message:
     extra = {k: v for k, v in d.items() if k not in _MESSAGE_KEYS and v is not None}
+    calls = d.get("tool_calls")
     return Message(
         role=str(d.get("role") or "assistant"),
-        content=d.get("content"),
+        content=content_from_dict(d.get("content")),
         name=d.get("name"),
-        tool_calls=d.get("tool_calls"),
+        tool_calls=[tool_call_from_dict(c) for c in calls] if isinstance(calls, list) else None,
         tool_call_id=d.get("tool_call_id"),
         extra=extra or None,
     )
@@ -152,13 +184,16 @@ def chat_chunk_from_dict(d: dict[str, Any], public_model: str) -> ChatChunk:
     choices = []
     for i, c in enumerate(d.get("choices") or []):
         delta = c.get("delta") or {}
+        calls = delta.get("tool_calls")
         choices.append(
             ChunkChoice(
                 index=int(c.get("index", i)),
                 delta=Delta(
                     role=delta.get("role"),
                     content=delta.get("content"),
-                    tool_calls=delta.get("tool_calls"),
+                    tool_calls=[tool_call_delta_from_dict(t) for t in calls]
+                    if isinstance(calls, list)
+                    else None,
                     refusal=delta.get("refusal"),
                 ),
                 finish_reason=c.get("finish_reason"),
@@ -242,9 +277,13 @@ def chat_response_to_dict(r: ChatResponse) -> dict[str, Any]:
 
 
 def _assistant_message(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    content = m.content
+    out: dict[str, Any] = {
+        "role": m.role,
+        "content": content if content is None or isinstance(content, str) else content_to_dict(content),
+    }
     if m.tool_calls:
-        out["tool_calls"] = m.tool_calls
+        out["tool_calls"] = [tool_call_to_dict(c) for c in m.tool_calls]
     out["refusal"] = (m.extra or {}).get("refusal")
     return out
 
@@ -259,7 +298,7 @@ def chat_chunk_to_dict(c: ChatChunk) -> dict[str, Any]:
         if d.content is not None:
             delta["content"] = d.content
         if d.tool_calls is not None:
-            delta["tool_calls"] = d.tool_calls
+            delta["tool_calls"] = [tool_call_delta_to_dict(t) for t in d.tool_calls]
         if d.refusal is not None:
             delta["refusal"] = d.refusal
         choices.append(
@@ -328,7 +367,14 @@ def encode_base64(body: dict[str, Any]) -> None:
         row["embedding"] = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
 
 
-def model_to_dict(name: str, dep: Any) -> dict[str, Any]:
+class Described(Protocol):
+    """A deployment as ``/v1/models`` describes it (``providers.registry.Deployment``)."""
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+
+def model_to_dict(name: str, dep: Described) -> dict[str, Any]:
     cfg = dep.config
     return {
         "id": name,
@@ -341,6 +387,6 @@ def model_to_dict(name: str, dep: Any) -> dict[str, Any]:
     }
 
 
-def models_to_dict(deployments: list[Any]) -> dict[str, Any]:
+def models_to_dict(deployments: Sequence[Described]) -> dict[str, Any]:
     data = [model_to_dict(n, d) for d in deployments for n in [d.config.name, *d.config.aliases]]
     return {"object": "list", "data": data}

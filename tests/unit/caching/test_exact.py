@@ -10,7 +10,17 @@ import pytest
 from tollhouse.caching.entry import Assembler, CachedAnswer, cacheable, replay
 from tollhouse.caching.keys import context_hash, exact_key, tenant_scope
 from tollhouse.stores.cache import ENTRY_OVERHEAD, LRUStore
-from tollhouse.types import ChatRequest, ChatResponse, Choice, Message, Principal, Usage
+from tollhouse.types import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    Message,
+    Principal,
+    ResponseFormat,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
 
 
 def req(text: str = "What is the capital of France?", **kw: object) -> ChatRequest:
@@ -36,9 +46,9 @@ def test_whitespace_is_folded_but_words_are_not() -> None:
         {"stop": ["\n"]},
         {"seed": 7},
         {"n": 2},
-        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
-        {"tool_choice": "none"},
-        {"response_format": {"type": "json_object"}},
+        {"tools": [ToolSpec("f", parameters={})]},
+        {"tool_choice": ToolChoice("none")},
+        {"response_format": ResponseFormat("json_object")},
         {"extra": {"frequency_penalty": 0.5}},
     ],
 )

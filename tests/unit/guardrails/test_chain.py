@@ -10,7 +10,7 @@ import pytest
 
 from tollhouse.config.guardrails import GuardrailSettings
 from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
-from tollhouse.guardrails.chain import GuardrailChain, GuardState
+from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.guardrails.injection import INDIRECT_NOTE
 from tollhouse.operations import CHAT
 from tollhouse.types import (
@@ -20,8 +20,12 @@ from tollhouse.types import (
     Choice,
     ChunkChoice,
     Delta,
+    GuardState,
     Message,
+    Raw,
     RequestContext,
+    ResponseFormat,
+    ToolSpec,
     Usage,
 )
 
@@ -117,11 +121,13 @@ def test_limits() -> None:
         run(CHAT.check_input(g, ctx(), req(user("a"), user("b"), user("c"))))
     with pytest.raises(GuardrailBlocked, match="max_tokens"):
         run(CHAT.check_input(g, ctx(), req(user("a"), max_tokens=11)))
-    tools = [{"type": "function", "function": {"name": "rm_everything"}}]
     with pytest.raises(GuardrailBlocked, match="tool"):
-        run(CHAT.check_input(g, ctx(), req(user("a"), tools=tools)))
-    ok = [{"type": "function", "function": {"name": "get_weather"}}]
-    run(CHAT.check_input(g, ctx(), req(user("a"), tools=ok)))
+        run(CHAT.check_input(g, ctx(), req(user("a"), tools=[ToolSpec("rm_everything")])))
+    other_kind = Raw({"type": "custom", "custom": {"name": "get_weather"}})  # not a function: no name
+    with pytest.raises(GuardrailBlocked, match="tool"):
+        run(CHAT.check_input(g, ctx(), req(user("a"), tools=[ToolSpec("get_weather"), other_kind])))
+    odd_shape = Raw({"type": "function", "function": {"name": "get_weather", "x-vendor": 1}})
+    run(CHAT.check_input(g, ctx(), req(user("a"), tools=[ToolSpec("get_weather"), odd_shape])))
     with pytest.raises(GuardrailBlocked, match="tokens"):
         run(CHAT.check_input(chain(limits={"max_input_tokens": 5}), ctx(), req(user("word " * 50))))
 
@@ -150,11 +156,21 @@ def test_overrides_by_model_and_key() -> None:
 
 def test_json_schema_answer_is_validated() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    rf = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    rf = ResponseFormat("json_schema", name="x", schema=schema)
     g = chain()
     c = ctx()
     run(CHAT.check_input(g, c, req(user("give n"), response_format=rf)))
     assert run(CHAT.check_output(g, c, resp('{"n": 3}'))).choices[0].message.content == '{"n": 3}'
+    with pytest.raises(ResponseSchemaMismatch, match="json_schema"):
+        run(CHAT.check_output(g, c, resp('{"n": "three"}')))
+
+
+def test_json_schema_in_a_shape_the_types_do_not_hold_is_still_validated() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    rf = Raw({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "x-vendor": True}})
+    g = chain()
+    c = ctx()
+    run(CHAT.check_input(g, c, req(user("give n"), response_format=rf)))
     with pytest.raises(ResponseSchemaMismatch, match="json_schema"):
         run(CHAT.check_output(g, c, resp('{"n": "three"}')))
 

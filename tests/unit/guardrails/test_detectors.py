@@ -11,6 +11,7 @@ from tollhouse.guardrails.injection import InjectionDetector, InjectionModel, ru
 from tollhouse.guardrails.normalize import decoded_payloads, normalise, rot13
 from tollhouse.guardrails.output import DANGEROUS, PatternGuard, response_schema, schema_errors
 from tollhouse.guardrails.pii import ENTITIES, Masker, detect, iban_ok, luhn, restore
+from tollhouse.types import Raw, ResponseFormat
 
 
 def test_normalise_undoes_obfuscation() -> None:
@@ -211,8 +212,11 @@ def test_dangerous_commands(text: str) -> None:
 
 def test_json_schema_validation() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    rf = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
-    assert response_schema(rf) == schema and response_schema({"type": "json_object"}) is None
+    rf = ResponseFormat("json_schema", name="x", schema=schema)
+    assert response_schema(rf) == schema and response_schema(ResponseFormat("json_object")) is None
+    odd = Raw({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "x-vendor": 1}})
+    assert response_schema(odd) == schema and response_schema(None) is None
+    assert response_schema(Raw({"type": "grammar", "grammar": "root ::= x"})) is None
     assert schema_errors('{"n": 1}', schema) is None
     assert "not valid JSON" in (schema_errors("nope", schema) or "")
     assert "n" in (schema_errors('{"n": "x"}', schema) or "")

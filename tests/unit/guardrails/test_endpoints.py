@@ -27,6 +27,7 @@ from tollhouse.types import (
     EmbeddingRequest,
     Message,
     RequestContext,
+    ResponseFormat,
     TextChoice,
     Usage,
 )
@@ -152,7 +153,7 @@ def test_embedding_pii_enforce_and_limits_block_but_injection_is_not_checked() -
 # ---- json_schema on streams ---------------------------------------------------------------------------
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-RF = {"type": "json_schema", "json_schema": {"name": "x", "schema": SCHEMA}}
+RF = ResponseFormat("json_schema", name="x", schema=SCHEMA)
 
 
 async def _chat_chunks(pieces: list[str]) -> AsyncIterator[ChatChunk]:

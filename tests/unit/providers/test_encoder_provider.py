@@ -87,6 +87,7 @@ async def test_bad_input_is_refused(provider: EncoderProvider, inputs: list[obje
 async def test_generation_is_refused_naming_the_model(provider: EncoderProvider) -> None:
     assert not provider.capabilities.chat
     assert provider.capabilities.embeddings
+    assert not provider.capabilities.streaming
     chat = ChatRequest(model=NAME, messages=[Message("user", "hi")])
     text = CompletionRequest(model=NAME, prompt="hi")
     with pytest.raises(InvalidRequest) as err:

@@ -15,7 +15,14 @@ from tollhouse.errors import ContextWindowExceeded, InvalidRequest, Overloaded, 
 from tollhouse.providers.base import Provider
 from tollhouse.providers.llamacpp import LlamaCppProvider
 from tollhouse.settings import ConfigError, LlamaCppModel
-from tollhouse.types import ChatChunk, ChatRequest, CompletionRequest, EmbeddingRequest, Message
+from tollhouse.types import (
+    ChatChunk,
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    Message,
+    ToolSpec,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +65,10 @@ async def test_satisfies_the_provider_protocol(provider: LlamaCppProvider) -> No
     assert provider.capabilities.chat
     assert provider.capabilities.completions
     assert not provider.capabilities.embeddings
+    assert provider.capabilities.streaming
+    assert not (
+        provider.capabilities.tools or provider.capabilities.vision or provider.capabilities.json_schema
+    )
     health = await provider.health()
     assert health.ok
     assert health.detail == "loaded"
@@ -188,7 +199,7 @@ async def test_unsupported_options_are_refused(provider: LlamaCppProvider) -> No
     with pytest.raises(InvalidRequest) as err:
         await provider.complete(chat("Hi", n=2))
     assert err.value.param == "n"
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    tool = ToolSpec("f", parameters={"type": "object"})
     with pytest.raises(InvalidRequest) as err:
         await provider.complete(chat("Hi", tools=[tool]))
     assert err.value.param == "tools"

@@ -163,3 +163,4 @@ async def test_health_and_close() -> None:
     assert provider.capabilities.chat
     assert provider.capabilities.completions
     assert provider.capabilities.embeddings
+    assert provider.capabilities.streaming and not provider.capabilities.tools

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from tests.support.mock_upstream import admin, free_port, start_mock_upstream, stop
+from tests.support.mock_upstream import (
+    TOOL_ARGUMENTS,
+    TOOL_CALL_ID,
+    admin,
+    free_port,
+    start_mock_upstream,
+    stop,
+)
 
 from tollhouse.errors import (
     UpstreamBadRequest,
@@ -24,9 +31,25 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers.openai_compat import OpenAICompatProvider, _SSEDecoder
+from tollhouse.providers.openai_compat import OpenAICompatProvider
+from tollhouse.providers.sse import SSEDecoder
 from tollhouse.settings import OpenAIModel, Timeouts
-from tollhouse.types import ChatChunk, ChatRequest, CompletionRequest, EmbeddingRequest, Message
+from tollhouse.types import (
+    ChatChunk,
+    ChatRequest,
+    CompletionRequest,
+    ContentPart,
+    EmbeddingRequest,
+    ImagePart,
+    Message,
+    Raw,
+    ResponseFormat,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolSpec,
+)
 
 NAME = "gpt-public"
 KEY_ENV = "TOLLHOUSE_TEST_UPSTREAM_KEY"
@@ -110,6 +133,74 @@ async def test_stream_forwards_include_usage_and_ends_with_usage(make: Factory, 
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 3
     assert all(c.model == NAME for c in chunks)
+
+
+async def test_tools_parts_and_tool_calls_both_ways(make: Factory, upstream: str) -> None:
+    """Typed tools, tool choice, response format and content parts go upstream in OpenAI's JSON; the
+    upstream's tool calls come back typed, whole or as stream fragments."""
+    await upstream_admin(upstream, "/__requests", "DELETE")
+    weather = ToolSpec("get_weather", "Weather for a city", {"type": "object"}, strict=True)
+    content: list[ContentPart] = [
+        TextPart("mock:tool_call"),
+        ImagePart(url="https://example.com/a.png", detail="low"),
+        Raw({"type": "future_part", "x": 1}),
+    ]
+    history = [
+        Message("user", "earlier"),
+        Message("assistant", None, tool_calls=[ToolCall("call_0", "get_weather", '{"city": "Rome"}')]),
+        Message("tool", "18C", tool_call_id="call_0"),
+        Message("user", content),
+    ]
+    req = ChatRequest(
+        model=NAME,
+        messages=history,
+        tools=[weather, Raw({"type": "custom", "custom": {"name": "g"}})],
+        tool_choice=ToolChoice("tool", "get_weather"),
+        response_format=ResponseFormat("json_object"),
+    )
+    provider = make()
+    caps = provider.capabilities
+    assert caps.tools and caps.vision and caps.audio and caps.json_schema and caps.streaming
+    resp = await provider.complete(req)
+    assert resp.choices[0].finish_reason == "tool_calls"
+    assert resp.choices[0].message.tool_calls == [ToolCall(TOOL_CALL_ID, "get_weather", TOOL_ARGUMENTS)]
+    [rec] = await upstream_admin(upstream, "/__requests")
+    body = rec["json"]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": {"type": "object"},
+                "strict": True,
+            },
+        },
+        {"type": "custom", "custom": {"name": "g"}},
+    ]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["messages"][1]["tool_calls"] == [
+        {
+            "id": "call_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+        }
+    ]
+    assert body["messages"][2] == {"role": "tool", "content": "18C", "tool_call_id": "call_0"}
+    assert body["messages"][3]["content"] == [
+        {"type": "text", "text": "mock:tool_call"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+        {"type": "future_part", "x": 1},
+    ]
+    chunks = [c async for c in provider.stream(req)]
+    fragments = [t for c in chunks for ch in c.choices for t in ch.delta.tool_calls or []]
+    assert all(isinstance(t, ToolCallDelta) and t.index == 0 for t in fragments)
+    first = fragments[0]
+    assert isinstance(first, ToolCallDelta)
+    assert (first.id, first.type, first.name) == (TOOL_CALL_ID, "function", "get_weather")
+    assert "".join(t.arguments or "" for t in fragments if isinstance(t, ToolCallDelta)) == TOOL_ARGUMENTS
+    assert chunks[-2].choices[0].finish_reason == "tool_calls"
 
 
 async def test_text_completions_and_embeddings(make: Factory) -> None:
@@ -348,7 +439,7 @@ async def test_sse_error_event_and_json_answer_to_a_stream(make: Factory, serve_
 
 
 def test_sse_decoder_joins_multiline_data_and_flushes_leftovers() -> None:
-    decoder = _SSEDecoder()
+    decoder = SSEDecoder()
     assert decoder.feed(b"data: a\ndata: b\n") == []
     assert decoder.feed(b"\nevent: error\ndata: c") == [(b"", b"a\nb")]
     assert decoder.flush() == [(b"error", b"c")]

@@ -7,6 +7,7 @@ from tests.support.routing_kit import Kit
 
 from tollhouse.routing.auto import classify
 from tollhouse.settings import AutoRouterConfig
+from tollhouse.types import ResponseFormat
 
 CFG = AutoRouterConfig(simple="s", standard="m", complex="l", code="c", short_chars=100, long_chars=2000)
 
@@ -63,7 +64,7 @@ async def test_cascade_checks_json_when_json_was_asked_for() -> None:
         {"small": {"reply": "not json"}, "medium": {"reply": '{"ok": true}'}, "large": {}},
         {"auto": [{**AUTO, "cascade": True}]},
     )
-    text, ctx = await kit.chat("auto", "hi", response_format={"type": "json_object"})
+    text, ctx = await kit.chat("auto", "hi", response_format=ResponseFormat("json_object"))
     assert text == '{"ok": true}' and ctx.route is not None and "escalated=invalid_json" in ctx.route
     text, ctx = await kit.chat("auto", "hi")  # no JSON asked: "not json" is a fine answer
     assert text == "not json"

@@ -10,6 +10,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tollhouse.types import ChatRequest, CompletionRequest, EmbeddingRequest, Message
+from tollhouse.wire.openai_content import (
+    content_from_dict,
+    response_format_from_dict,
+    tool_call_from_dict,
+    tool_choice_from_dict,
+    tool_from_dict,
+)
 
 # OpenAI parameters we relay to OpenAI-compatible upstreams without interpreting them.
 _RELAYED = (
@@ -72,11 +79,12 @@ class ChatMessage(Wire):
         return v
 
     def to_internal(self) -> Message:
+        calls = self.tool_calls
         return Message(
             role=self.role,
-            content=self.content,
+            content=content_from_dict(self.content),
             name=self.name,
-            tool_calls=self.tool_calls,
+            tool_calls=None if calls is None else [tool_call_from_dict(c) for c in calls],
             tool_call_id=self.tool_call_id,
             extra=dict(self.model_extra) if self.model_extra else None,
         )
@@ -168,9 +176,9 @@ class ChatCompletionRequest(_Sampling):
             seed=self.seed,
             n=self.n,
             user=self.user,
-            tools=self.tools,
-            tool_choice=self.tool_choice,
-            response_format=self.response_format,
+            tools=None if self.tools is None else [tool_from_dict(t) for t in self.tools],
+            tool_choice=tool_choice_from_dict(self.tool_choice),
+            response_format=response_format_from_dict(self.response_format),
             extra=self.relayed(),
         )
 
