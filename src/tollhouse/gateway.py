@@ -23,7 +23,6 @@ from tollhouse.errors import (
     InvalidRequest,
     ResponseSchemaMismatch,
     TollhouseError,
-    UpstreamTimeout,
 )
 from tollhouse.operations import C, Operation, Q, R
 from tollhouse.pipeline.admission import Limiter, Unlimited
@@ -52,6 +51,9 @@ class Gateway:
     cache: ResponseCache = field(default_factory=NoCache)
     ledger: Ledger = field(default_factory=NoLedger)
     router: Router = None  # type: ignore[assignment]  # built from the registry when not given
+    # Set when the server begins to shut down: a request cancelled from then on, whose client is still
+    # there, was cut at the end of the grace period (503), not abandoned by its client (499).
+    draining: bool = False
 
     def __post_init__(self) -> None:
         if self.router is None:
@@ -239,12 +241,17 @@ class Gateway:
         if isinstance(error, TollhouseError):
             ctx.status, ctx.error_type = error.status, error.type
         elif error is not None:
-            ctx.status, ctx.error_type = 499 if _is_cancel(error) else 500, type(error).__name__
+            ctx.status, ctx.error_type = self._status_of(ctx, error), type(error).__name__
         if error is not None:
             ctx.error_class = type(error).__name__
         t0 = time.perf_counter()
         self.ledger.record(ctx)
         ctx.mark_stage("ledger", t0)
+
+    def _status_of(self, ctx: RequestContext, error: BaseException) -> int:
+        if not _is_cancel(error):
+            return 500
+        return 503 if self.draining and not ctx.client_gone else 499
 
     async def _relay(
         self,
@@ -257,15 +264,15 @@ class Gateway:
         store: Callable[[R], Awaitable[None]] | None = None,
         assembler: Assembler | None = None,
     ) -> AsyncIterator[C]:
-        """Relay an opened stream: the chunks read while routing, then the rest (each gap bounded by the
-        deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``.
+        """Relay an opened stream: the chunks read while routing, then the rest (bounded by the stream's
+        ``timeouts``); record usage, and always settle and record in ``finally``.
         ``cached``: a replayed cache hit (its usage was not spent now). ``store`` + ``assembler``: assemble
         the answer and offer it to the cache once the stream has ended well."""
         usage: Usage | None = None
         error: BaseException | None = None
         upstream = start.upstream
         pending = start.chunks
-        idle = start.lease.idle_s if start.lease is not None else None
+        timeouts = start.timeouts
         i = 0
         try:
             while True:
@@ -275,10 +282,10 @@ class Gateway:
                 else:
                     t0 = time.perf_counter()
                     try:
-                        if idle is None:
+                        if timeouts is None:
                             chunk = await upstream.__anext__()
                         else:
-                            chunk = await _next_within(upstream, idle)
+                            chunk = await timeouts.next(upstream)
                     except StopAsyncIteration:
                         break
                     finally:
@@ -303,6 +310,8 @@ class Gateway:
             error = exc
             raise
         finally:
+            if timeouts is not None:
+                timeouts.close()
             await aclose_all(upstream, start.raw)
             if start.lease is not None:
                 start.lease.finish(error)
@@ -317,14 +326,6 @@ def _require(dep: Deployment, capability: str) -> None:
             param="model",
             code="model_not_supported",
         )
-
-
-async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
-    try:
-        async with asyncio.timeout(idle_s):
-            return await upstream.__anext__()
-    except TimeoutError:
-        raise UpstreamTimeout(f"the upstream stream was idle for more than {idle_s:g} s") from None
 
 
 def _is_cancel(exc: BaseException) -> bool:
