@@ -5,7 +5,8 @@
 
 ``handle`` answers a request whole; ``handle_stream`` opens the stream (failing over until its first content
 chunk) and returns the relay, which does the post-response stages as chunks flow and in its ``finally``, so a
-client that disconnects still has its usage settled and recorded and its upstream call closed.
+client that disconnects still has its usage settled and recorded and its upstream call closed. A cancelled
+request is recorded as a 499 (its client left) or, once the server drains, a 503 (cut at shutdown).
 Authentication happens before (``authenticate``: the route needs the principal to parse some bodies).
 """
 
@@ -114,8 +115,10 @@ class Gateway:
             error = exc
             raise
         finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+            try:
+                await reservation.settle(usage)
+            finally:  # recorded even if the settlement is cancelled in turn
+                self._finish(ctx, usage, error)
 
     async def handle_stream(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> AsyncIterator[C]:
         """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
@@ -145,8 +148,10 @@ class Gateway:
                 ctx.upstream_seconds += time.perf_counter() - t0
             ctx.ttft_seconds = time.perf_counter() - ctx.started
         except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
+            try:
+                await reservation.settle(None)
+            finally:
+                self._finish(ctx, None, exc)
             raise
         store: Callable[[R], Awaitable[None]] | None = None
         assembler: Assembler | None = None
@@ -310,13 +315,18 @@ class Gateway:
             error = exc
             raise
         finally:
+            # Nested so that a cancellation arriving while one step awaits skips none of the next.
             if timeouts is not None:
                 timeouts.close()
-            await aclose_all(upstream, start.raw)
-            if start.lease is not None:
-                start.lease.finish(error)
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+            try:
+                await aclose_all(upstream, start.raw)
+            finally:
+                if start.lease is not None:
+                    start.lease.finish(error)
+                try:
+                    await reservation.settle(usage)
+                finally:
+                    self._finish(ctx, usage, error)
 
 
 def _require(dep: Deployment, capability: str) -> None:

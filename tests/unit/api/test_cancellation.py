@@ -25,7 +25,7 @@ from tollhouse.app import create_app
 from tollhouse.operations import CHAT
 from tollhouse.providers.mock import MockProvider
 from tollhouse.runtime import Runtime
-from tollhouse.types import RequestContext
+from tollhouse.types import Estimate, RequestContext, Reservation, Usage
 
 PATH = "/v1/chat/completions"
 
@@ -140,6 +140,31 @@ async def test_disconnect_cancels_the_work_settles_and_records_one_499() -> None
     assert limiter.settled == [None]  # the reservation settled
     assert ledger.records == [ctx] and ctx.status == 499 and ctx.client_gone
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]  # nothing left pending
+
+
+class SlowSettling:
+    """A limiter whose settlement waits (a remote store), so a second cancellation can land in it."""
+
+    async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
+        class Slow:
+            async def settle(self, usage: Usage | None) -> None:
+                await asyncio.sleep(10)
+
+        return Slow()
+
+
+async def test_request_cancelled_again_while_it_settles_is_still_recorded_once() -> None:
+    gw, _, _, ledger = make(latency_ms=10_000)
+    gw.limiter = SlowSettling()
+    ctx = RequestContext(request_id="twice")
+    task = asyncio.create_task(gw.handle(ctx, CHAT, req()))
+    await asyncio.sleep(0.05)
+    task.cancel()  # during the provider call
+    await asyncio.sleep(0.05)
+    task.cancel()  # during the settlement
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ledger.records == [ctx] and ctx.status == 499
 
 
 async def test_work_that_ends_first_is_returned_and_not_cancelled() -> None:
