@@ -1,12 +1,15 @@
 """Application factory: routes and middleware; the lifespan enters the ``Runtime`` (everything long-lived,
-built from the settings, closed in reverse)."""
+built from the settings, closed in reverse) and marks it draining as soon as the server is told to stop."""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
 
 from fastapi import FastAPI
 
@@ -29,6 +32,7 @@ from tollhouse.telemetry.observer import Telemetry
 from tollhouse.version import __version__
 
 log = logging.getLogger("tollhouse.app")
+Handler = Callable[[int, FrameType | None], object]  # a Python signal handler
 
 # The wire formats served. Each ingress brings its routes and its hot-route table (see ``api.ingress``).
 INGRESSES: tuple[Ingress, ...] = (OPENAI,)
@@ -44,10 +48,15 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Runtime.open(settings, telemetry) as runtime:
+
+            def drain() -> None:
+                runtime.draining = runtime.gateway.draining = True
+
             app.state.runtime = runtime
             _tune_gc()
             log.info("ready", extra={"models": [d.name for d in runtime.registry.all()]})
-            yield
+            with _on_stop_signal(drain):
+                yield
         log.info("stopped")
 
     app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -79,8 +88,38 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         access_log_enabled=settings.logging.access_log,
         access_log_sample=settings.logging.access_log_sample,
         telemetry=telemetry,
+        shutdown_retry_after_s=settings.server.overload_retry_after_s,
     )
     return app
+
+
+@contextmanager
+def _on_stop_signal(callback: Callable[[], None]) -> Iterator[None]:
+    """Call ``callback`` when the process is told to stop (SIGTERM, SIGINT), then the server's own handler,
+    which drains in-flight requests for ``server.graceful_shutdown_s`` and cuts the rest: from the signal
+    on, a cancelled request is known to be a cut (503), not a client that left (499). Signals reach only
+    the main thread; an app served from another thread (tests) is not told."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    installed: dict[int, tuple[Handler, Handler]] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue  # no handler to chain to: the default action ends the process anyway
+
+        def chained(signum: int, frame: FrameType | None, previous: Handler = previous) -> None:
+            callback()
+            previous(signum, frame)
+
+        signal.signal(sig, chained)
+        installed[sig] = (chained, previous)
+    try:
+        yield
+    finally:
+        for signum, (ours, theirs) in installed.items():
+            if signal.getsignal(signum) is ours:  # else the server has restored its own already
+                signal.signal(signum, theirs)
 
 
 # Young-generation threshold once the start-up heap is frozen (CPython's default is 700). See _tune_gc.

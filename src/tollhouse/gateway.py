@@ -5,7 +5,8 @@
 
 ``handle`` answers a request whole; ``handle_stream`` opens the stream (failing over until its first content
 chunk) and returns the relay, which does the post-response stages as chunks flow and in its ``finally``, so a
-client that disconnects still has its usage settled and recorded and its upstream call closed.
+client that disconnects still has its usage settled and recorded and its upstream call closed. A cancelled
+request is recorded as a 499 (its client left) or, once the server drains, a 503 (cut at shutdown).
 Authentication happens before (``authenticate``: the route needs the principal to parse some bodies).
 """
 
@@ -23,7 +24,6 @@ from tollhouse.errors import (
     InvalidRequest,
     ResponseSchemaMismatch,
     TollhouseError,
-    UpstreamTimeout,
 )
 from tollhouse.operations import C, Operation, Q, R
 from tollhouse.pipeline.admission import Limiter, Unlimited
@@ -52,6 +52,9 @@ class Gateway:
     cache: ResponseCache = field(default_factory=NoCache)
     ledger: Ledger = field(default_factory=NoLedger)
     router: Router = None  # type: ignore[assignment]  # built from the registry when not given
+    # Set when the server begins to shut down: a request cancelled from then on, whose client is still
+    # there, was cut at the end of the grace period (503), not abandoned by its client (499).
+    draining: bool = False
 
     def __post_init__(self) -> None:
         if self.router is None:
@@ -112,8 +115,10 @@ class Gateway:
             error = exc
             raise
         finally:
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+            try:
+                await reservation.settle(usage)
+            finally:  # recorded even if the settlement is cancelled in turn
+                self._finish(ctx, usage, error)
 
     async def handle_stream(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> AsyncIterator[C]:
         """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
@@ -143,8 +148,10 @@ class Gateway:
                 ctx.upstream_seconds += time.perf_counter() - t0
             ctx.ttft_seconds = time.perf_counter() - ctx.started
         except BaseException as exc:
-            await reservation.settle(None)
-            self._finish(ctx, None, exc)
+            try:
+                await reservation.settle(None)
+            finally:
+                self._finish(ctx, None, exc)
             raise
         store: Callable[[R], Awaitable[None]] | None = None
         assembler: Assembler | None = None
@@ -239,12 +246,17 @@ class Gateway:
         if isinstance(error, TollhouseError):
             ctx.status, ctx.error_type = error.status, error.type
         elif error is not None:
-            ctx.status, ctx.error_type = 499 if _is_cancel(error) else 500, type(error).__name__
+            ctx.status, ctx.error_type = self._status_of(ctx, error), type(error).__name__
         if error is not None:
             ctx.error_class = type(error).__name__
         t0 = time.perf_counter()
         self.ledger.record(ctx)
         ctx.mark_stage("ledger", t0)
+
+    def _status_of(self, ctx: RequestContext, error: BaseException) -> int:
+        if not _is_cancel(error):
+            return 500
+        return 503 if self.draining and not ctx.client_gone else 499
 
     async def _relay(
         self,
@@ -257,15 +269,15 @@ class Gateway:
         store: Callable[[R], Awaitable[None]] | None = None,
         assembler: Assembler | None = None,
     ) -> AsyncIterator[C]:
-        """Relay an opened stream: the chunks read while routing, then the rest (each gap bounded by the
-        deployment's ``stream_idle_s``); record usage, and always settle and record in ``finally``.
+        """Relay an opened stream: the chunks read while routing, then the rest (bounded by the stream's
+        ``timeouts``); record usage, and always settle and record in ``finally``.
         ``cached``: a replayed cache hit (its usage was not spent now). ``store`` + ``assembler``: assemble
         the answer and offer it to the cache once the stream has ended well."""
         usage: Usage | None = None
         error: BaseException | None = None
         upstream = start.upstream
         pending = start.chunks
-        idle = start.lease.idle_s if start.lease is not None else None
+        timeouts = start.timeouts
         i = 0
         try:
             while True:
@@ -275,10 +287,10 @@ class Gateway:
                 else:
                     t0 = time.perf_counter()
                     try:
-                        if idle is None:
+                        if timeouts is None:
                             chunk = await upstream.__anext__()
                         else:
-                            chunk = await _next_within(upstream, idle)
+                            chunk = await timeouts.next(upstream)
                     except StopAsyncIteration:
                         break
                     finally:
@@ -303,11 +315,18 @@ class Gateway:
             error = exc
             raise
         finally:
-            await aclose_all(upstream, start.raw)
-            if start.lease is not None:
-                start.lease.finish(error)
-            await reservation.settle(usage)
-            self._finish(ctx, usage, error)
+            # Nested so that a cancellation arriving while one step awaits skips none of the next.
+            if timeouts is not None:
+                timeouts.close()
+            try:
+                await aclose_all(upstream, start.raw)
+            finally:
+                if start.lease is not None:
+                    start.lease.finish(error)
+                try:
+                    await reservation.settle(usage)
+                finally:
+                    self._finish(ctx, usage, error)
 
 
 def _require(dep: Deployment, capability: str) -> None:
@@ -317,14 +336,6 @@ def _require(dep: Deployment, capability: str) -> None:
             param="model",
             code="model_not_supported",
         )
-
-
-async def _next_within(upstream: AsyncIterator[C], idle_s: float) -> C:
-    try:
-        async with asyncio.timeout(idle_s):
-            return await upstream.__anext__()
-    except TimeoutError:
-        raise UpstreamTimeout(f"the upstream stream was idle for more than {idle_s:g} s") from None
 
 
 def _is_cancel(exc: BaseException) -> bool:

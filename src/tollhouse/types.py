@@ -536,6 +536,8 @@ class RequestContext:
     ratelimit_headers: list[tuple[bytes, bytes]] | None = None
     # Set once the ledger has this request's record (so a request is recorded exactly once).
     recorded: bool = False
+    # Set when the client disconnected before its answer was complete (a cancelled request is then a 499).
+    client_gone: bool = False
     # Set only when tracing is on, so the tracing-off path costs one ``is None`` test per stage.
     tracer: StageTracer | None = None
 

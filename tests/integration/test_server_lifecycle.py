@@ -1,7 +1,10 @@
-"""A real server process: graceful SIGTERM drain, client disconnect cancelling the upstream, bind safety."""
+"""A real server process: graceful SIGTERM drain and its cut-off, client disconnects cancelling the upstream
+(streams and whole answers), bind safety."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -10,7 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.support.gateway_server import gateway_server
+from tests.support.gateway_server import GatewayProcess, gateway_server
 from tests.support.mock_upstream import admin, start_mock_upstream, stop
 
 pytestmark = pytest.mark.slow
@@ -75,7 +78,95 @@ def test_client_disconnect_cancels_upstream_stream(upstream: str) -> None:
                 break
             time.sleep(0.1)
         assert admin(upstream, "/__stats").get("stream_disconnects", 0) >= 1
-        assert '"status":200' in gw.log() or "status=200" in gw.log()
+        # The access line says what the metrics and the ledger say: the client went away.
+        line = _wait_for_access_line(gw, '"path":"/v1/chat/completions"')
+        assert '"status":499' in line and '"http_status":200' in line, line
+
+
+def test_client_disconnect_aborts_a_whole_answer_upstream(upstream: str) -> None:
+    config = {
+        "embedded": NO_EMBEDDED,
+        "ledger": {"flush_interval_s": 0.05},
+        "models": [{"name": "relay", "provider": "openai", "api_base": upstream}],
+    }
+    admin(upstream, "/__stats", "DELETE")
+    with gateway_server(config) as gw:
+        body = {"model": "relay", "messages": [{"role": "user", "content": "mock:slow:30000"}]}
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(gw.base_url + "/chat/completions", json=body, timeout=1.0)  # the client gives up
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not admin(upstream, "/__stats").get("request_disconnects"):
+            time.sleep(0.1)
+        assert admin(upstream, "/__stats").get("request_disconnects") == 1  # aborted, not left running
+        line = _wait_for_access_line(gw, '"path":"/v1/chat/completions"')
+        assert '"status":499' in line, line
+        assert _ledger_statuses(gw) == [499]  # one record
+
+
+def test_requests_cut_at_shutdown_get_the_error_envelope() -> None:
+    config = {
+        "embedded": NO_EMBEDDED,
+        "server": {"graceful_shutdown_s": 1},
+        "ledger": {"flush_interval_s": 0.05},
+        "models": [
+            {"name": "slow", "provider": "mock", "latency_ms": 60_000},
+            {"name": "stalled", "provider": "mock", "faults": ["stall:1"], "reply": "one two three"},
+        ],
+    }
+    with gateway_server(config) as gw:
+        results: dict[str, httpx.Response] = {}
+
+        def call(name: str, stream: bool) -> None:
+            body = {"model": name, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+            results[name] = httpx.post(gw.base_url + "/chat/completions", json=body, timeout=30)
+
+        threads = [threading.Thread(target=call, args=a) for a in (("slow", False), ("stalled", True))]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # both in flight
+        gw.terminate(timeout=20)
+        for t in threads:
+            t.join(10)
+        whole, stream = results["slow"], results["stalled"]
+        assert whole.status_code == 503 and whole.headers["retry-after"] == "1"
+        assert whole.json()["error"]["code"] == "server_shutting_down"
+        assert stream.status_code == 200
+        events = [line for line in stream.text.splitlines() if line.startswith("data: ")]
+        assert '"content":"one"' in events[0]
+        assert '"code":"server_shutting_down"' in events[-1]
+        log = gw.log()
+        assert "Traceback" not in log and "Exception in ASGI application" not in log
+        assert _ledger_statuses(gw) == [503, 503]
+
+
+def _wait_for_access_line(gw: GatewayProcess, marker: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [x for x in gw.log().splitlines() if '"msg":"request"' in x and marker in x]
+        if lines or time.monotonic() > deadline:
+            assert lines, gw.log()
+            return lines[-1]
+        time.sleep(0.05)
+
+
+def _ledger_statuses(gw: GatewayProcess, timeout: float = 5.0) -> list[int]:
+    """Statuses in the server's SQLite ledger (in its working directory), once records stop arriving."""
+    db = gw.log_path.parent / "tollhouse.db"
+    deadline = time.monotonic() + timeout
+    found: list[int] = []
+    while time.monotonic() < deadline:
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                try:
+                    found = sorted(s for (s,) in conn.execute("SELECT status FROM ledger"))
+                except sqlite3.OperationalError:  # the table is not there yet
+                    found = []
+            if found:
+                time.sleep(0.3)  # a second record on its way
+                with contextlib.closing(sqlite3.connect(db)) as conn:
+                    return sorted(s for (s,) in conn.execute("SELECT status FROM ledger"))
+        time.sleep(0.05)
+    return found
 
 
 def test_refuses_public_bind_without_auth() -> None:

@@ -1,11 +1,13 @@
 """Pure-ASGI middleware (cheaper than BaseHTTPMiddleware): request id, body size limit, access log.
 
 The request id is the caller's ``X-Request-ID`` when it is sane, else a fresh one; it is put in the scope
-state, in the logging context and on every response.
+state, in the logging context and on every response. It also notes a client that disconnects, and answers
+a request the server cuts at the end of its shutdown grace period with a 503 in the error envelope.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -13,11 +15,12 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollhouse.api.render import render_error
+from tollhouse.api.render import error_body, render_error
 from tollhouse.context import request_id_var
-from tollhouse.errors import BodyTooLarge
+from tollhouse.errors import BodyTooLarge, Overloaded
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext
 
@@ -34,9 +37,11 @@ class GatewayMiddleware:
         access_log_enabled: bool = True,
         access_log_sample: float = 1.0,
         telemetry: Telemetry | None = None,
+        shutdown_retry_after_s: float = 1.0,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        self.shutdown_retry_after_s = shutdown_retry_after_s
         self.access_log = access_log_enabled
         self.access_sample = access_log_sample
         self.telemetry = telemetry
@@ -53,7 +58,7 @@ class GatewayMiddleware:
         rid_header = (b"x-request-id", rid.encode())
         status = 500
         begun = self.telemetry.begin(scope) if self.telemetry is not None else None
-
+        response = _Response()
         seen = 0
 
         async def limited_receive() -> Message:
@@ -63,13 +68,21 @@ class GatewayMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
                     raise _too_large(self.max_body)
+            elif message["type"] == "http.disconnect" and not response.ended:
+                response.client_gone = True
+                ctx = scope["state"].get("ctx")
+                if isinstance(ctx, RequestContext):
+                    ctx.client_gone = True
             return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    response.ended = True
+            elif message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                response.headers = message["headers"] = [*message.get("headers", []), rid_header]
                 ctx = scope["state"].get("ctx")
                 if isinstance(ctx, RequestContext) and ctx.attempts:
                     message["headers"].extend(_routing_headers(ctx))
@@ -90,35 +103,97 @@ class GatewayMiddleware:
             request_id_var.reset(token)
             return
 
+        outcome: int | None = None
         try:
             await self.app(scope, limited_receive, send_with_id)
+        except asyncio.CancelledError:
+            # Only the server cancels a request task (its shutdown grace period is over): answer the
+            # client instead of leaving it a bare 500, and end here (re-raised, the server would log a
+            # traceback per request).
+            task = asyncio.current_task()
+            if task is not None and task.uncancel() > 0:
+                raise
+            if not response.ended:
+                outcome = 499 if response.client_gone else 503
+                if response.client_gone:
+                    status = 499 if response.headers is None else status
+                else:
+                    await self._cut(scope, receive, send_with_id, response, rid)
         finally:
-            self._done(scope, status, started, begun)
+            self._done(scope, status, started, begun, outcome)
             request_id_var.reset(token)
 
-    def _done(self, scope: Scope, status: int, started: float, begun: Begun | None) -> None:
-        """The one place a finished request is observed: access line, then metrics / traces / records."""
+    async def _cut(self, scope: Scope, receive: Receive, send: Send, response: _Response, rid: str) -> None:
+        """Answer a request cut at shutdown: a 503 with Retry-After, or, when its stream has begun, an error
+        event that ends the stream. A plain response already under way can only be left unfinished."""
+        exc = Overloaded(
+            "The server is shutting down and could not finish this request; retry it.",
+            code="server_shutting_down",
+            retry_after=self.shutdown_retry_after_s,
+        )
+        if response.headers is None:
+            await render_error(exc, rid)(scope, receive, send)
+        elif not response.ended and _is_event_stream(response.headers):
+            event = b"data: " + orjson.dumps(error_body(exc, rid)) + b"\n\n"
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _done(
+        self, scope: Scope, status: int, started: float, begun: Begun | None, outcome: int | None = None
+    ) -> None:
+        """The one place a finished request is observed: access line, then metrics / traces / records.
+        The access line reports the request's outcome as the metrics and the ledger do: a stream that
+        failed (or whose client left) after its headers has its error's status (499: the client went
+        away); ``outcome`` overrides it (a request cut at shutdown)."""
         elapsed = time.perf_counter() - started
         ctx = scope["state"].get("ctx")
         if not isinstance(ctx, RequestContext):
             ctx = None
         if self.access_log:
-            failed = status >= 400 or (ctx is not None and ctx.error_type is not None)
+            shown = _outcome(status, ctx) if outcome is None else outcome
+            failed = shown >= 400 or (ctx is not None and ctx.error_type is not None)
             if failed or self.access_sample >= 1.0 or random.random() < self.access_sample:
-                self._log(scope, status, elapsed, ctx)
+                self._log(scope, shown, status, elapsed, ctx)
         if self.telemetry is not None:
-            self.telemetry.end(begun, ctx, status, elapsed)
+            self.telemetry.end(begun, ctx, status, elapsed)  # each sink takes the outcome from ``ctx``
 
-    def _log(self, scope: Scope, status: int, elapsed: float, ctx: RequestContext | None) -> None:
+    def _log(
+        self, scope: Scope, status: int, http_status: int, elapsed: float, ctx: RequestContext | None
+    ) -> None:
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": scope["path"],
             "status": status,
             "latency_ms": round(elapsed * 1000, 2),
         }
+        if http_status != status:
+            fields["http_status"] = http_status  # what the response's headers said
         if ctx is not None:
             fields.update(_ctx_fields(ctx))
         access_log.info("request", extra=fields)
+
+
+def _outcome(status: int, ctx: RequestContext | None) -> int:
+    """The request's status as the ledger and the metrics have it: its error's, when it failed after a
+    200 went out (a stream), else the HTTP status."""
+    if ctx is not None and ctx.error_type is not None and ctx.status != 200:
+        return ctx.status
+    return status
+
+
+class _Response:
+    """What a request's response has done so far (for a request cut at shutdown)."""
+
+    __slots__ = ("client_gone", "ended", "headers")
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] | None = None  # set when the response has begun
+        self.ended = False
+        self.client_gone = False
+
+
+def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)
 
 
 def _ctx_fields(ctx: RequestContext) -> dict[str, Any]:

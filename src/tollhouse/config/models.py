@@ -21,18 +21,27 @@ class Pricing(Strict):
 
 
 class Timeouts(Strict):
-    """Upstream timeouts in seconds."""
+    """Upstream timeouts in seconds. The gateway itself enforces `total_s` and the gap between stream
+    chunks for every provider (a stream past either ends with an error event, status 504)."""
 
     connect_s: float = Field(30.0, gt=0, description="Time to open a connection to the upstream.")
-    read_s: float = Field(30.0, gt=0, description="Longest wait for the next bytes from the upstream.")
-    total_s: float = Field(30.0, gt=0, description="Whole-request limit, streams included.")
+    read_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next bytes from the upstream; on a stream, the longest gap "
+        "between chunks unless `stream_idle_s` is set.",
+    )
+    total_s: float = Field(
+        30.0, gt=0, description="Whole-request limit per attempt, streams included (to their last chunk)."
+    )
     ttft_s: float | None = Field(
         None, gt=0, description="Streams: longest wait for the first content chunk; unset uses `total_s`."
     )
     stream_idle_s: float | None = Field(
         None,
         gt=0,
-        description="Streams: longest gap between chunks before the stream is ended with an error.",
+        description="Streams: longest gap between chunks before the stream is ended with an error; "
+        "unset uses `read_s`.",
     )
 
 

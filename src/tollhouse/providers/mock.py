@@ -60,7 +60,8 @@ def count_words(text: str) -> int:
 
 class MockProvider:
     """Fake deployment. ``calls`` counts every request received (simulated failures included);
-    ``cancelled`` counts streams whose consumer closed them before the end."""
+    ``cancelled`` counts requests whose caller went away before the end (streams closed early, calls
+    cancelled while they wait)."""
 
     def __init__(self, cfg: MockModel) -> None:
         self.name = cfg.name
@@ -74,7 +75,7 @@ class MockProvider:
     # ---- Provider protocol ---------------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
-        await self._mid_stream(await self._begin(), 1 << 30)
+        await self._before_answer()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         return ChatResponse(
             id=new_id("chatcmpl"),
@@ -108,7 +109,7 @@ class MockProvider:
                 self.cancelled += 1
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
-        await self._mid_stream(await self._begin(), 1 << 30)
+        await self._before_answer()
         tokens, finish = self._reply(self._cfg.reply or f"echo: {req.prompt}", req.max_tokens, req.stop)
         text = (req.prompt if req.echo else "") + "".join(tokens)
         return CompletionResponse(
@@ -139,7 +140,7 @@ class MockProvider:
                 self.cancelled += 1
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
-        await self._mid_stream(await self._begin(), 1 << 30)
+        await self._before_answer()
         dim = req.dimensions or self._cfg.embedding_dim
         texts = [x if isinstance(x, str) else " ".join(map(str, x)) for x in req.input]
         words = sum(count_words(t) for t in texts)
@@ -154,6 +155,14 @@ class MockProvider:
         """Nothing to release; present for the protocol."""
 
     # ---- behaviour ------------------------------------------------------------------------------------
+
+    async def _before_answer(self) -> None:
+        """A whole answer's latency and faults (they act before it); a cancelled wait counts."""
+        try:
+            await self._mid_stream(await self._begin(), 1 << 30)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
 
     async def _begin(self) -> Fault | None:
         """Count the request, wait ``latency_ms``, then fail it if this request is one that must fail.

@@ -4,8 +4,8 @@ Each attempt picks a deployment by the group's strategy (skipping open circuits 
 retry-safe failures go to another member at once, or to the same one after a jittered backoff; when the
 group is exhausted, the group's fallback chain for that error class takes over. Every attempt shares the
 request deadline. Streams are routed until their first content chunk; after that they are committed to
-the deployment (a later failure ends the stream with an error event). Nothing here awaits when nothing
-fails (ADR 0004).
+the deployment (a later failure ends the stream with an error event) and bounded by its ``total_s`` and
+idle limit (``stream_timeouts.py``). Nothing here awaits when nothing fails (ADR 0004).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tollhouse.routing.breaker import DENY, PROBE, CircuitBreaker, State
 from tollhouse.routing.group import Group, Selector
 from tollhouse.routing.retry import HEALTH_FAILURES, RETRY_SAFE, Backoff, classify
 from tollhouse.routing.strategies import Picker, Target
+from tollhouse.routing.stream_timeouts import StreamTimeouts
 from tollhouse.routing.streams import aclose_all, has_content
 from tollhouse.settings import ErrorClass, RoutingSettings
 from tollhouse.types import ChatRequest, CompletionRequest, RequestContext
@@ -62,10 +63,6 @@ class Lease:
         self.target = target
         self.permit = permit
 
-    @property
-    def idle_s(self) -> float | None:
-        return self.target.timeouts.stream_idle_s
-
     def finish(self, error: BaseException | None) -> None:
         """Settle the deployment's in-flight count and circuit with the stream's outcome."""
         self.target.in_flight -= 1
@@ -74,12 +71,16 @@ class Lease:
 
 @dataclass(slots=True)
 class StreamStart(Generic[C]):
-    """An opened stream: chunks up to and including the first with content, the rest still upstream."""
+    """An opened stream: chunks up to and including the first with content, the rest still upstream.
+    A routed stream has a ``lease`` and its ``timeouts`` (counted from ``started``, when its attempt
+    began); a replayed one has neither."""
 
     chunks: list[C]
     upstream: AsyncIterator[C]
     raw: AsyncIterator[C] | None
     lease: Lease | None = None
+    started: float = 0.0
+    timeouts: StreamTimeouts | None = None
 
 
 Opener = Callable[[Deployment], tuple[AsyncIterator[C], AsyncIterator[C] | None]]
@@ -182,9 +183,10 @@ class Router:
         self, ctx: RequestContext, group: Group, opener: Opener[C], capability: str, max_tokens: int | None
     ) -> StreamStart[C]:
         """Open a stream and read it up to its first content chunk, failing over until then. The returned
-        ``lease`` must be finished when the stream ends."""
+        ``lease`` must be finished and its ``timeouts`` closed when the stream ends."""
 
         async def attempt(target: Target, limit_s: float) -> StreamStart[C]:
+            started = time.perf_counter()
             upstream, raw = opener(target.dep)
             chunks: list[C] = []
             try:
@@ -205,10 +207,14 @@ class Router:
             except BaseException:
                 await aclose_all(upstream, raw)
                 raise
-            return StreamStart(chunks, upstream, raw)
+            return StreamStart(chunks, upstream, raw, started=started)
 
         start, target, permit = await self._run(ctx, group, attempt, capability, max_tokens, keep=True)
         start.lease = Lease(self, target, permit)
+        limits = target.timeouts
+        # The gateway bounds the rest of the stream itself: not every provider's client does.
+        idle_s = limits.stream_idle_s or limits.read_s
+        start.timeouts = StreamTimeouts(start.started + limits.total_s, idle_s, limits.total_s)
         return start
 
     # ---- the attempt loop -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ error (never a hang) and counts against the deployment."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -74,6 +75,50 @@ async def test_stalled_stream_is_ended_by_the_idle_timeout() -> None:
         async for _ in stream:
             pass
     assert time.perf_counter() - t0 < 1.0 and ctx.status == 504
+
+
+async def test_stalled_stream_is_ended_at_total_s_whatever_the_provider() -> None:
+    # No idle limit set and a read limit far away: the whole-stream limit still holds.
+    timeouts = {"total_s": 0.3, "read_s": 60}
+    kit = Kit({"a": {"faults": ["stall:1"], "reply": "one two three", "timeouts": timeouts}})
+    ctx = RequestContext(request_id="s")
+    t0 = time.perf_counter()
+    stream = await kit.gateway.handle_stream(ctx, CHAT, request("a", stream=True))
+    got: list[str] = []
+
+    async def consume() -> None:
+        async with asyncio.timeout(5):  # unbounded, the stall lasts an hour
+            async for chunk in stream:
+                got.extend(c.delta.content or "" for c in chunk.choices)
+
+    with pytest.raises(UpstreamTimeout, match=r"total_s of 0\.3 s"):
+        await consume()
+    assert got == ["one"] and 0.25 < time.perf_counter() - t0 < 1.0
+    assert ctx.status == 504 and kit.router.targets["a"].in_flight == 0
+    assert kit.providers["a"].cancelled == 1  # the upstream call was closed
+
+
+async def test_read_s_bounds_the_gap_between_chunks_when_no_idle_limit_is_set() -> None:
+    kit = Kit({"a": {"faults": ["stall:2"], "reply": "one two three", "timeouts": {"read_s": 0.1}}})
+    ctx = RequestContext(request_id="s")
+    stream = await kit.gateway.handle_stream(ctx, CHAT, request("a", stream=True))
+    t0 = time.perf_counter()
+
+    async def consume() -> None:
+        async with asyncio.timeout(5):
+            async for _ in stream:
+                pass
+
+    with pytest.raises(UpstreamTimeout, match=r"idle for more than 0\.1 s"):
+        await consume()
+    assert time.perf_counter() - t0 < 1.0 and ctx.status == 504
+
+
+async def test_slow_but_steady_stream_is_not_cut_by_the_idle_limit() -> None:
+    # Every gap is under the idle limit though the whole stream is longer: the timer re-arms, never cuts.
+    kit = Kit({"a": {"reply": " ".join(["w"] * 8), "chunk_ms": 40, "timeouts": {"stream_idle_s": 0.1}}})
+    words, ctx = await kit.stream("a")
+    assert len(words) == 8 and ctx.status == 200
 
 
 class RoleThenError(MockProvider):

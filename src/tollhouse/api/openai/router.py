@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tollhouse.api.cache_control import cache_control
 from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.disconnect import gone, unless_disconnected
 from tollhouse.api.openai.protocol import (
     ChatCompletionRequest,
     CompletionCreateRequest,
@@ -34,6 +35,7 @@ def _note_ignored(body: Wire) -> None:
 
 # Each route records a request refused before the pipeline did (bad key, malformed body, unknown
 # model): every request gets its ledger record (``Gateway.refused`` is a no-op once it has one).
+# The gateway's work runs ``unless_disconnected``: a client that leaves cancels it (None: answer ``gone``).
 
 
 @router.post("/v1/chat/completions", include_in_schema=False)
@@ -47,9 +49,12 @@ async def chat_completions(request: Request) -> Response:
         req = body.to_internal()
         req.cache = cache_control(request.headers, body.cache)
         if req.stream:
-            chunks = await gw.handle_stream(ctx, CHAT, req)
+            chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, CHAT, req))
+            if chunks is None:
+                return gone()
             return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx))
-        return json_response(wire.chat_response_to_dict(await gw.handle(ctx, CHAT, req)))
+        resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
+        return gone() if resp is None else json_response(wire.chat_response_to_dict(resp))
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
@@ -65,11 +70,14 @@ async def completions(request: Request) -> Response:
         _note_ignored(body)
         req = body.to_internal()
         if req.stream:
-            chunks = await gw.handle_stream(ctx, COMPLETIONS, req)
+            chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, COMPLETIONS, req))
+            if chunks is None:
+                return gone()
             return sse_response(
                 chunks, wire.completion_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx)
             )
-        return json_response(wire.completion_response_to_dict(await gw.handle(ctx, COMPLETIONS, req)))
+        resp = await unless_disconnected(request, ctx, gw.handle(ctx, COMPLETIONS, req))
+        return gone() if resp is None else json_response(wire.completion_response_to_dict(resp))
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
@@ -83,10 +91,12 @@ async def embeddings(request: Request) -> Response:
         await gw.authenticate(ctx, credential(request))
         body = await parse_body(request, EmbeddingCreateRequest)
         _note_ignored(body)
-        resp = await gw.handle(ctx, EMBEDDINGS, body.to_internal())
+        resp = await unless_disconnected(request, ctx, gw.handle(ctx, EMBEDDINGS, body.to_internal()))
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
+    if resp is None:
+        return gone()
     out = wire.embedding_response_to_dict(resp)
     if body.encoding_format == "base64":
         wire.encode_base64(out)
