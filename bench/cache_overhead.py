@@ -30,7 +30,8 @@ ANSWER = "A write-ahead log records every change before it is applied to the dat
 
 def request(i: int) -> ChatRequest:
     msgs = [Message("system", "You are a concise assistant."), Message("user", f"{QUESTION} ({i})")]
-    return ChatRequest(model="m", messages=msgs, max_tokens=256, temperature=0.2)
+    # Temperature 0: only repeatable requests are cached by default (a sampled one would be a skip).
+    return ChatRequest(model="m", messages=msgs, max_tokens=256, temperature=0.0)
 
 
 def response() -> ChatResponse:

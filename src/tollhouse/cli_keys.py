@@ -7,12 +7,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from tollhouse.access.keys import KeyService, KeySpec, public
+from tollhouse.errors import InvalidRequest
 from tollhouse.ledger.reports import Reports
 from tollhouse.settings import Settings
 from tollhouse.stores.build import key_store, ledger_store
@@ -24,17 +28,32 @@ def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+# KeySpec field → the flag that sets it, to name the flag when its value is refused.
+_FLAGS = {"expires_at": "--expires-days", "daily_usd": "--daily-usd", "monthly_usd": "--monthly-usd"}
+
+
 def _spec(args: argparse.Namespace) -> KeySpec:
+    """The flags as a ``KeySpec``, validated as ``/admin/keys`` validates a body; a refused value is an
+    ``InvalidRequest`` naming its flag."""
     data: dict[str, Any] = {}
-    for name in ("name", "user", "team", "rpm", "tpm"):
+    for name in ("name", "user", "team", "rpm", "tpm", "daily_usd", "monthly_usd"):
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value
     if getattr(args, "models", None):
         data["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
-    if getattr(args, "expires_days", None):
-        data["expires_at"] = time.time() + args.expires_days * 86400
-    return KeySpec.model_validate(data)
+    days = getattr(args, "expires_days", None)
+    if days is not None:
+        if not (math.isfinite(days) and days > 0):
+            raise InvalidRequest(f"--expires-days must be a positive number of days, got {days:g}.")
+        data["expires_at"] = time.time() + days * 86400
+    try:
+        return KeySpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+        raise InvalidRequest(f"{flag}: {first['msg']}.", param=field or None) from None
 
 
 async def _with_service(settings: Settings, fn: Callable[[KeyService], Awaitable[Any]]) -> Any:
@@ -50,10 +69,11 @@ def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         settings = load(args)
         action = args.keys_action
+        spec = _spec(args) if action in ("create", "update") else KeySpec()  # refused before any write
 
         async def go(svc: KeyService) -> Any:
             if action == "create":
-                secret, key = await svc.create(_spec(args))
+                secret, key = await svc.create(spec)
                 print("Store this key now: it is not shown again.", file=sys.stderr)
                 return public(key, secret)
             if action == "list":
@@ -61,7 +81,7 @@ def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
             if action == "get":
                 return public(await svc.get(args.id))
             if action == "update":
-                return public(await svc.update(args.id, _spec(args)))
+                return public(await svc.update(args.id, spec))
             if action == "revoke":
                 return public(await svc.revoke(args.id))
             secret, key = await svc.rotate(args.id)
@@ -89,6 +109,10 @@ def add_key_commands(sub: Any, load: Loader) -> None:
             p.add_argument("--models", help="comma-separated models the key may call (default: all)")
             p.add_argument("--rpm", type=int, help="requests per minute")
             p.add_argument("--tpm", type=int, help="tokens per minute")
+            p.add_argument("--daily-usd", type=float, dest="daily_usd", help="spend cap per UTC day (USD)")
+            p.add_argument(
+                "--monthly-usd", type=float, dest="monthly_usd", help="spend cap per UTC month (USD)"
+            )
             p.add_argument("--expires-days", type=float, dest="expires_days")
         p.set_defaults(func=_keys_cmd(load))
 

@@ -3,7 +3,9 @@
 TollhouseError                      500 server_error
 ├── InvalidRequest                  400 invalid_request_error (names the param)
 │   ├── ContextWindowExceeded       400 code=context_length_exceeded
-│   └── GuardrailBlocked            400 code=guardrail_blocked (names the rule)
+│   └── GuardrailBlocked            400 code=guardrail_blocked (an input guardrail; names the rule)
+├── OutputBlocked                   422 content_filter, code=guardrail_blocked (an output guardrail withheld
+│                                       the model's answer; names the rule)
 ├── BodyTooLarge                    413 invalid_request_error
 ├── AuthenticationFailed            401 authentication_error
 ├── PermissionDenied                403 permission_error
@@ -73,6 +75,16 @@ class ContextWindowExceeded(InvalidRequest):
 class GuardrailBlocked(InvalidRequest):
     """A guardrail refused the request; the message names the rule, never the offending text."""
 
+    code = "guardrail_blocked"
+
+
+class OutputBlocked(TollhouseError):
+    """An output guardrail withheld the model's answer: the request was valid and the call succeeded (its
+    usage is billed), so neither a client error (400) nor a failure worth retrying (5xx); 422 with the type
+    of a filtered answer (docs/GUARDRAILS.md). The message names the rule, never the text."""
+
+    status = 422
+    type = "content_filter"
     code = "guardrail_blocked"
 
 

@@ -185,6 +185,12 @@ class Gateway:
             )
         if max_tokens is not None and max_tokens < 1:
             raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
+        n = getattr(req, "n", 1)  # choices; embeddings have none
+        if n > dep.config.max_n:
+            raise InvalidRequest(
+                f"n is too large: {n}. This model returns at most {dep.config.max_n} choices per request.",
+                param="n",
+            )
         ctx.mark_stage("route", t0)
         return group
 

@@ -216,11 +216,13 @@ class Usage:
 @dataclass(slots=True, frozen=True)
 class CacheControl:
     """Per-request cache directives (``Cache-Control`` / ``x-tollhouse-cache-ttl`` headers or the body's
-    ``cache`` object): ``no_cache`` skips the lookup but stores the answer, ``no_store`` does neither."""
+    ``cache`` object): ``no_cache`` skips the lookup but stores the answer, ``no_store`` does neither;
+    ``sampled`` caches a request that samples (temperature above 0, no seed)."""
 
     no_cache: bool = False
     no_store: bool = False
     ttl_s: float | None = None
+    sampled: bool = False
 
 
 @dataclass(slots=True)

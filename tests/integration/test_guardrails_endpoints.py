@@ -67,7 +67,8 @@ def test_completion_stream_output_block_ends_with_content_filter(client: TestCli
     assert choices[-1]["finish_reason"] == "content_filter"  # type: ignore[index]
     assert "rm -rf" not in "".join(str(c["text"]) for c in choices)  # type: ignore[index]
     r = client.post("/v1/completions", json={"model": "danger", "prompt": "free disk space?"})
-    assert r.status_code == 400 and "dangerous_commands" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "dangerous_commands" in r.json()["error"]["message"]  # answer withheld
+    assert r.json()["error"]["type"] == "content_filter"
 
 
 def test_embeddings_pii_is_anonymised_before_the_upstream(client: TestClient) -> None:

@@ -51,7 +51,9 @@ def new_key(c: TestClient, **spec: Any) -> str:
 def chat(
     c: TestClient, key: str, text: str = "hello there", model: str = "once", headers: Any = None, **kw: Any
 ) -> Any:
-    body = {"model": model, "messages": [{"role": "user", "content": text}], **kw}
+    """A chat request at temperature 0 (only repeatable requests are cached by default) unless ``kw``
+    says otherwise."""
+    body = {"model": model, "messages": [{"role": "user", "content": text}], "temperature": 0, **kw}
     return c.post(
         "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}", **(headers or {})}
     )

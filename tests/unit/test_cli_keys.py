@@ -69,3 +69,32 @@ def test_secure_default_counts_created_keys(tmp_path: Path, capsys: pytest.Captu
     config.write_text(yaml.safe_dump({"keys": {"sqlite_path": str(tmp_path / "k.db")}}))
     run(capsys, "keys", "create", "--config", str(config))
     assert has_keys(cfg)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--daily-usd", "1e308"], "--daily-usd"),
+        (["--daily-usd", "inf"], "--daily-usd"),
+        (["--monthly-usd", "nan"], "--monthly-usd"),
+        (["--daily-usd", "0"], "--daily-usd"),
+        (["--rpm", "1000000000000"], "--rpm"),
+        (["--expires-days", "inf"], "--expires-days"),
+        (["--expires-days", "-1"], "--expires-days"),
+    ],
+)
+def test_key_flags_out_of_bounds_are_refused_naming_the_flag(
+    config: str, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    assert main(["keys", "create", "--config", config, *flags]) == 1
+    assert named in capsys.readouterr().err
+    assert run(capsys, "keys", "list", "--config", config) == []  # nothing was written
+
+
+def test_budget_flags(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    created = run(capsys, "keys", "create", "--config", config, "--daily-usd", "2.5", "--monthly-usd", "40")
+    assert isinstance(created, dict) and (created["daily_usd"], created["monthly_usd"]) == (2.5, 40.0)
+    assert main(["keys", "update", created["id"], "--config", config, "--daily-usd", "1e10"]) == 1
+    assert "--daily-usd" in capsys.readouterr().err
+    updated = run(capsys, "keys", "update", created["id"], "--config", config, "--daily-usd", "3")
+    assert isinstance(updated, dict) and updated["daily_usd"] == 3.0 and updated["monthly_usd"] == 40.0

@@ -114,3 +114,27 @@ def test_example_yaml_is_valid_and_documents_every_section() -> None:
 def test_configuration_md_matches_the_settings_model() -> None:
     committed = (ROOT / "docs" / "CONFIGURATION.md").read_text()
     assert committed == render(), "regenerate: tollhouse config-docs > docs/CONFIGURATION.md"
+
+
+def test_metrics_public_and_its_former_name() -> None:
+    from tollhouse.config.telemetry import MetricsSettings
+
+    assert MetricsSettings().public is False  # admin-only while auth is on, by default
+    assert MetricsSettings.model_validate({"require_admin_key": False}).public is True
+    assert MetricsSettings.model_validate({"require_admin_key": "true"}).public is False
+    assert MetricsSettings.model_validate({"require_admin_key": False, "public": False}).public is False
+    with pytest.raises(ValueError, match="require_admin_key"):
+        MetricsSettings.model_validate({"require_admin_key": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [
+        ({"budgets": {"users": {"u": {"daily_usd": 1e308}}}}, "budgets.users.u.daily_usd"),
+        ({"emergency": {"daily_spend_usd": float("inf")}}, "emergency.daily_spend_usd"),
+        ({"cache": {"ttl_s": float("nan")}}, "cache.ttl_s"),
+    ],
+)
+def test_unbounded_numbers_are_refused_at_start(section: dict[str, object], value: str) -> None:
+    with pytest.raises(ConfigError, match=value.replace(".", r"\.")):
+        load_settings(None, **section)

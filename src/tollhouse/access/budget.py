@@ -29,9 +29,12 @@ log = logging.getLogger("tollhouse.budget")
 MICRO = 1_000_000
 DAY_TTL = 2 * 86400
 MONTH_TTL = 32 * 86400
+MAX_MICROS = 2**62  # a counter's largest value: room to add one more worst case within int64
 
 
 def _micros(usd: float) -> int:
+    if not usd < MAX_MICROS / MICRO:  # NaN, inf or absurd (a key stored before budgets were bounded)
+        return MAX_MICROS  # saturate: no practical limit, never an OverflowError
     return math.ceil(usd * MICRO - 1e-6)
 
 

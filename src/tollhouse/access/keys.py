@@ -22,7 +22,13 @@ from typing import Any
 
 from pydantic import Field
 
-from tollhouse.config.access import KeysSettings
+from tollhouse.config.access import (
+    MAX_BUDGET_USD,
+    BudgetUsd,
+    KeysSettings,
+    RequestsPerMinute,
+    TokensPerMinute,
+)
 from tollhouse.config.base import Strict
 from tollhouse.errors import NotFound
 from tollhouse.stores.base import ApiKey, KeyStore
@@ -45,8 +51,8 @@ def hash_secret(secret: str) -> str:
 
 
 class ModelLimit(Strict):
-    rpm: int | None = Field(None, gt=0, description="Requests per minute on this model.")
-    tpm: int | None = Field(None, gt=0, description="Tokens per minute on this model.")
+    rpm: RequestsPerMinute | None = Field(None, description="Requests per minute on this model.")
+    tpm: TokensPerMinute | None = Field(None, description="Tokens per minute on this model.")
 
 
 class KeySpec(Strict):
@@ -56,11 +62,11 @@ class KeySpec(Strict):
     user: str | None = Field(None, max_length=200)
     team: str | None = Field(None, max_length=200)
     models: list[str] | None = Field(None, description="Models the key may call; unset: all.")
-    rpm: int | None = Field(None, gt=0)
-    tpm: int | None = Field(None, gt=0)
+    rpm: RequestsPerMinute | None = None
+    tpm: TokensPerMinute | None = None
     model_limits: dict[str, ModelLimit] | None = None
-    daily_usd: float | None = Field(None, gt=0, description="Spend cap per UTC day (USD).")
-    monthly_usd: float | None = Field(None, gt=0, description="Spend cap per UTC month (USD).")
+    daily_usd: BudgetUsd | None = Field(None, description="Spend cap per UTC day (USD).")
+    monthly_usd: BudgetUsd | None = Field(None, description="Spend cap per UTC month (USD).")
     expires_at: float | None = Field(None, description="Epoch seconds after which the key is refused.")
 
 
@@ -139,6 +145,14 @@ class CachedKey:
     revoked: bool
 
 
+def _bounded_usd(usd: float | None) -> float | None:
+    """A stored budget within the bounds new ones are held to: one written before they existed (1e308,
+    inf, NaN) counts as the largest budget instead of failing every request of its key."""
+    if usd is None or usd <= MAX_BUDGET_USD:  # NaN fails the comparison, so it is bounded too
+        return usd
+    return MAX_BUDGET_USD
+
+
 def _principal(key: ApiKey) -> Principal:
     per_model = {m: (v.get("rpm"), v.get("tpm")) for m, v in key.model_limits.items()}
     limits = KeyLimits(
@@ -146,8 +160,8 @@ def _principal(key: ApiKey) -> Principal:
         rpm=key.rpm,
         tpm=key.tpm,
         per_model=per_model,
-        daily_usd=key.daily_usd,
-        monthly_usd=key.monthly_usd,
+        daily_usd=_bounded_usd(key.daily_usd),
+        monthly_usd=_bounded_usd(key.monthly_usd),
     )
     return Principal(key_id=key.id, user=key.user, team=key.team, anonymous=False, limits=limits)
 

@@ -1,7 +1,7 @@
 """Per-request cache directives from the wire: ``Cache-Control: no-cache | no-store``, the
 ``x-tollhouse-cache-ttl`` header (seconds), and the body's OpenAI-compatible extra field
-``"cache": {"no_cache": true, "no_store": true, "ttl": 60}`` (``no-cache`` / ``no-store`` spelled with
-dashes are accepted too). A malformed value is a 400 that names the header or field."""
+``"cache": {"no_cache": true, "no_store": true, "ttl": 60, "sampled": true}`` (``no-cache`` / ``no-store``
+spelled with dashes are accepted too). A malformed value is a 400 that names the header or field."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from tollhouse.errors import InvalidRequest
 from tollhouse.types import CacheControl
 
-_BODY_KEYS = {"no_cache", "no-cache", "no_store", "no-store", "ttl"}
+_BODY_KEYS = {"no_cache", "no-cache", "no_store", "no-store", "ttl", "sampled"}
 
 
 def _ttl(value: Any, where: str) -> float:
@@ -39,7 +39,7 @@ def cache_control(headers: Headers, body: Any) -> CacheControl | None:
     ttl_header = headers.get("x-tollhouse-cache-ttl")
     if header is None and ttl_header is None and body is None:
         return None
-    no_cache = no_store = False
+    no_cache = no_store = sampled = False
     ttl: float | None = None
     if header is not None:
         directives = {d.strip().lower().split("=", 1)[0] for d in header.split(",")}
@@ -53,11 +53,12 @@ def cache_control(headers: Headers, body: Any) -> CacheControl | None:
         unknown = sorted(set(body) - _BODY_KEYS)
         if unknown:
             raise InvalidRequest(
-                f"Unknown field(s) in cache: {', '.join(unknown)} (known: no_cache, no_store, ttl).",
+                f"Unknown field(s) in cache: {', '.join(unknown)} (known: no_cache, no_store, ttl, sampled).",
                 param="cache",
             )
         no_cache = no_cache or _flag(body, "no_cache")
         no_store = no_store or _flag(body, "no_store")
         if "ttl" in body:
             ttl = _ttl(body["ttl"], "cache.ttl")
-    return CacheControl(no_cache=no_cache, no_store=no_store, ttl_s=ttl)
+        sampled = _flag(body, "sampled")
+    return CacheControl(no_cache=no_cache, no_store=no_store, ttl_s=ttl, sampled=sampled)

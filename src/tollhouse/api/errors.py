@@ -28,6 +28,15 @@ _HTTP_TYPES = {
 }
 
 
+class FieldError(ValueError):
+    """A validator's error that knows which part of its field is wrong: ``where`` is a dotted path below
+    the field ('' for the field itself), which the 400's ``param`` and message then name in full."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 def request_id_of(request: Request) -> str | None:
     rid = request.scope.get("state", {}).get("request_id")
     return str(rid) if rid else None
@@ -42,8 +51,12 @@ def validation_error(exc: ValidationError | RequestValidationError) -> InvalidRe
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     # pydantic reports union members as extra loc parts (e.g. 'str', 'list[...]'); keep the field path.
     loc = [p for p in loc if not (p.startswith(("list[", "dict[")) or p in {"str", "int", "float", "bool"})]
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        loc += [p for p in cause.where.split(".") if p]
+        msg = str(cause)
     param = ".".join(loc) or None
-    msg = first.get("msg", "invalid value")
     if first.get("type") == "json_invalid":
         return InvalidRequest("The request body is not valid JSON.")
     if first.get("type") == "missing":

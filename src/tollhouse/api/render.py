@@ -32,8 +32,14 @@ def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
     return {"error": err}
 
 
+# RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750: Bearer), whoever raised it.
+WWW_AUTHENTICATE = 'Bearer realm="tollhouse"'
+
+
 def render_error(exc: TollhouseError, request_id: str | None) -> Response:
     headers = exc.headers()  # x-request-id is added by the middleware to every response
+    if exc.status == 401:
+        headers["www-authenticate"] = WWW_AUTHENTICATE
     return Response(
         orjson.dumps(error_body(exc, request_id)),
         status_code=exc.status,

@@ -10,9 +10,9 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from tollhouse.api.deps import GatewayDep, TelemetryDep, credential, new_context, parse_body
+from tollhouse.api.deps import GatewayDep, RuntimeDep, TelemetryDep, credential, new_context, parse_body
 from tollhouse.api.render import json_response
-from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded
+from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded, PermissionDenied
 from tollhouse.settings import Settings
 from tollhouse.telemetry.metrics import Metrics
 
@@ -52,20 +52,31 @@ async def feedback(request: Request, gw: GatewayDep, telemetry: TelemetryDep) ->
     return resp
 
 
+def _require_admin(request: Request, admin_key: str | None) -> None:
+    """Metrics name models, deployments and API key ids: while auth is on, only the admin may scrape."""
+    if admin_key is None:
+        raise PermissionDenied(
+            "Scraping metrics needs the admin key, and none is set: set auth.admin_key_env, or "
+            "telemetry.metrics.public: true to let anyone scrape."
+        )
+    given = credential(request) or ""
+    if not hmac.compare_digest(given.encode(), admin_key.encode()):
+        raise AuthenticationFailed("Scraping metrics needs the admin key.")
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the feedback route, and the scrape route at ``telemetry.metrics.path`` when metrics are on."""
+    """Add the feedback route, and the scrape route at ``telemetry.metrics.path`` when metrics are on
+    (admin only while auth is on, unless ``telemetry.metrics.public``)."""
     app.include_router(router)
     m = settings.telemetry.metrics
     if not m.enabled:
         return
-    admin_key = settings.admin_key() if m.require_admin_key else None
+    public = m.public
 
-    async def metrics(request: Request, telemetry: TelemetryDep) -> Response:
-        if admin_key is not None:
-            given = credential(request) or ""
-            if not hmac.compare_digest(given.encode(), admin_key.encode()):
-                raise AuthenticationFailed("Scraping metrics needs the admin key.")
-        collector = telemetry.metrics
+    async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+        if not public and not runtime.open_mode:
+            _require_admin(request, runtime.admin_key)
+        collector = runtime.telemetry.metrics
         assert isinstance(collector, Metrics)
         body, content_type = collector.render()
         return Response(body, media_type=content_type)

@@ -1,9 +1,12 @@
 """A cached answer as bytes: the response in OpenAI's JSON shape plus what accounting needs (the
-deployment that produced it and its cost), and its replay as a stream of chunks."""
+deployment that produced it and its cost), its replay as a stream of chunks, and fresh tool-call ids for
+each serving."""
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -57,6 +60,35 @@ def cacheable(resp: ChatResponse) -> bool:
     if not resp.choices:
         return False
     return all(c.finish_reason in ("stop", "tool_calls") for c in resp.choices)
+
+
+def fresh_tool_call_ids(resp: ChatResponse) -> ChatResponse:
+    """``resp`` (changed in place: a served answer is parsed anew from its bytes) with each tool-call id
+    replaced by a new one, so a client that keys its state by call id never sees one twice. An id that
+    occurs more than once in the answer gets the same new id each time."""
+    renamed: dict[str, str] = {}
+
+    def fresh(old: str) -> str:
+        new = renamed.get(old)
+        if new is None:
+            new = renamed[old] = "call_" + uuid.uuid4().hex[:24]
+        return new
+
+    for c in resp.choices:
+        calls = c.message.tool_calls
+        if calls:
+            c.message.tool_calls = [_renamed(call, fresh) for call in calls]
+    return resp
+
+
+def _renamed(call: ToolCall | Raw, fresh: Callable[[str], str]) -> ToolCall | Raw:
+    if isinstance(call, ToolCall):
+        call.id = fresh(call.id)
+        return call
+    v = call.value
+    if isinstance(v, dict) and isinstance(v.get("id"), str):
+        return Raw({**v, "id": fresh(v["id"])})
+    return call
 
 
 def replay(resp: ChatResponse, include_usage: bool) -> list[ChatChunk]:

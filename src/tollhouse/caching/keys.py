@@ -61,9 +61,28 @@ def _tools(req: ChatRequest) -> list[Any]:
     ]
 
 
+_DUMPS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_INT64 = (-(2**63), 2**64 - 1)  # what orjson writes as a JSON number
+
+
 def _digest(obj: Any) -> str:
-    raw = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    try:
+        raw = orjson.dumps(obj, option=_DUMPS)
+    except TypeError:  # an integer orjson cannot write (the API refuses them; other callers may not)
+        raw = orjson.dumps(_wide_ints(obj), option=_DUMPS)
     return hashlib.blake2b(raw, digest_size=20).hexdigest()
+
+
+def _wide_ints(obj: Any) -> Any:
+    """``obj`` with each integer outside orjson's range spelled as ``["int", "<digits>"]``, so a key is
+    still computed (and differs for different integers) instead of the request failing."""
+    if isinstance(obj, int) and not isinstance(obj, bool) and not _INT64[0] <= obj <= _INT64[1]:
+        return ["int", str(obj)]
+    if isinstance(obj, dict):
+        return {k: _wide_ints(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_wide_ints(v) for v in obj]
+    return obj
 
 
 def tenant_scope(principal: Principal, scope: str) -> str:

@@ -1,10 +1,11 @@
 """The cache stage: exact lookup, then (mode ``semantic``) the semantic index; store after a complete answer.
 
-Policy per request: ``cache.mode`` / ``access`` / ``ttl_s``, replaced by the first matching override (key
-id, requested model), then the request's own directives. Never looked up nor stored: requests whose input
-guardrails found PII. Never stored: errors, blocked, filtered or truncated answers, answers above
-``max_entry_bytes``. A store error is a miss, logged and counted, never a failed request. Writes run in
-the background, off the response path.
+Policy per request: ``cache.mode`` / ``access`` / ``ttl_s`` / ``sampled``, replaced by the first matching
+override (key id, requested model), then the request's own directives. Never looked up nor stored: requests
+whose input guardrails found PII, and requests that sample (temperature above 0 or unset, no seed) unless
+opted in. Never stored: errors, blocked, filtered or truncated answers, answers above ``max_entry_bytes``.
+A hit's tool calls get fresh ids. A store error is a miss, logged and counted, never a failed request.
+Writes run in the background, off the response path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tollhouse.caching.entry import CachedAnswer, cacheable
+from tollhouse.caching.entry import CachedAnswer, cacheable, fresh_tool_call_ids
 from tollhouse.caching.keys import context_hash, exact_key, fold, tenant_scope, user_turns
 from tollhouse.caching.stats import CacheStats
 from tollhouse.config.cache import CacheAccess, CacheMode, CacheSettings
@@ -34,6 +35,7 @@ class Policy:
     mode: CacheMode
     access: CacheAccess
     ttl_s: float
+    sampled: bool  # requests that sample are cached too
 
 
 class ResponseCacheStage:
@@ -61,14 +63,30 @@ class ResponseCacheStage:
         found = self._policies.get((key_id, model))
         if found is None:
             cfg = self.cfg
-            found = Policy(cfg.mode, cfg.access, cfg.ttl_s)
+            found = Policy(cfg.mode, cfg.access, cfg.ttl_s, cfg.sampled)
             for o in cfg.overrides:
                 if (not o.keys or key_id in o.keys) and (not o.models or model in o.models):
-                    found = Policy(o.mode or found.mode, o.access or found.access, o.ttl_s or found.ttl_s)
+                    sampled = found.sampled if o.sampled is None else o.sampled
+                    found = Policy(
+                        o.mode or found.mode, o.access or found.access, o.ttl_s or found.ttl_s, sampled
+                    )
                     break
             if len(self._policies) < 10_000:
                 self._policies[(key_id, model)] = found
         return found
+
+    def _repeatable(self, req: ChatRequest, pol: Policy) -> bool:
+        """Whether this request's answer may be served again: it is meant to repeat (temperature 0 or a
+        seed), or the policy or the request opts in (``mode: semantic`` does, up to its temperature)."""
+        if req.temperature == 0 or req.seed is not None or pol.sampled:
+            return True
+        control = req.cache
+        if control is not None and control.sampled:
+            return True
+        if pol.mode == "semantic":
+            temperature = 1.0 if req.temperature is None else req.temperature
+            return temperature <= self.cfg.semantic.max_temperature
+        return False
 
     def _semantic_context(self, req: ChatRequest, ctx: RequestContext) -> str | None:
         """The context hash of a request the semantic index may answer (None: it may not)."""
@@ -89,7 +107,12 @@ class ResponseCacheStage:
         model = ctx.model_requested or req.model
         pol = self.policy(ctx.principal.key_id, model)
         control = req.cache
-        if pol.mode == "off" or (control is not None and control.no_store) or _pii_found(ctx):
+        if (
+            pol.mode == "off"
+            or (control is not None and control.no_store)
+            or _pii_found(ctx)
+            or not self._repeatable(req, pol)
+        ):
             self._skip(ctx)
             return None
         tenant = tenant_scope(ctx.principal, self.cfg.scope)
@@ -171,7 +194,7 @@ class ResponseCacheStage:
         if ctx.cache_plan is not None:
             ctx.cache_plan.store = False  # a served answer is not stored again
         self.stats.record_hit(status, saved)
-        resp = answer.response
+        resp = fresh_tool_call_ids(answer.response)  # ids a client may key state by are never reused
         resp.id = new_id("chatcmpl")
         resp.created = int(time.time())
         return resp

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from tollhouse.config.base import Strict
+
+# Bounds of what a key, user or team may be given (config, `/admin/keys`, `tollhouse keys`). Budgets are
+# counted in integer micro-USD, shared through Redis whose Lua numbers are doubles (exact to 2**53): a
+# billion dollars (1e15 micro-USD) keeps every sum exact. Rates are far above any real upstream's.
+MAX_BUDGET_USD = 1_000_000_000.0
+MAX_RPM = 100_000_000
+MAX_TPM = 100_000_000_000
+BudgetUsd = Annotated[float, Field(gt=0, le=MAX_BUDGET_USD, allow_inf_nan=False)]
+RequestsPerMinute = Annotated[int, Field(gt=0, le=MAX_RPM)]
+TokensPerMinute = Annotated[int, Field(gt=0, le=MAX_TPM)]
 
 
 class KeysSettings(Strict):
@@ -78,8 +88,8 @@ class LedgerSettings(Strict):
 class BudgetLimit(Strict):
     """Spend caps in USD; unset means no cap for that period."""
 
-    daily_usd: float | None = Field(None, gt=0, description="USD per UTC day.")
-    monthly_usd: float | None = Field(None, gt=0, description="USD per UTC calendar month.")
+    daily_usd: BudgetUsd | None = Field(None, description="USD per UTC day (at most 1e9).")
+    monthly_usd: BudgetUsd | None = Field(None, description="USD per UTC calendar month (at most 1e9).")
 
 
 class BudgetAlerts(Strict):
@@ -149,8 +159,8 @@ class EmergencySettings(Strict):
     `max_input_tokens` are refused (400, code `emergency_input_cap`). Spend is counted in the budget store
     (`budgets.backend`), so every replica switches together; it switches back at the next UTC day."""
 
-    daily_spend_usd: float | None = Field(
-        None, gt=0, description="Spend per UTC day that turns it on; unset: off."
+    daily_spend_usd: BudgetUsd | None = Field(
+        None, description="Spend per UTC day that turns it on (at most 1e9); unset: off."
     )
     model: str | None = Field(None, description="The cheap model or group everything is routed to.")
     max_input_tokens: int | None = Field(

@@ -10,4 +10,6 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # No infinities or NaN anywhere in the configuration: every bound is finite, and an `inf` budget or
+    # price would overflow the integer counters it is converted to.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)

@@ -65,13 +65,15 @@ class CacheOverride(Strict):
     mode: CacheMode | None = Field(None, description="Replaces `cache.mode`.")
     access: CacheAccess | None = Field(None, description="Replaces `cache.access`.")
     ttl_s: float | None = Field(None, gt=0, description="Replaces `cache.ttl_s`.")
+    sampled: bool | None = Field(None, description="Replaces `cache.sampled`.")
 
 
 class CacheSettings(Strict):
     """Response cache. Exact: the key hashes the canonical request (model, messages with whitespace
-    normalised, every output-changing parameter) with the tenant scope and prompt version. Errors,
-    guardrail-blocked, filtered and truncated (`length`) answers are never stored; requests whose input
-    guardrails found PII are neither looked up nor stored."""
+    normalised, every output-changing parameter) with the tenant scope and prompt version. Only repeatable
+    requests (temperature 0 or a seed) are cached unless `sampled` opts in. Errors, guardrail-blocked,
+    filtered and truncated (`length`) answers are never stored; requests whose input guardrails found PII
+    are neither looked up nor stored. A hit's tool calls get fresh ids."""
 
     mode: CacheMode = Field(
         "exact", description="`off`, `exact`, or `semantic` (exact first, then the semantic index)."
@@ -103,6 +105,14 @@ class CacheSettings(Strict):
         "(`key`), user, team, or to anyone (`global`). Anonymous callers share one scope.",
     )
     max_entry_bytes: int = Field(1024 * 1024, ge=256, description="Larger answers are not stored.")
+    sampled: bool = Field(
+        False,
+        description="Also cache requests that sample: `temperature` above 0 or unset (OpenAI's default is 1) "
+        "and no `seed`. Off: only requests whose answer is meant to be repeatable (temperature 0 or a seed) "
+        "are looked up and stored, since a caller who samples expects a fresh answer each time. Per "
+        "request: the body's `cache.sampled: true`. `mode: semantic` is itself this opt-in for requests "
+        "no hotter than `semantic.max_temperature`.",
+    )
     semantic: SemanticCacheSettings = Field(
         default_factory=SemanticCacheSettings, description="Semantic matching."
     )

@@ -9,14 +9,23 @@ from pydantic import Field, field_validator
 
 from tollhouse.config.base import Strict
 
+# A price above this (USD per 1M tokens, i.e. $1,000 a token) or a window above a billion tokens is a typo;
+# together they keep a request's worst case (tokens x price, at most $1e12) inside the budgets' integer
+# micro-USD counters (int64).
+MAX_PRICE_PER_1M = 1_000_000_000.0
+MAX_TOKENS = 1_000_000_000
+
 
 class Pricing(Strict):
     """USD per one million tokens."""
 
-    input_per_1m: float = Field(0.0, ge=0, description="USD per 1M prompt tokens.")
-    output_per_1m: float = Field(0.0, ge=0, description="USD per 1M completion tokens.")
+    input_per_1m: float = Field(0.0, ge=0, le=MAX_PRICE_PER_1M, description="USD per 1M prompt tokens.")
+    output_per_1m: float = Field(0.0, ge=0, le=MAX_PRICE_PER_1M, description="USD per 1M completion tokens.")
     cached_input_per_1m: float | None = Field(
-        None, ge=0, description="USD per 1M cached prompt tokens; unset means the input price."
+        None,
+        ge=0,
+        le=MAX_PRICE_PER_1M,
+        description="USD per 1M cached prompt tokens; unset means the input price.",
     )
 
 
@@ -51,8 +60,19 @@ class ModelBase(Strict):
     name: str = Field(..., min_length=1, description="Public model name clients send in `model`.")
     aliases: list[str] = Field(default_factory=list, description="Other names that route to this model.")
     model: str | None = Field(None, description="Model id at the upstream; defaults to `name`.")
-    context_window: int = Field(8192, gt=0, description="Context window in tokens (prompt + output).")
-    max_output_tokens: int = Field(4096, gt=0, description="Largest `max_tokens` a request may ask for.")
+    context_window: int = Field(
+        8192, gt=0, le=MAX_TOKENS, description="Context window in tokens (prompt + output)."
+    )
+    max_output_tokens: int = Field(
+        4096, gt=0, le=MAX_TOKENS, description="Largest `max_tokens` a request may ask for."
+    )
+    max_n: int = Field(
+        8,
+        ge=1,
+        le=128,
+        description="Largest `n` (choices per request) a request may ask for (OpenAI allows up to 128; "
+        "each choice is generated, and billed, in full).",
+    )
     pricing: Pricing = Field(default_factory=Pricing, description="Price per 1M tokens.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
     required: bool = Field(

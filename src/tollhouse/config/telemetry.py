@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from tollhouse.config.base import Strict
+
+_BOOL = TypeAdapter(bool)
 
 
 class MetricsSettings(Strict):
@@ -16,8 +18,12 @@ class MetricsSettings(Strict):
     path: str = Field(
         "/metrics", pattern=r"^/[A-Za-z0-9/_.\-]*$", description="Scrape path on the main port."
     )
-    require_admin_key: bool = Field(
-        False, description="Scrapes must present the admin key (when `auth.admin_key_env` is set)."
+    public: bool = Field(
+        False,
+        description="Anyone may scrape. Off: while auth is on (an admin key is set or any API key exists), "
+        "scrapes must present the admin key (403 when none is set), since the metrics name models, "
+        "deployments and API key ids; in open mode they stay public. "
+        "`require_admin_key`, its former name with the opposite meaning, is still read.",
     )
     key_labels: bool = Field(
         True,
@@ -29,6 +35,20 @@ class MetricsSettings(Strict):
         description="With several workers (multiprocess mode), how often each worker publishes its gauges "
         "(in-flight requests, embedded-model queue depth).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_name(cls, data: Any) -> Any:
+        """`require_admin_key: X` (before `public`) still means `public: not X`; `public` wins if both."""
+        if isinstance(data, dict) and "require_admin_key" in data:
+            data = dict(data)
+            value = data.pop("require_admin_key")
+            try:
+                former = _BOOL.validate_python(value)  # "true" from the environment too
+            except ValidationError:
+                raise ValueError(f"require_admin_key must be true or false, got {value!r}") from None
+            data.setdefault("public", not former)
+        return data
 
 
 class TracingSettings(Strict):

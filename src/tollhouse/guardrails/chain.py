@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 
 from tollhouse.config.guardrails import GuardLimits, GuardrailSettings, RuleEntry
-from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
+from tollhouse.errors import GuardrailBlocked, OutputBlocked, ResponseSchemaMismatch
 from tollhouse.guardrails.base import Block, Decision, Guardrail, Phase, Redact, Verdict
 from tollhouse.guardrails.features import tokenizer
 from tollhouse.guardrails.injection import Encoder, InjectionDetector, InjectionGuard, InjectionModel
@@ -158,8 +158,13 @@ class GuardrailChain:
         )
         return verdict
 
-    def _block(self, ctx: RequestContext, rule: str, reason: str) -> GuardrailBlocked:
+    def _block(
+        self, ctx: RequestContext, rule: str, reason: str, phase: Phase = "input"
+    ) -> GuardrailBlocked | OutputBlocked:
+        """The error for a block: the request's fault on input (400), the answer withheld on output (422)."""
         ctx.guardrail_blocked = rule
+        if phase == "output":
+            return OutputBlocked(f"The model's answer was withheld by the guardrail '{rule}' ({reason}).")
         return GuardrailBlocked(f"The request was blocked by the guardrail '{rule}' ({reason}).")
 
     async def check_input(self, ctx: RequestContext, inp: GuardInput) -> list[Message]:
@@ -206,7 +211,7 @@ class GuardrailChain:
                 if g.mode == "shadow":
                     continue
                 if isinstance(verdict, Block):
-                    raise self._block(ctx, g.name, verdict.reason)
+                    raise self._block(ctx, g.name, verdict.reason, "output")
                 if isinstance(verdict, Redact) and verdict.messages:
                     msg = verdict.messages[0]
             if state.schema is not None and isinstance(msg.content, str):

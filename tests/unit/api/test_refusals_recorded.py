@@ -64,7 +64,7 @@ def test_store_error_and_unknown_cost_gauges_are_exported(
 ) -> None:
     monkeypatch.setenv("TH_TEST_ADMIN", ADMIN)
     with TestClient(create_app(access_settings(tmp_path)), raise_server_exceptions=False) as c:
-        text = c.get("/metrics").text
+        text = c.get("/metrics", headers={"authorization": f"Bearer {ADMIN}"}).text  # auth is on
     assert 'tollhouse_store_errors{store="rate_limit"} 0.0' in text
     assert 'tollhouse_store_errors{store="ledger_journal"} 0.0' in text
     assert "tollhouse_unknown_cost_requests 0.0" in text

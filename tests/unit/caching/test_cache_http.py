@@ -45,7 +45,7 @@ def test_other_parameters_and_other_keys_miss(make: Any) -> None:
     assert chat(c, k1).status_code == 200
     # Every call below reaches the provider (a miss), which fails every second call: alternate.
     assert chat(c, k2).status_code == 400  # another tenant: no hit
-    assert chat(c, k1, temperature=0.3).headers["x-tollhouse-cache"] == "miss"
+    assert chat(c, k1, seed=3).headers["x-tollhouse-cache"] == "miss"
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     r = chat(c, k1, tools=tools)
     assert r.status_code == 400 and r.headers.get("x-tollhouse-cache") == "miss"

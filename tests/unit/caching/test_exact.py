@@ -148,3 +148,11 @@ def test_replay_reassembles_to_the_original() -> None:
     assert rebuilt.usage == Usage(12, 3)
     assert chunks[-1].choices == [] and chunks[-1].usage == Usage(12, 3)
     assert all(c.usage is None for c in replay(answer(text), include_usage=False))
+
+
+def test_integers_beyond_64_bits_still_give_a_key() -> None:
+    """The API refuses them (a 400), but a caller that builds requests itself must not fail on the key."""
+    wide = key(req(seed=2**70))
+    assert wide != key(req(seed=2**71)) and wide != key(req())
+    assert key(req(extra={"x": [1, -(2**80)]})) != key(req(extra={"x": [1, -(2**81)]}))
+    assert key(req(seed=2**63 - 1)) == key(req(seed=2**63 - 1))

@@ -51,7 +51,7 @@ def test_look_alikes_and_other_contexts_miss(sem: TestClient) -> None:
     r = chat(sem, k, "Is it safe to eat eggs raw?", model="echo", tools=tools)
     assert r.headers["x-tollhouse-cache"] == "miss"
     hot = chat(sem, k, "Is it safe to eat eggs raw?", model="echo", temperature=1.5)
-    assert hot.headers["x-tollhouse-cache"] == "miss"
+    assert hot.headers["x-tollhouse-cache"] == "skip"  # sampling hotter than semantic.max_temperature
     turns = [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},

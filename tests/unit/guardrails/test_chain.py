@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tollhouse.config.guardrails import GuardrailSettings
-from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
+from tollhouse.errors import GuardrailBlocked, OutputBlocked, ResponseSchemaMismatch
 from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.guardrails.injection import INDIRECT_NOTE
 from tollhouse.operations import CHAT
@@ -141,7 +141,7 @@ def test_overrides_by_model_and_key() -> None:
     )
     c = ctx("strict")
     run(CHAT.check_input(g, c, req(user("hi"))))
-    with pytest.raises(GuardrailBlocked, match="dangerous_commands"):
+    with pytest.raises(OutputBlocked, match="dangerous_commands"):
         run(CHAT.check_output(g, c, resp("run rm -rf / now")))
     c2 = ctx("m")
     run(CHAT.check_input(g, c2, req(user("hi"))))

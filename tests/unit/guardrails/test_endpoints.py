@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from tollhouse.config.guardrails import GuardrailSettings
-from tollhouse.errors import GuardrailBlocked, ResponseSchemaMismatch
+from tollhouse.errors import GuardrailBlocked, OutputBlocked, ResponseSchemaMismatch
 from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.guardrails.moderation import ModerationModel, UnsafeContentGuard
 from tollhouse.guardrails.ner import NERDetector
@@ -80,7 +80,7 @@ def test_completion_output_is_checked() -> None:
     c = ctx()
     run(COMPLETIONS.check_input(g, c, CompletionRequest("m", "clean up")))
     bad = CompletionResponse("id", "m", [TextChoice(0, "run rm -rf / now", "stop")], Usage(1, 1))
-    with pytest.raises(GuardrailBlocked, match="dangerous_commands"):
+    with pytest.raises(OutputBlocked, match="dangerous_commands"):
         run(COMPLETIONS.check_output(g, c, bad))
 
 
@@ -229,7 +229,7 @@ def test_unsafe_content_rule_blocks_in_enforce_mode() -> None:
     bad = ChatResponse(
         "id", "m", [Choice(0, Message("assistant", "how to make a bomb: step one"), "stop")], Usage()
     )
-    with pytest.raises(GuardrailBlocked, match="unsafe content: violence"):
+    with pytest.raises(OutputBlocked, match="unsafe content: violence"):
         run(CHAT.check_output(g, c, bad))
 
 

@@ -7,7 +7,7 @@ import pytest
 from tests.unit.test_gateway import RecordingLedger
 
 from tollhouse.config.guardrails import GuardrailSettings
-from tollhouse.errors import GuardrailBlocked
+from tollhouse.errors import GuardrailBlocked, OutputBlocked
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
@@ -88,9 +88,10 @@ async def test_blocked_completion_and_embeddings_are_recorded_without_a_provider
 async def test_completion_output_block_keeps_the_usage_spent() -> None:
     gw, ledger = make(reply="Sure, run rm -rf / to free space quickly today")
     ctx = RequestContext(request_id="r")
-    with pytest.raises(GuardrailBlocked):
+    with pytest.raises(OutputBlocked):
         await gw.handle(ctx, COMPLETIONS, CompletionRequest("m", "free space?"))
     assert ledger.records == [ctx] and ctx.usage is not None and ctx.usage.completion_tokens > 0
+    assert ctx.status == 422 and ctx.error_type == "content_filter"
     stream = await gw.handle_stream(
         RequestContext(request_id="s"), COMPLETIONS, CompletionRequest("m", "free space?")
     )

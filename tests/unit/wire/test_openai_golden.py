@@ -4,7 +4,9 @@ recorded (before content parts, tools and tool calls became typed). Cache keys t
 every cache on upgrade; relayed bytes that changed would be a behaviour change for clients and upstreams.
 
 Replayed cache hits are compared as parsed JSON: their tool-call deltas now put ``index`` first, as
-OpenAI's own streams do, where the recording had it last.
+OpenAI's own streams do, where the recording had it last. Shapes OpenAI refuses (an image part without a
+URL, an unknown tool choice or response format) left the corpus for ``REJECTED`` when the API began to
+refuse them too; the reduced ``parts_odd`` was recorded with the code of the original recording.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.support.openai_corpus import CHUNKS, REQUESTS, RESPONSES
+from pydantic import ValidationError
+from tests.support.openai_corpus import CHUNKS, REJECTED, REQUESTS, RESPONSES
 
+from tollhouse.api.errors import validation_error
 from tollhouse.api.openai.protocol import ChatCompletionRequest
 from tollhouse.caching.entry import CachedAnswer, replay
 from tollhouse.caching.keys import context_hash, exact_key
@@ -53,3 +57,13 @@ def test_responses_cache_entries_and_replays(name: str) -> None:
 def test_stream_chunks(name: str) -> None:
     chunk = wire.chat_chunk_from_dict(CHUNKS[name], "pub")
     assert _dumps(wire.chat_chunk_to_dict(chunk)) == GOLDEN[f"chunk/{name}"]
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_shapes_openai_refuses_are_refused_naming_the_field(name: str) -> None:
+    body, param = REJECTED[name]
+    with pytest.raises(ValidationError) as info:
+        ChatCompletionRequest.model_validate(body)
+    err = validation_error(info.value)
+    assert (err.status, err.param) == (400, param)
+    assert param in err.message

@@ -19,10 +19,11 @@ from tollhouse.api.openai.protocol import (
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request; `error.param` names the field"},
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "Unknown model"},
+    400: {"description": "Invalid request (a wrong type, a number out of range …); `error.param` names it"},
+    401: {"description": "Missing or invalid API key (`WWW-Authenticate: Bearer`)"},
+    404: {"description": "Unknown model, or one the key may not use"},
     413: {"description": "Body too large"},
+    422: {"description": "An output guardrail withheld the model's answer (`type: content_filter`)"},
     429: {"description": "Rate limited (Retry-After)"},
     502: {"description": "Upstream failed"},
     503: {"description": "Overloaded (Retry-After)"},
@@ -52,7 +53,7 @@ def _embeddings(body: EmbeddingCreateRequest) -> dict[str, Any]:  # pragma: no c
     raise NotImplementedError
 
 
-@docs_router.get("/v1/models", summary="List models and aliases")
+@docs_router.get("/v1/models", summary="List the models, aliases and groups the key may use")
 def _models() -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
 

@@ -1,14 +1,27 @@
-"""OpenAI request bodies as pydantic models: lenient (unknown fields accepted and reported), exact in
-what they check, and converted to internal types by ``to_internal``. Their JSON schema is what
-``/docs`` shows.
+"""OpenAI request bodies as pydantic models: lenient with unknown fields (accepted and reported), strict
+where OpenAI is strict (types, and every number within the range OpenAI's spec documents or, where it
+documents none, a sane bound: a 400 naming the field), and converted to internal types by ``to_internal``.
+Their JSON schema is what ``/docs`` shows. Shape checks of the plain-JSON values: ``checks``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from tollhouse.api.errors import FieldError
+from tollhouse.api.openai import checks
+from tollhouse.api.openai.checks import INT64_MAX, INT64_MIN
 from tollhouse.types import ChatRequest, CompletionRequest, EmbeddingRequest, Message
 from tollhouse.wire.openai_content import (
     content_from_dict,
@@ -41,8 +54,40 @@ _RELAYED = (
 )
 
 
+MAX_N = 128  # choices per request (OpenAI: 1-128); each deployment may allow fewer (`max_n`)
+MAX_TOKENS = 2**31 - 1  # any larger `max_tokens` is meaningless (and beyond every model's cap)
+MAX_DIMENSIONS = 4096  # ours: no embedding model we know of has more; each model may allow fewer
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI: an input array holds at most 2048 items
+TOKEN_ID_MAX = checks.TOKEN_ID_MAX
+
+TokenId = Annotated[StrictInt, Field(ge=0, le=TOKEN_ID_MAX)]
+_TOKEN_IDS = f"token ids are integers from 0 to {TOKEN_ID_MAX}"
+
+
+def _token_ids(tokens: list[Any], where: str) -> None:
+    """Each token id within range: ``min`` / ``max`` in C on the common path; the culprit's index only
+    when one is out (non-integers are left to the field's own type check)."""
+    try:
+        if min(tokens) >= 0 and max(tokens) <= TOKEN_ID_MAX:
+            return
+    except TypeError:
+        return
+    for j, token in enumerate(tokens):
+        if not 0 <= token <= TOKEN_ID_MAX:
+            raise FieldError(f"{where}{j}", _TOKEN_IDS)
+
+
 class Wire(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _narrow_extras(self) -> Self:
+        """Unknown fields are relayed or hashed: refuse integers no encoder can write (beyond 64 bits)."""
+        extra = self.__pydantic_extra__
+        if extra:
+            for key, value in extra.items():
+                checks.narrow_ints(value, key)
+        return self
 
     def ignored_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())
@@ -71,11 +116,15 @@ class ChatMessage(Wire):
     @classmethod
     def _parts(cls, v: Any) -> Any:
         if isinstance(v, list):
-            for i, part in enumerate(v):
-                if not isinstance(part.get("type"), str):
-                    raise ValueError(f"content part {i} has no 'type'")
-                if part["type"] == "text" and not isinstance(part.get("text"), str):
-                    raise ValueError(f"content part {i} of type 'text' needs a string 'text'")
+            checks.content_parts(v)
+        return v
+
+    @field_validator("tool_calls")
+    @classmethod
+    def _calls(cls, v: Any) -> Any:
+        # Earlier answers are relayed as they came (any upstream's shape), but must be encodable.
+        if v is not None:
+            checks.narrow_ints(v, "", levels=0)
         return v
 
     def to_internal(self) -> Message:
@@ -91,29 +140,42 @@ class ChatMessage(Wire):
 
 
 class StreamOptions(Wire):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class _Sampling(Wire):
-    max_tokens: int | None = Field(None, ge=1, description="Largest number of tokens to generate.")
-    max_completion_tokens: int | None = Field(None, ge=1, description="Newer name of `max_tokens`.")
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    n: int = Field(1, ge=1, le=8)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
+    max_tokens: StrictInt | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Largest number of tokens to generate."
+    )
+    max_completion_tokens: StrictInt | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Newer name of `max_tokens`."
+    )
+    temperature: StrictFloat | None = Field(None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(None, ge=0, le=1)
+    n: StrictInt = Field(1, ge=1, le=MAX_N, description="Choices to generate (the model may allow fewer).")
+    stop: str | list[str] | None = Field(None, description="Up to 4 sequences where generation stops.")
+    seed: StrictInt | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
+    frequency_penalty: StrictFloat | None = Field(None, ge=-2, le=2)
+    presence_penalty: StrictFloat | None = Field(None, ge=-2, le=2)
+    logit_bias: dict[str, StrictFloat] | None = Field(
+        None, description="Token id (as a string) → bias from -100 to 100."
+    )
 
     @field_validator("stop")
     @classmethod
     def _stop(cls, v: Any) -> Any:
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
+        return v
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias(cls, v: Any) -> Any:
+        if v is not None:
+            checks.logit_bias(v)
         return v
 
     def stop_list(self) -> list[str] | None:
@@ -145,29 +207,79 @@ class ChatCompletionRequest(_Sampling):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
-    parallel_tool_calls: bool | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(None, ge=0, le=20)
+    parallel_tool_calls: StrictBool | None = None
     metadata: dict[str, str] | None = None
-    store: bool | None = None
+    store: StrictBool | None = None
     service_tier: str | None = None
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
     prediction: dict[str, Any] | None = None
     reasoning_effort: str | None = None
-    functions: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = Field(None, max_length=128)
     function_call: str | dict[str, Any] | None = None
     cache: Any = Field(
         None,
-        description='Tollhouse cache directives: `{"no_cache": true, "no_store": true, "ttl": 60}` '
-        "(also as the `Cache-Control` and `x-tollhouse-cache-ttl` headers). Never sent upstream.",
+        description='Tollhouse cache directives: `{"no_cache": true, "no_store": true, "ttl": 60, '
+        '"sampled": true}` (also as the `Cache-Control` and `x-tollhouse-cache-ttl` headers). Never sent '
+        "upstream.",
     )
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, v: Any) -> Any:
+        if v is not None:
+            checks.tools(v)
+        return v
+
+    @field_validator("functions")
+    @classmethod
+    def _functions(cls, v: Any) -> Any:
+        if v is not None:
+            checks.functions(v)
+        return v
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(cls, v: Any) -> Any:
+        if v is not None:
+            checks.tool_choice(v)
+        return v
+
+    @field_validator("function_call")
+    @classmethod
+    def _function_call(cls, v: Any) -> Any:
+        if v is not None:
+            checks.function_call(v)
+        return v
+
+    @field_validator("response_format")
+    @classmethod
+    def _response_format(cls, v: Any) -> Any:
+        if v is not None:
+            checks.response_format(v)
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: Any) -> Any:
+        if v is not None:
+            checks.metadata(v)
+        return v
+
+    @field_validator("audio", "prediction")
+    @classmethod
+    def _encodable(cls, v: Any) -> Any:
+        if v is not None:
+            checks.narrow_ints(v, "", levels=0)
+        return v
 
     def to_internal(self) -> ChatRequest:
         return ChatRequest(
             model=self.model,
             messages=[m.to_internal() for m in self.messages],
-            stream=self.stream,
+            stream=bool(self.stream),
             include_usage=bool(self.stream_options and self.stream_options.include_usage),
             max_tokens=self.max_out(),
             temperature=self.temperature,
@@ -194,9 +306,9 @@ class CompletionCreateRequest(_Sampling):
 
     model: str = Field(..., min_length=1)
     prompt: str | list[str] = Field(..., description="A string, or a list holding exactly one string.")
-    echo: bool = False
-    logprobs: int | None = Field(None, ge=0, le=5)
-    best_of: int | None = Field(None, ge=1)
+    echo: StrictBool = False
+    logprobs: StrictInt | None = Field(None, ge=0, le=5)
+    best_of: StrictInt | None = Field(None, ge=1, le=20)
     suffix: str | None = None
 
     @field_validator("prompt")
@@ -211,7 +323,7 @@ class CompletionCreateRequest(_Sampling):
         return CompletionRequest(
             model=self.model,
             prompt=prompt,
-            stream=self.stream,
+            stream=bool(self.stream),
             include_usage=bool(self.stream_options and self.stream_options.include_usage),
             max_tokens=self.max_out(),
             temperature=self.temperature,
@@ -233,16 +345,41 @@ class EmbeddingCreateRequest(Wire):
     )
 
     model: str = Field(..., min_length=1)
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[str] | list[TokenId] | list[list[TokenId]] = Field(
+        ...,
+        description=f"A string, or a list of up to {MAX_EMBEDDING_INPUTS} strings or token-id arrays; "
+        "none empty.",
+    )
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: StrictInt | None = Field(
+        None, ge=1, le=MAX_DIMENSIONS, description="Shorten each vector (the model may allow fewer)."
+    )
     user: str | None = None
 
-    @field_validator("input")
+    @field_validator("input", mode="before")
     @classmethod
-    def _not_empty(cls, v: Any) -> Any:
-        if isinstance(v, list) and not v:
+    def _inputs(cls, v: Any) -> Any:
+        """Clear messages before the union's own: what is empty, too many, or not a token id."""
+        if isinstance(v, str):
+            if not v:
+                raise ValueError("input must not be an empty string")
+            return v
+        if not isinstance(v, list):
+            raise ValueError("must be a string, or a list of strings or of token-id arrays")
+        if not v:
             raise ValueError("input must not be empty")
+        if len(v) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"at most {MAX_EMBEDDING_INPUTS} inputs per request")
+        kind = type(v[0])
+        for i, item in enumerate(v):
+            if type(item) is not kind or kind not in (str, int, list):
+                raise FieldError(str(i), "items must all be strings, all token ids or all token-id arrays")
+            if kind is not int and not item:
+                raise FieldError(str(i), f"input {i} is empty")
+            if kind is list:
+                _token_ids(item, f"{i}.")
+        if kind is int:
+            _token_ids(v, "")
         return v
 
     def to_internal(self) -> EmbeddingRequest:

@@ -20,6 +20,7 @@ from tollhouse.api.openai.protocol import (
     Wire,
 )
 from tollhouse.api.render import cost_trailer, json_response, sse_response
+from tollhouse.errors import ModelNotFound
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
 from tollhouse.wire import openai as wire
 
@@ -105,19 +106,29 @@ async def embeddings(request: Request) -> Response:
 
 @router.get("/v1/models", include_in_schema=False)
 async def list_models(request: Request) -> Response:
+    """The models, aliases and groups the calling key may use (all of them for a key without a list)."""
     gw = get_gateway(request)
     ctx = new_context(request, "models")
     await gw.authenticate(ctx, credential(request))
     out = wire.models_to_dict(gw.registry.all())
     out["data"] += [wire.model_to_dict(name, dep) for name, dep in gw.router.public_groups()]
+    allowed = ctx.principal.limits.models if ctx.principal.limits is not None else None
+    if allowed is not None:
+        out["data"] = [m for m in out["data"] if m["id"] in allowed]
     return json_response(out)
 
 
 @router.get("/v1/models/{model_id:path}", include_in_schema=False)
 async def get_model(request: Request, model_id: str) -> Response:
+    """One model; a model the calling key may not use is as unknown as one that does not exist (404)."""
     gw = get_gateway(request)
     ctx = new_context(request, "models")
     await gw.authenticate(ctx, credential(request))
+    allowed = ctx.principal.limits.models if ctx.principal.limits is not None else None
+    if allowed is not None and model_id not in allowed:
+        raise ModelNotFound(
+            f"The model '{model_id}' does not exist or you do not have access to it.", param="model"
+        )
     group = gw.router.group(model_id)
     dep = group.primary if group is not None else gw.registry.get(model_id)
     return json_response(wire.model_to_dict(model_id, dep))
