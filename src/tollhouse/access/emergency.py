@@ -2,23 +2,26 @@
 
 Every request's actual cost is added to one counter per UTC day in the budget store (coalesced off the
 request path when the store is remote); a background task reads it every ``check_interval_s`` and flips
-an in-memory flag, so admission costs no I/O. While on: requests go to ``emergency.model`` (the gateway
-re-routes on ``Downgrade``) and prompts estimated above ``max_input_tokens`` are refused. Cached
+an in-memory flag, so admission costs no I/O. That task seeds a missing counter (a new day, a restarted
+Redis or process) from the ledger's spend of the day. While on: requests go to ``emergency.model`` (the
+gateway re-routes on ``Downgrade``) and prompts estimated above ``max_input_tokens`` are refused. Cached
 responses are served as always (the cache is consulted before any upstream call).
 """
 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import functools
 import logging
 import time
 
+from tollhouse.access.budget import REBUILD_TIMEOUT_S, SpendRecord
 from tollhouse.access.limits import Background
 from tollhouse.config.access import EmergencySettings
 from tollhouse.errors import Downgrade, InvalidRequest
 from tollhouse.pricing import PriceBook
-from tollhouse.stores.base import BudgetStore, Counter
+from tollhouse.stores.base import UNRESERVED, BudgetStore, Counter
 from tollhouse.tasks import cancel, every
 from tollhouse.types import Estimate, RequestContext, Reservation, Usage
 
@@ -28,6 +31,11 @@ DAY_TTL = 2 * 86400
 
 def _day_key() -> str:
     return "b:global:d:" + time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def _day_bounds(key: str) -> tuple[float, float]:
+    start = calendar.timegm(time.strptime(key.rsplit(":", 1)[1], "%Y-%m-%d"))
+    return start, start + 86400.0
 
 
 class _Charge:
@@ -58,7 +66,9 @@ class EmergencyMode:
         self.prices = prices
         self.background = background
         self.active = False
+        self.ledger: SpendRecord | None = None  # set by the runtime when the ledger is on
         self._task: asyncio.Task[None] | None = None
+        self._ledger_down = False
 
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         if self.active:
@@ -84,15 +94,42 @@ class EmergencyMode:
 
     async def _adjust(self, counters: list[Counter], delta: int) -> None:
         try:
-            await self.store.adjust(counters, delta)
+            # Added where the counter exists: a missing one is seeded from the ledger by ``check``.
+            await self.store.settle(counters, (UNRESERVED,), 0, delta)
         except Exception as exc:
             log.warning("emergency spend counter update failed", extra={"error": type(exc).__name__})
 
-    async def check(self) -> None:
+    async def _seed(self, counter: Counter) -> bool:
+        """Seed the missing day counter from the ledger; False when the ledger cannot answer."""
+        spent = 0
+        if self.ledger is not None:
+            since, until = _day_bounds(counter.key)
+            try:
+                async with asyncio.timeout(REBUILD_TIMEOUT_S):
+                    spent = round(await self.ledger.spent_usd(since, until) * 1_000_000)
+            except Exception as exc:
+                if not self._ledger_down:
+                    self._ledger_down = True
+                    log.warning(
+                        "ledger unreachable: the day's spend cannot be rebuilt",
+                        extra={"error": type(exc).__name__, "cause": str(exc)[:200]},
+                    )
+                return False
+            self._ledger_down = False
+        await self.store.seed([counter], [spent])
+        return True
+
+    async def check(self, seed: bool = True) -> None:
+        """Read the day's spend and switch. ``seed``: seed a missing counter from the ledger (not at start:
+        the ledger opens after access control)."""
         limit = self.cfg.daily_spend_usd
         if limit is None:
             return
-        spent = await self.store.spent(_day_key())
+        key = _day_key()
+        counter = Counter(key, 1 << 62, 0, DAY_TTL)
+        if (await self.store.reserve([counter])).missing and not (seed and await self._seed(counter)):
+            return  # keep the current state until the day's spend is known
+        spent = await self.store.spent(key)
         active = spent >= limit * 1_000_000
         if active != self.active:
             self.active = active
@@ -102,7 +139,7 @@ class EmergencyMode:
             )
 
     async def start(self) -> None:
-        await self.check()
+        await self.check(seed=False)
         self._task = every(self.cfg.check_interval_s, self.check, "emergency-check", log)
 
     async def aclose(self) -> None:
