@@ -2,10 +2,10 @@
 
 Every request's actual cost is added to one counter per UTC day in the budget store (coalesced off the
 request path when the store is remote); a background task reads it every ``check_interval_s`` and flips
-an in-memory flag, so admission costs no I/O. That task seeds a missing counter (a new day, a restarted
-Redis or process) from the ledger's spend of the day. While on: requests go to ``emergency.model`` (the
-gateway re-routes on ``Downgrade``) and prompts estimated above ``max_input_tokens`` are refused. Cached
-responses are served as always (the cache is consulted before any upstream call).
+an in-memory flag, so admission costs no I/O. A missing counter (a new day, a restarted Redis or process)
+is seeded from the ledger's spend of the day by the first charge or check that finds it. While on:
+requests go to ``emergency.model`` (the gateway re-routes on ``Downgrade``) and prompts estimated above
+``max_input_tokens`` are refused. Cached responses are served as always (the cache is consulted first).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from tollhouse.access.limits import Background
 from tollhouse.config.access import EmergencySettings
 from tollhouse.errors import Downgrade, InvalidRequest
 from tollhouse.pricing import PriceBook
-from tollhouse.stores.base import UNRESERVED, BudgetStore, Counter
+from tollhouse.stores.base import BudgetStore, Counter
 from tollhouse.tasks import cancel, every
 from tollhouse.types import Estimate, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.emergency")
 DAY_TTL = 2 * 86400
+UNLIMITED = 1 << 62  # the day's total has no limit of its own: a threshold is read by ``check``
 
 
 def _day_key() -> str:
@@ -86,21 +87,23 @@ class EmergencyMode:
 
     async def charge(self, micros: int) -> None:
         key = _day_key()
-        counters = [Counter(key, 0, 0, DAY_TTL)]
         if self.background is not None:
-            self.background.add(key, micros, functools.partial(self._adjust, counters))
+            self.background.add(key, micros, functools.partial(self._add, key))
         else:
-            await self._adjust(counters, micros)
+            await self._add(key, micros)
 
-    async def _adjust(self, counters: list[Counter], delta: int) -> None:
+    async def _add(self, key: str, micros: int) -> None:
+        """Add to the day's counter (a reservation that cannot be refused); seed it first if missing."""
+        counter = Counter(key, UNLIMITED, micros, DAY_TTL)
         try:
-            # Added where the counter exists: a missing one is seeded from the ledger by ``check``.
-            await self.store.settle(counters, (UNRESERVED,), 0, delta)
+            if (await self.store.reserve([counter])).missing and await self._seed(counter):
+                await self.store.reserve([counter])
         except Exception as exc:
             log.warning("emergency spend counter update failed", extra={"error": type(exc).__name__})
 
     async def _seed(self, counter: Counter) -> bool:
-        """Seed the missing day counter from the ledger; False when the ledger cannot answer."""
+        """Seed the missing day counter from the ledger; False when the ledger cannot answer (a cost not
+        added meanwhile is in the ledger, read by the next seeding)."""
         spent = 0
         if self.ledger is not None:
             since, until = _day_bounds(counter.key)
@@ -126,7 +129,7 @@ class EmergencyMode:
         if limit is None:
             return
         key = _day_key()
-        counter = Counter(key, 1 << 62, 0, DAY_TTL)
+        counter = Counter(key, UNLIMITED, 0, DAY_TTL)
         if (await self.store.reserve([counter])).missing and not (seed and await self._seed(counter)):
             return  # keep the current state until the day's spend is known
         spent = await self.store.spent(key)

@@ -265,10 +265,6 @@ class Counter:
     ttl_s: int
 
 
-# The epoch of a settlement that reserved nothing: it matches no counter, so only its cost is added.
-UNRESERVED = "-"
-
-
 @dataclass(slots=True, frozen=True)
 class Reserved:
     """What ``BudgetStore.reserve`` did. ``missing``: counters that do not exist (never created, expired,
