@@ -98,6 +98,18 @@ def _choice(choice: ToolChoice | Raw | None, count: Callable[[str], int]) -> int
     return TOOL_CALL_TOKENS + count(choice.name) if choice is not None and choice.name else 0
 
 
+def text_chars(req: ChatRequest) -> int:
+    """Characters of the messages' text: decides whether a prompt is counted or bounded (cheap)."""
+    n = 0
+    for m in req.messages:
+        content = m.content
+        if isinstance(content, str):
+            n += len(content)
+        elif content is not None:
+            n += sum(len(p.text) for p in content if isinstance(p, TextPart))
+    return n
+
+
 def chat_tokens(req: ChatRequest, count: Callable[[str], int], over: Overhead) -> int:
     """The prompt of ``req`` counted with ``count`` (tokens of one text) plus ``over``."""
     n = over.request

@@ -151,6 +151,25 @@ def test_a_prompt_the_model_cannot_count_gets_the_bound() -> None:
     assert OwnTokenizer(refuse).chat(req) == BYTES.chat(req)
 
 
+def test_a_prompt_too_long_to_count_on_the_event_loop_is_bounded(
+    encodings: dict[str, tiktoken.Encoding],
+) -> None:
+    from tollhouse.tokens import BPE_MAX_CHARS, OWN_MAX_CHARS
+
+    long = ChatRequest("gpt-4o", [Message("user", "word " * (BPE_MAX_CHARS // 5 + 1))])
+    assert Bpe("o200k_base").chat(long) == BYTES.chat(long)
+    calls: list[object] = []
+
+    def exact(req: Any) -> int:
+        calls.append(req)
+        return 1
+
+    own = OwnTokenizer(exact)
+    assert own.chat(ChatRequest("m", [Message("user", "x" * OWN_MAX_CHARS)])) == 1
+    assert own.chat(ChatRequest("m", [Message("user", "x" * (OWN_MAX_CHARS + 1))])) > OWN_MAX_CHARS
+    assert len(calls) == 1
+
+
 def test_counting_a_1kb_prompt_is_cheap(encodings: dict[str, tiktoken.Encoding]) -> None:
     req = ChatRequest("gpt-4o", [Message("system", "Be brief."), Message("user", SAMPLES[2][:1000])])
     bpe = Bpe("o200k_base")
