@@ -3,6 +3,7 @@ anything is admitted against them; a ledger that cannot answer follows ``budgets
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import logging
 import time
@@ -118,3 +119,35 @@ async def test_emergency_mode_rebuilds_the_days_total_from_the_ledger() -> None:
     await em.check()
     assert em.active  # $55 recorded today by every key
     await em.aclose()
+
+
+async def test_one_slow_ledger_read_serves_every_request_and_outlives_their_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tollhouse.access import budget
+
+    class SlowLedger:
+        def __init__(self) -> None:
+            self.reads = 0
+            self.answer = asyncio.Event()
+
+        async def spent_usd(
+            self, since: float, until: float, by: str | None = None, value: str | None = None
+        ) -> float:
+            self.reads += 1
+            await self.answer.wait()
+            return 7.0
+
+    monkeypatch.setattr(budget, "REBUILD_TIMEOUT_S", 0.05)
+    ledger = SlowLedger()
+    limiter = BudgetLimiter(MemoryBudgetStore(), BudgetsSettings(), PRICES)
+    limiter.ledger = ledger
+    results = await asyncio.gather(
+        *(limiter.admit(ctx(daily=10), ONE_DOLLAR) for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, Overloaded) for r in results)  # 503 while the ledger does not answer
+    assert ledger.reads == 1  # one read for all of them, still running
+    ledger.answer.set()
+    await asyncio.sleep(0)
+    assert await admitted(limiter, ctx(daily=10), 5) == 3  # seeded with the $7 the read found
+    assert ledger.reads == 1

@@ -34,6 +34,7 @@ MICRO = 1_000_000
 DAY_TTL = 2 * 86400
 MONTH_TTL = 32 * 86400
 REBUILD_TIMEOUT_S = 2.0  # longest wait for the ledger while seeding a lost counter
+READ_REUSE_S = 60.0  # a finished ledger read may seed its counter this long after it was started
 SEED_ROUNDS = 3  # reserve → seed what is missing → reserve again, at most this many times
 
 
@@ -166,6 +167,7 @@ class BudgetLimiter:
         self.ledger: SpendRecord | None = None  # set by the runtime when the ledger is on
         self.store_errors = 0
         self._ledger_down = False
+        self._reads: dict[_Source, tuple[float, asyncio.Future[float]]] = {}  # ledger reads for seeding
 
     def _counters(self, p: Principal, amount: int) -> tuple[list[Counter], list[str], list[_Source]]:
         scopes: list[tuple[str, str, str, BudgetLimit | None]] = []
@@ -247,24 +249,36 @@ class BudgetLimiter:
             missing = [counters[i] for i in got.missing]
             spent = [await self._recorded(sources[i], strict) for i in got.missing]
             await store.seed(missing, spent)
+            for i in got.missing:
+                self._reads.pop(sources[i], None)
         raise RuntimeError("budget counters disappeared while being seeded")
 
     async def _recorded(self, source: _Source, strict: bool) -> int:
-        """Micro-USD the ledger recorded for ``source`` (0 with the ledger off). ``strict``: a ledger that
-        cannot answer raises (the counter is not seeded: seeding 0 would forget the period's spend);
-        otherwise it counts as 0 (the per-process fallback, which only bounds an outage)."""
+        """Micro-USD the ledger recorded for ``source`` (0 with the ledger off). One read per source at a
+        time, shared by every request that finds the counter missing and not cancelled when they stop
+        waiting (``REBUILD_TIMEOUT_S``): a slow read finishes for the next request. ``strict``: a ledger
+        that cannot answer raises (seeding 0 would forget the period's spend); otherwise (the per-process
+        fallback, which only bounds an outage) it counts as 0."""
         if self.ledger is None:
             return 0
-        since, until = source.bounds()
+        now = time.monotonic()
+        read = self._reads.get(source)
+        if read is None or (read[1].done() and (read[1].cancelled() or read[1].exception() is not None)):
+            since, until = source.bounds()
+            task = asyncio.ensure_future(self.ledger.spent_usd(since, until, source.by, source.value))
+            for key in [k for k, (t0, t) in self._reads.items() if t.done() and now - t0 > READ_REUSE_S]:
+                del self._reads[key]  # a finished read nobody used: stale by now
+            read = self._reads[source] = (now, task)
         try:
             async with asyncio.timeout(REBUILD_TIMEOUT_S):
-                usd = await self.ledger.spent_usd(since, until, source.by, source.value)
+                usd = await asyncio.shield(read[1])
         except Exception as exc:
             if not self._ledger_down:
                 self._ledger_down = True
+                cause = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)[:200]
                 log.warning(
                     "ledger unreachable: lost budget counters cannot be rebuilt",
-                    extra={"error": type(exc).__name__, "cause": str(exc)[:200]},
+                    extra={"error": type(exc).__name__, "cause": cause},
                 )
             if strict:
                 raise
