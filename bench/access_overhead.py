@@ -1,5 +1,5 @@
 """Access-control overhead (not a test), in process against the mock provider, no network: ``authenticate``
-+ ``Gateway.chat`` with auth, rate limits, budgets and the usage ledger on, against the same pipeline with
++ ``Gateway.handle`` (chat) with auth, rate limits, budgets and the usage ledger on, against the same pipeline with
 all four off (open access, no limits, no ledger). Per-call p50 over interleaved rounds (median of rounds).
 
     .venv/bin/python bench/access_overhead.py                 # embedded and Redis

@@ -1,6 +1,6 @@
 """Routing benchmarks (not a test), in process against the mock provider, no network:
 
-1. Overhead: ``Gateway.chat`` through the router vs. the same pipeline calling the provider directly,
+1. Overhead: ``Gateway.handle`` (chat) through the router vs. the same pipeline calling the provider directly,
    when nothing fails. Per-call latency p50 of each, over interleaved rounds (median of rounds).
 2. Resilience: 10,000 requests to a group of two deployments, one failing 50 % of its requests (seeded),
    with the default routing settings; the share of requests the client sees succeed.
