@@ -35,6 +35,7 @@ from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
 from tollhouse.routing.router import Router, StreamStart
 from tollhouse.routing.streams import aclose_all
+from tollhouse.tokens import TokenCounters
 from tollhouse.types import RequestContext, Reservation, Usage
 
 T = TypeVar("T")
@@ -55,6 +56,7 @@ class Gateway:
     # Set when the server begins to shut down: a request cancelled from then on, whose client is still
     # there, was cut at the end of the grace period (503), not abandoned by its client (499).
     draining: bool = False
+    tokens: TokenCounters = field(default_factory=TokenCounters)  # prompt counters per deployment
 
     def __post_init__(self) -> None:
         if self.router is None:
@@ -197,23 +199,27 @@ class Gateway:
     async def _admit(
         self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, *, stream: bool = False
     ) -> tuple[Group, Reservation]:
-        """Resolve, check the capability, and reserve against limits and budgets. A refused request (rate
+        """Resolve, check the capability, and reserve against limits and budgets — budgets at the worst case
+        over every deployment the request may reach (fallbacks, a cascade's tiers). A refused request (rate
         limit, budget, model not allowed) still gets its ledger record. A budget policy may ask for a
-        cheaper model (``Downgrade``): re-route and admit again."""
+        cheaper model (``Downgrade``): re-route and admit again, estimated for that route."""
         group = self._resolve(ctx, op, req, req.model)
         ctx.stream = stream
         _require(group.primary, op.capability)
         t0 = time.perf_counter()
-        estimate = op.estimate(req, group.primary.config.max_output_tokens)
+        cascade = req.model if op.capability == "chat" and not stream else None
         try:
             try:
+                deps, calls = self.router.reachable(group, op.capability, cascade)
+                estimate = op.estimate(req, self.tokens.reach(deps, calls))
                 reservation = await self.limiter.admit(ctx, estimate)
             except Downgrade as d:
                 if not op.downgradable:
                     raise
                 group = self._resolve(ctx, op, req, d.model)
                 ctx.route = f"{d.reason}-downgrade:{d.model}"
-                reservation = await self.limiter.admit(ctx, estimate)
+                deps, calls = self.router.reachable(group, op.capability, cascade)
+                reservation = await self.limiter.admit(ctx, op.estimate(req, self.tokens.reach(deps, calls)))
         except BaseException as exc:
             self._finish(ctx, None, exc)
             raise

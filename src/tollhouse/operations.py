@@ -22,6 +22,7 @@ from tollhouse.providers.base import Provider
 from tollhouse.routing.auto import cascade
 from tollhouse.routing.group import Group
 from tollhouse.routing.router import Router
+from tollhouse.tokens import PromptCounter, Reach
 from tollhouse.types import (
     ChatChunk,
     ChatRequest,
@@ -37,6 +38,7 @@ from tollhouse.types import (
     GuardInput,
     Message,
     RequestContext,
+    ResponseFormat,
     TextChoice,
     Usage,
 )
@@ -95,8 +97,8 @@ class Operation(Generic[Q, R, C]):
     # The request as an automatic router classifies it (None: routed by name only).
     route_view: Callable[[Q], ChatRequest | CompletionRequest | None]
     max_tokens: Callable[[Q], int | None]
-    # Admission's estimate; the int is the model's output cap, used when the request sets none.
-    estimate: Callable[[Q, int], Estimate]
+    # Admission's estimate over the deployments the request may reach (``tokens.Reach``).
+    estimate: Callable[[Q, Reach], Estimate]
     include_usage: Callable[[Q], bool]
     check_input: Callable[[GuardChain, RequestContext, Q], Awaitable[Q]]
     check_output: Callable[[GuardChain, RequestContext, R], Awaitable[R]] | None
@@ -109,11 +111,6 @@ class Operation(Generic[Q, R, C]):
     caching: Caching[Q, R, C] | None = None
     # Whether a budget policy may move the request to a cheaper model.
     downgradable: bool = True
-
-
-def estimate_tokens(text_chars: int) -> int:
-    """Cheap offline estimate (~4 characters per token) used for admission before exact counts exist."""
-    return text_chars // 4 + 1
 
 
 # ---- chat -------------------------------------------------------------------------------------------------
@@ -153,9 +150,17 @@ async def _iterate(chunks: list[ChatChunk]) -> AsyncIterator[ChatChunk]:
         yield chunk
 
 
-def _chat_estimate(req: ChatRequest, cap: int) -> Estimate:
-    chars = sum(len(m.text()) + 4 for m in req.messages)
-    return Estimate(estimate_tokens(chars), req.max_tokens or cap)
+def _chat_estimate(req: ChatRequest, reach: Reach) -> Estimate:
+    # A non-streamed answer that fails its json_schema is asked for once more (``repair``).
+    rf = req.response_format
+    repair = not req.stream and isinstance(rf, ResponseFormat) and rf.type == "json_schema"
+    return reach.estimate(lambda c: c.chat(req), req.max_tokens, choices=_choices(req), repair=repair)
+
+
+def _choices(req: ChatRequest | CompletionRequest) -> int:
+    """Answers generated per request: ``n``, or the legacy ``best_of`` (each is billed)."""
+    best_of = req.extra.get("best_of")
+    return max(req.n, best_of if isinstance(best_of, int) else 1, 1)
 
 
 def _first_finish(resp: ChatResponse | CompletionResponse) -> str | None:
@@ -244,7 +249,9 @@ COMPLETIONS: Operation[CompletionRequest, CompletionResponse, CompletionChunk] =
     capability="completions",
     route_view=lambda req: req,
     max_tokens=lambda req: req.max_tokens,
-    estimate=lambda req, cap: Estimate(estimate_tokens(len(req.prompt)), req.max_tokens or cap),
+    estimate=lambda req, reach: reach.estimate(
+        lambda c: c.completion(req), req.max_tokens, choices=_choices(req)
+    ),
     include_usage=lambda req: req.include_usage,
     check_input=_completion_input,
     check_output=_completion_output,
@@ -275,9 +282,11 @@ async def _embedding_input(
     return req
 
 
-def _embedding_estimate(req: EmbeddingRequest, cap: int) -> Estimate:
-    chars = sum(len(x) if isinstance(x, str) else len(x) * 4 for x in req.input)
-    return Estimate(estimate_tokens(chars), 0)
+def _embedding_estimate(req: EmbeddingRequest, reach: Reach) -> Estimate:
+    def count(c: PromptCounter) -> int:
+        return sum(c.text(x) if isinstance(x, str) else len(x) for x in req.input)
+
+    return reach.estimate(count, None, output=False)
 
 
 def _no_stream(provider: Provider, req: EmbeddingRequest) -> AsyncIterator[ChatChunk]:

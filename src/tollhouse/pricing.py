@@ -1,6 +1,9 @@
-"""Cost of a request in USD from its usage and the deployment's configured price per 1M tokens. Pure."""
+"""Cost of a request in USD from its usage and the deployment's configured price per 1M tokens, and its
+worst case before the call (budgets). Pure."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from tollhouse.settings import ModelConfig, Pricing
 from tollhouse.types import Usage
@@ -40,3 +43,8 @@ class PriceBook:
         if pricing is None:
             return 0.0
         return (prompt_tokens * pricing.input_per_1m + max_output_tokens * pricing.output_per_1m) / 1_000_000
+
+    def worst_of(self, candidates: Iterable[tuple[str, int, int]]) -> float:
+        """The largest worst case over ``(deployment, prompt tokens, output tokens)`` candidates: every
+        deployment a request may reach, with the tokens it could be billed there."""
+        return max((self.worst_case(name, p, o) for name, p, o in candidates), default=0.0)

@@ -87,6 +87,10 @@ class Runtime:
             await access.open(access_parts)
 
             ledger, ledger_store = _ledger(settings, prices)
+            # Budget counters lost with a restarted Redis (or process) are rebuilt from the ledger.
+            access.budget.ledger = ledger_store
+            if access.emergency is not None:
+                access.emergency.ledger = ledger_store
             if isinstance(ledger, UsageLedger):
                 await ledger.start()  # owned once started: its close flushes a journal that start opens
                 parts.own("ledger", ledger.aclose)

@@ -393,10 +393,13 @@ class Capabilities:
 
 @dataclass(slots=True, frozen=True)
 class Estimate:
-    """What admission knows before the call: prompt tokens (estimated) and the output cap."""
+    """What admission knows before the call: prompt tokens (an upper bound, on the first deployment) and the
+    output cap. ``worst``: for budgets, every deployment the request may reach (fallbacks, cascade tiers)
+    with the prompt and output tokens it could be billed there in all (empty: the first deployment's)."""
 
     prompt_tokens: int
     max_output_tokens: int
+    worst: tuple[tuple[str, int, int], ...] = ()
 
 
 class Reservation(Protocol):

@@ -2,18 +2,21 @@
 
 Every request's actual cost is added to one counter per UTC day in the budget store (coalesced off the
 request path when the store is remote); a background task reads it every ``check_interval_s`` and flips
-an in-memory flag, so admission costs no I/O. While on: requests go to ``emergency.model`` (the gateway
-re-routes on ``Downgrade``) and prompts estimated above ``max_input_tokens`` are refused. Cached
-responses are served as always (the cache is consulted before any upstream call).
+an in-memory flag, so admission costs no I/O. A missing counter (a new day, a restarted Redis or process)
+is seeded from the ledger's spend of the day by the first charge or check that finds it. While on:
+requests go to ``emergency.model`` (the gateway re-routes on ``Downgrade``) and prompts estimated above
+``max_input_tokens`` are refused. Cached responses are served as always (the cache is consulted first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import functools
 import logging
 import time
 
+from tollhouse.access.budget import REBUILD_TIMEOUT_S, SpendRecord
 from tollhouse.access.limits import Background
 from tollhouse.config.access import EmergencySettings
 from tollhouse.errors import Downgrade, InvalidRequest
@@ -24,10 +27,16 @@ from tollhouse.types import Estimate, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.emergency")
 DAY_TTL = 2 * 86400
+UNLIMITED = 1 << 62  # the day's total has no limit of its own: a threshold is read by ``check``
 
 
 def _day_key() -> str:
     return "b:global:d:" + time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def _day_bounds(key: str) -> tuple[float, float]:
+    start = calendar.timegm(time.strptime(key.rsplit(":", 1)[1], "%Y-%m-%d"))
+    return start, start + 86400.0
 
 
 class _Charge:
@@ -58,7 +67,9 @@ class EmergencyMode:
         self.prices = prices
         self.background = background
         self.active = False
+        self.ledger: SpendRecord | None = None  # set by the runtime when the ledger is on
         self._task: asyncio.Task[None] | None = None
+        self._ledger_down = False
 
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         if self.active:
@@ -76,23 +87,52 @@ class EmergencyMode:
 
     async def charge(self, micros: int) -> None:
         key = _day_key()
-        counters = [Counter(key, 0, 0, DAY_TTL)]
         if self.background is not None:
-            self.background.add(key, micros, functools.partial(self._adjust, counters))
+            self.background.add(key, micros, functools.partial(self._add, key))
         else:
-            await self._adjust(counters, micros)
+            await self._add(key, micros)
 
-    async def _adjust(self, counters: list[Counter], delta: int) -> None:
+    async def _add(self, key: str, micros: int) -> None:
+        """Add to the day's counter (a reservation that cannot be refused); seed it first if missing."""
+        counter = Counter(key, UNLIMITED, micros, DAY_TTL)
         try:
-            await self.store.adjust(counters, delta)
+            if (await self.store.reserve([counter])).missing and await self._seed(counter):
+                await self.store.reserve([counter])
         except Exception as exc:
             log.warning("emergency spend counter update failed", extra={"error": type(exc).__name__})
 
-    async def check(self) -> None:
+    async def _seed(self, counter: Counter) -> bool:
+        """Seed the missing day counter from the ledger; False when the ledger cannot answer (a cost not
+        added meanwhile is in the ledger, read by the next seeding)."""
+        spent = 0
+        if self.ledger is not None:
+            since, until = _day_bounds(counter.key)
+            try:
+                async with asyncio.timeout(REBUILD_TIMEOUT_S):
+                    spent = round(await self.ledger.spent_usd(since, until) * 1_000_000)
+            except Exception as exc:
+                if not self._ledger_down:
+                    self._ledger_down = True
+                    log.warning(
+                        "ledger unreachable: the day's spend cannot be rebuilt",
+                        extra={"error": type(exc).__name__, "cause": str(exc)[:200]},
+                    )
+                return False
+            self._ledger_down = False
+        await self.store.seed([counter], [spent])
+        return True
+
+    async def check(self, seed: bool = True) -> None:
+        """Read the day's spend and switch. ``seed``: seed a missing counter from the ledger (not at start:
+        the ledger opens after access control)."""
         limit = self.cfg.daily_spend_usd
         if limit is None:
             return
-        spent = await self.store.spent(_day_key())
+        key = _day_key()
+        counter = Counter(key, UNLIMITED, 0, DAY_TTL)
+        if (await self.store.reserve([counter])).missing and not (seed and await self._seed(counter)):
+            return  # keep the current state until the day's spend is known
+        spent = await self.store.spent(key)
         active = spent >= limit * 1_000_000
         if active != self.active:
             self.active = active
@@ -102,7 +142,7 @@ class EmergencyMode:
             )
 
     async def start(self) -> None:
-        await self.check()
+        await self.check(seed=False)
         self._task = every(self.cfg.check_interval_s, self.check, "emergency-check", log)
 
     async def aclose(self) -> None:

@@ -247,6 +247,11 @@ class LlamaCppProvider:
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         self._llama.close()
 
+    def count_prompt_tokens(self, req: ChatRequest | CompletionRequest) -> int:
+        """Exact prompt tokens, template included, for admission (reads only the vocabulary)."""
+        prepare = self._prepare_chat if isinstance(req, ChatRequest) else self._prepare_text
+        return len(prepare(req).tokens)  # type: ignore[arg-type]
+
     # ---- request preparation (prep thread) -------------------------------------------------------------
 
     def _prepare_chat(self, req: ChatRequest) -> _Prepared:

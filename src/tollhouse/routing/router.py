@@ -29,7 +29,7 @@ from tollhouse.errors import (
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.auto import AutoRouter
 from tollhouse.routing.breaker import DENY, PROBE, CircuitBreaker, State
-from tollhouse.routing.group import Group, Selector
+from tollhouse.routing.group import Group, Selector, reachable
 from tollhouse.routing.retry import HEALTH_FAILURES, RETRY_SAFE, Backoff, classify
 from tollhouse.routing.strategies import Picker, Target
 from tollhouse.routing.stream_timeouts import StreamTimeouts
@@ -109,6 +109,7 @@ class Router:
         self.shared: ProbeClaims | None = None
         self.targets: dict[str, Target] = {}
         self._groups: dict[str, Group] = {}
+        self._reach: dict[tuple[int, str, str | None], tuple[tuple[Deployment, ...], int]] = {}
         for dep in registry.all():
             target = Target(dep, CircuitBreaker(dep.name, cfg.breaker, self._on_transition))
             self.targets[dep.name] = target
@@ -149,6 +150,24 @@ class Router:
         group = self._groups.get(model)
         auto = group.auto if group is not None else None
         return auto if auto is not None and auto.cfg.cascade else None
+
+    def reachable(
+        self, group: Group, capability: str, cascade: str | None = None
+    ) -> tuple[tuple[Deployment, ...], int]:
+        """The deployments a request routed to ``group`` may end on (``group.reachable``), with ``cascade``
+        (the requested name of a non-streamed chat) the higher tiers an automatic router may escalate to,
+        and how many calls may be paid for one after another (the tiers, else 1). Cached per route."""
+        key = (id(group), capability, cascade)
+        hit = self._reach.get(key)
+        if hit is None:
+            tiers = [group]
+            auto = self.cascading(cascade) if cascade is not None else None
+            while auto is not None and (nxt := auto.escalation(tiers[-1])) is not None:
+                if any(nxt is t for t in tiers):
+                    break  # two tiers served by one group
+                tiers.append(nxt)
+            hit = self._reach[key] = (reachable(tiers, self._groups, capability), len(tiers))
+        return hit
 
     def circuits(self) -> dict[str, dict[str, Any]]:
         """Circuit state per deployment, for ``/health/ready``."""

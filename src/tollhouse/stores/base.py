@@ -1,8 +1,10 @@
-"""One Protocol per stored capability (DESIGN §3): ``KeyStore``, ``RateLimitStore``, ``LedgerStore``.
+"""One Protocol per stored capability (DESIGN §3): ``KeyStore``, ``RateLimitStore``, ``LedgerStore``,
+``BudgetStore``.
 
 Backends live beside this module (memory, sqlite, postgres, redis) and never inherit; the contract suites in
 tests/contract run every implementation against the same expectations. None of these is read on the request
-path except ``RateLimitStore.reserve``: keys are cached in memory, ledger writes are batched.
+path except the admission reserves (rate limits, budgets): keys are cached in memory, ledger writes are
+batched, a lost budget counter is rebuilt from the ledger once.
 """
 
 from __future__ import annotations
@@ -187,6 +189,13 @@ class LedgerStore(Protocol):
         semantic_hits, cache_misses, saved_usd (what cache hits saved)."""
         ...
 
+    async def spent_usd(
+        self, since: float, until: float, by: str | None = None, value: str | None = None
+    ) -> float:
+        """Sum of the recorded cost over ``since <= ts < until``, of every record or only of those whose
+        ``by`` column (``key_id``, ``user`` or ``team``) equals ``value``. Rebuilds lost budget counters."""
+        ...
+
     async def count(self) -> int:
         """Number of records stored."""
         ...
@@ -229,6 +238,18 @@ def usage_select(group_expr: str, since: str, until: str) -> str:
     )
 
 
+SPEND_COLUMNS = {"key_id": "key_id", "user": '"user"', "team": "team"}
+
+
+def spent_select(by: str | None, since: str, until: str, value: str) -> str:
+    """The recorded cost of one key / user / team (or of everything: ``by`` None) in a time range, shared by
+    the SQL backends; ``since`` / ``until`` / ``value`` are the placeholders."""
+    where = f"ts >= {since} AND ts < {until}"
+    if by is not None:
+        where += f" AND {SPEND_COLUMNS[by]} = {value}"
+    return f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger WHERE {where}"
+
+
 # ---- budgets ----------------------------------------------------------------------------------------------
 
 
@@ -244,14 +265,40 @@ class Counter:
     ttl_s: int
 
 
+@dataclass(slots=True, frozen=True)
+class Reserved:
+    """What ``BudgetStore.reserve`` did. ``missing``: counters that do not exist (never created, expired,
+    or lost with a restarted or evicting Redis) — nothing was taken; seed them, then reserve again.
+    ``refused``: the first counter that would overflow — nothing was taken. Otherwise every amount was
+    taken and ``epochs`` holds each counter's epoch (which seeding of that counter it belongs to)."""
+
+    refused: int | None = None
+    missing: tuple[int, ...] = ()
+    epochs: tuple[str, ...] = ()
+
+
 class BudgetStore(Protocol):
-    async def reserve(self, counters: Sequence[Counter]) -> int | None:
-        """Atomically add every ``amount`` if each counter stays within its ``limit``. Returns None when
-        reserved, else the index of the first counter that would overflow (nothing is added then)."""
+    """Budget counters (and plain counters: emergency spend, alert markers). A budget counter is created
+    only by ``seed``, with the spend recorded so far and a fresh epoch; a reservation remembers the epoch,
+    so its settlement can tell whether the counter was lost and rebuilt meanwhile."""
+
+    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
+        """Atomically add every ``amount`` if every counter exists and stays within its ``limit``."""
+        ...
+
+    async def seed(self, counters: Sequence[Counter], spent: Sequence[int]) -> None:
+        """Create each counter that does not exist with ``spent[i]`` micro-USD and a new epoch (expiring
+        ``ttl_s`` later); counters that exist (another process seeded them first) are left alone."""
+        ...
+
+    async def settle(self, counters: Sequence[Counter], epochs: Sequence[str], delta: int, cost: int) -> None:
+        """Settle reservations taken in ``epochs``: add ``delta`` (actual minus reserved) to each counter
+        still in its epoch; add ``cost`` (the actual cost, absent from a counter rebuilt since) to a counter
+        in another epoch; leave a missing counter missing (its rebuild reads the ledger)."""
         ...
 
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
-        """Add ``delta`` (micro-USD, may be negative) to every counter: settlement against actual cost."""
+        """Add ``delta`` (micro-USD, may be negative) to every counter, creating it: plain counters."""
         ...
 
     async def spent(self, key: str) -> int:

@@ -1,4 +1,4 @@
-"""In-process backends: keys and ledger (tests, embedding) and the default rate limiter.
+"""In-process backends: keys and ledger (tests, embedding), the default rate limiter and budget counters.
 
 The rate limiter is exact for one process; with several processes or workers use the Redis backend.
 """
@@ -6,12 +6,13 @@ The rate limiter is exact for one process; with several processes or workers use
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from tollhouse.stores.base import ApiKey, Bucket, BucketState, Counter, Decision, LedgerRecord
+from tollhouse.stores.base import ApiKey, Bucket, BucketState, Counter, Decision, LedgerRecord, Reserved
 
 
 class MemoryKeyStore:
@@ -123,6 +124,15 @@ class MemoryLedgerStore:
             g["unknown_cost"] += r.cost_usd is None and r.status < 400
         return sorted(groups.values(), key=lambda g: (-g["cost_usd"], str(g["grp"])))
 
+    async def spent_usd(
+        self, since: float, until: float, by: str | None = None, value: str | None = None
+    ) -> float:
+        return sum(
+            r.cost_usd or 0.0
+            for r in self.records.values()
+            if since <= r.ts < until and (by is None or getattr(r, by) == value)
+        )
+
     async def count(self) -> int:
         return len(self.records)
 
@@ -138,21 +148,40 @@ class MemoryLedgerStore:
 
 class MemoryBudgetStore:
     """Spend counters in a dict (one process). Expiry is by period key, so stale periods are just unused;
-    they are dropped when the dict grows past ``max_keys``."""
+    they are dropped when the dict grows past ``max_keys`` (a dropped counter in use is rebuilt from the
+    ledger, like one lost with a Redis restart)."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._spent: dict[str, int] = {}
+        self._epochs: dict[str, str] = {}
         self._max = max_keys
 
-    async def reserve(self, counters: Sequence[Counter]) -> int | None:
+    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
+        spent = self._spent
+        missing = tuple(i for i, c in enumerate(counters) if c.key not in spent)
+        if missing:
+            return Reserved(missing=missing)
         for i, c in enumerate(counters):
-            if self._spent.get(c.key, 0) + c.amount > c.limit:
-                return i
-        if len(self._spent) > self._max:
-            self._spent.clear()  # periods roll over; a rare reset beats unbounded growth
+            if spent[c.key] + c.amount > c.limit:
+                return Reserved(refused=i)
         for c in counters:
-            self._spent[c.key] = self._spent.get(c.key, 0) + c.amount
-        return None
+            spent[c.key] += c.amount
+        return Reserved(epochs=tuple(self._epochs.get(c.key, "") for c in counters))
+
+    async def seed(self, counters: Sequence[Counter], spent: Sequence[int]) -> None:
+        if len(self._spent) > self._max:
+            self._spent.clear()  # periods roll over; a rare rebuild beats unbounded growth
+            self._epochs.clear()
+        epoch = secrets.token_hex(4)
+        for c, value in zip(counters, spent, strict=True):
+            if c.key not in self._spent:
+                self._spent[c.key] = value
+                self._epochs[c.key] = epoch
+
+    async def settle(self, counters: Sequence[Counter], epochs: Sequence[str], delta: int, cost: int) -> None:
+        for c, epoch in zip(counters, epochs, strict=True):
+            if c.key in self._spent:
+                self._spent[c.key] += delta if self._epochs.get(c.key, "") == epoch else cost
 
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
         for c in counters:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
-from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, usage_select
+from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, spent_select, usage_select
 from tollhouse.stores.sql import open_pg_pool
 
 _KEYS_SCHEMA = [
@@ -130,6 +130,15 @@ class PostgresLedgerStore:
         return [
             {**dict(r), "cost_usd": float(r["cost_usd"]), "saved_usd": float(r["saved_usd"])} for r in rows
         ]
+
+    async def spent_usd(
+        self, since: float, until: float, by: str | None = None, value: str | None = None
+    ) -> float:
+        args = (since, until) if by is None else (since, until, value)
+        if self._pool is None:
+            raise ConnectionError("the ledger database is not connected")
+        async with self._pool.acquire() as conn:
+            return float(await conn.fetchval(spent_select(by, "$1", "$2", "$3"), *args))
 
     async def count(self) -> int:
         async with self._pool.acquire() as conn:

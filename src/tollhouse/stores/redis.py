@@ -3,17 +3,19 @@ every gateway process.
 
 One ``EVALSHA`` per admission checks and takes every bucket of the request atomically (the key's RPM/TPM
 and its per-model RPM/TPM), using the server's clock so processes with skewed clocks agree. A key's buckets
-share a hash tag, so the script is valid on Redis Cluster too.
+share a hash tag, so the script is valid on Redis Cluster too. The budget scripts touch key, user and team
+counters at once and need a single Redis.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from tollhouse.stores.base import Bucket, BucketState, Counter, Decision
+from tollhouse.stores.base import Bucket, BucketState, Counter, Decision, Reserved
 
 # KEYS: the buckets; ARGV: capacity, amount per bucket. Bucket hash: l = level, t = time of level.
 _RESERVE = """
@@ -90,19 +92,56 @@ class RedisRateLimitStore:
         await self._redis.aclose()
 
 
-# KEYS: counters; ARGV: limit, amount, ttl per counter.
+# Budget counters: KEYS are the n counters, then their n epoch keys (``<counter>#e``, written only by a
+# seed: which rebuild of the counter this is). A counter is created only by the seed script.
+
+# ARGV: limit, amount, ttl per counter. Returns {0, {}, epochs} when taken, {1, missing indexes, {}} when some
+# counter does not exist, {2, {refused index}, {}} when one would overflow.
 _BUDGET_RESERVE = """
-for i = 1, #KEYS do
-  local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if spent + tonumber(ARGV[3 * i - 1]) > tonumber(ARGV[3 * i - 2]) then return i - 1 end
+local n = #KEYS / 2
+local spent = {}
+local missing = {}
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i])
+  if v then spent[i] = tonumber(v) else missing[#missing + 1] = i - 1 end
 end
-for i = 1, #KEYS do
+if #missing > 0 then return {1, missing, {}} end
+for i = 1, n do
+  if spent[i] + tonumber(ARGV[3 * i - 1]) > tonumber(ARGV[3 * i - 2]) then return {2, {i - 1}, {}} end
+end
+local epochs = {}
+for i = 1, n do
   redis.call('INCRBY', KEYS[i], ARGV[3 * i - 1])
   redis.call('EXPIRE', KEYS[i], ARGV[3 * i], 'NX')
+  epochs[i] = redis.call('GET', KEYS[n + i]) or ''
 end
-return -1
+return {0, {}, epochs}
 """
 
+# ARGV: the new epoch, then spent and ttl per counter. Only counters that do not exist are created.
+_BUDGET_SEED = """
+local n = #KEYS / 2
+for i = 1, n do
+  if redis.call('SET', KEYS[i], ARGV[2 * i], 'EX', ARGV[2 * i + 1], 'NX') then
+    redis.call('SET', KEYS[n + i], ARGV[1], 'EX', ARGV[2 * i + 1])
+  end
+end
+return 0
+"""
+
+# ARGV: delta, cost, then the epoch each counter was reserved in.
+_BUDGET_SETTLE = """
+local n = #KEYS / 2
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local epoch = redis.call('GET', KEYS[n + i]) or ''
+    redis.call('INCRBY', KEYS[i], epoch == ARGV[2 + i] and ARGV[1] or ARGV[2])
+  end
+end
+return 0
+"""
+
+# Plain counters (emergency spend, alert markers): created by the first add.
 _BUDGET_ADJUST = """
 for i = 1, #KEYS do
   redis.call('INCRBY', KEYS[i], ARGV[1])
@@ -113,7 +152,10 @@ return 0
 
 
 class RedisBudgetStore:
-    """Budget counters shared by every process: one atomic script per admission and per settlement."""
+    """Budget counters shared by every process: one atomic script per admission, seeding and settlement.
+    Without persistence a Redis restart (or eviction) loses counters; the limiter then seeds them again
+    from the ledger, and each counter's epoch keeps settlements of older reservations from refunding what
+    the rebuilt counter never held."""
 
     def __init__(self, url: str, prefix: str, timeout_s: float = 0.5) -> None:
         self.prefix = prefix
@@ -121,14 +163,36 @@ class RedisBudgetStore:
             url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._reserve = self._redis.register_script(_BUDGET_RESERVE)
+        self._seed = self._redis.register_script(_BUDGET_SEED)
+        self._settle = self._redis.register_script(_BUDGET_SETTLE)
         self._adjust = self._redis.register_script(_BUDGET_ADJUST)
 
-    async def reserve(self, counters: Sequence[Counter]) -> int | None:
+    def _keys(self, counters: Sequence[Counter]) -> list[str]:
+        keys = [self.prefix + c.key for c in counters]
+        return keys + [k + "#e" for k in keys]
+
+    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
         args: list[int] = []
         for c in counters:
             args += [c.limit, c.amount, c.ttl_s]
-        refused = int(await self._reserve(keys=[self.prefix + c.key for c in counters], args=args))
-        return None if refused < 0 else refused
+        status, indexes, epochs = await self._reserve(keys=self._keys(counters), args=args)
+        if int(status) == 1:
+            return Reserved(missing=tuple(int(i) for i in indexes))
+        if int(status) == 2:
+            return Reserved(refused=int(indexes[0]))
+        return Reserved(epochs=tuple(str(e) for e in epochs))
+
+    async def seed(self, counters: Sequence[Counter], spent: Sequence[int]) -> None:
+        if not counters:
+            return
+        args: list[int | str] = [secrets.token_hex(4)]
+        for c, value in zip(counters, spent, strict=True):
+            args += [value, c.ttl_s]
+        await self._seed(keys=self._keys(counters), args=args)
+
+    async def settle(self, counters: Sequence[Counter], epochs: Sequence[str], delta: int, cost: int) -> None:
+        if counters and (delta or cost):
+            await self._settle(keys=self._keys(counters), args=[delta, cost, *epochs])
 
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
         if counters and delta:

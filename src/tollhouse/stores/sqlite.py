@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
-from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, usage_select
+from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, spent_select, usage_select
 from tollhouse.stores.sql import SqliteDB
 
 _KEYS_SCHEMA = """
@@ -149,6 +149,17 @@ class SqliteLedgerStore:
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             return [_aggregate(r) for r in conn.execute(sql, (since, until)).fetchall()]
+
+        return await self._db.run(run)
+
+    async def spent_usd(
+        self, since: float, until: float, by: str | None = None, value: str | None = None
+    ) -> float:
+        sql = spent_select(by, "?", "?", "?")
+        args = (since, until) if by is None else (since, until, value)
+
+        def run(conn: sqlite3.Connection) -> float:
+            return float(conn.execute(sql, args).fetchone()[0])
 
         return await self._db.run(run)
 
