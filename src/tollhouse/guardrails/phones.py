@@ -1,0 +1,147 @@
+"""Phone numbers for the PII rule: a candidate regex, then structure and context decide.
+
+A number written the way phones are written (``+`` or ``00`` country code, an area code in parentheses, a
+trunk ``0`` with ≥ 9 digits, 3-3-4 groups, an extension) is a phone unless the words before it name
+something else (order, invoice, version, price…); a bare local shape (``467 3395``, ``9498777106``) only
+when phone words are near (``call me on``, ``Mobile:``, ``-Fax``). Dates, times, decimals, versions,
+ranges, amounts and house numbers are never phones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+CANDIDATE = re.compile(
+    r"(?<![\w+/#$€£¥@%&=])(?<!\d[.,:\-])(?<![A-Za-z][.\-])"
+    r"(?:\+[ ]?)?(?:\(\+?\d{1,5}\)[ .\-]?)?\d{1,15}"
+    r"(?:(?:[ .\-/]|[ .\-]?\(\d{1,4}\)[ .\-]?)\d{1,12}){0,6}"
+    r"(?:[ ,]*(?:x|ext\.?|extension)[ .]*\d{1,6})?"
+    r"(?![\w@])(?![.,:/\-]\d)"
+)
+_EXT = re.compile(r"[ ,]*(?:x|ext\.?|extension)[ .]*\d{1,6}$")
+_GROUP = re.compile(r"\d+")
+_SEPS = re.compile(r"\d([ .\-/]|[ .\-]?\()")
+_DATE = re.compile(
+    r"^(?:(?:19|20)\d\d[-./ ](?:0?[1-9]|1[0-2])[-./ ](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-./ ](?:0?[1-9]|[12]\d|3[01])[-./ ](?:19|20)\d\d)(?!\d)"
+)
+_YEAR_RANGE = re.compile(r"^(?:19|20)\d\d ?[-/] ?(?:(?:19|20)\d\d|\d\d)$")
+_ZIP4 = re.compile(r"^\d{5}-\d{4}$")
+_PAREN_YEAR = re.compile(r"^\((?:19|20)\d\d\)")
+
+_POS = (
+    r"phone|phones|telephone|tele?fono?|telefon|teléfono|téléphone|tel|tél|tlf|ph|mob|mobile|mobil|cell|"
+    r"cellular|cellphone|handy|fax|call|calls|calling|called|ring|dial|text|texting|sms|whatsapp|signal|"
+    r"viber|telegram|contact|reach|desk|office|home|work|direct|landline|hotline|helpline|switchboard|"
+    r"voicemail|emergency|tty|appel|appelez|llamar|llame|llámame|ligue|ligar|anrufen|ruf|kontakt|contato|contacto"
+)
+_NEG = (
+    r"order|orders|invoice|inv|tracking|track|shipment|parcel|ticket|ref|reference|id|ids|serial|sn|sku|"
+    r"item|product|part|model|isbn|issn|doi|account|acct|iban|bic|swift|routing|sort|transaction|txn|"
+    r"payment|confirmation|booking|reservation|pnr|case|claim|policy|customer|client|member|membership|"
+    r"patient|employee|student|license|licence|passport|permit|batch|lot|version|ver|build|release|"
+    r"revision|rev|commit|pr|issue|bug|zip|postal|postcode|plz|cp|po|box|suite|ste|apt|unit|room|floor|"
+    r"flat|page|pages|pp|chapter|section|figure|fig|table|line|lines|row|rows|step|price|cost|costs|total|"
+    r"amount|sum|balance|salary|budget|revenue|pay|paid|fee|usd|eur|gbp|chf|jpy|inr|rs|population|"
+    r"range|score|scores|timestamp|epoch|coordinates|lat|latitude|lon|lng|longitude|gps|port|pid|uid|"
+    r"gid|hash|checksum|pin|otp|cvv|address|addr|street|road|avenue|lives|located|apartment|building|"
+    r"vin|plate|registration|reg|vat|tax|ein|tin|ssn|nif|nie|siret|siren|abn|acn|nhs|sin|record|"
+    r"records|file|files|document|doc|contract|agreement|receipt|bill|statement|quote|estimate|voucher|"
+    r"coupon|card|gift|loyalty|points|miles|steps|calories|views|likes|followers|downloads|users|votes"
+)
+_CONTEXT = re.compile(
+    rf"\b(?:(?P<pos>{_POS}|[tmpfo](?=[ \t]*:))|(?P<neg>{_NEG})|"
+    r"(?P<num>number|numbers|num|no|nr|numéro|número|nummer))\b"
+)
+_OWNER = re.compile(r"\b(?:my|your|his|her|our|their|new|mobile|cell|phone)\s*$")
+NEAR = 24  # characters: other-number words further away do not veto a phone-shaped number
+_AFTER_POS = re.compile(
+    r"^\s?[-(/,]?\s?(?:office|fax|mobile|mob|cell|home|work|desk|phone|tel|direct|main|landline|"
+    r"whatsapp|voicemail|switchboard|reception)\b",
+    re.I,
+)
+_AFTER_NEG = re.compile(
+    r"^\s?(?:%|‰|€|\$|£|¥|°|percent|pct|kg|mg|lbs?|oz|km|cm|mm|mi|miles|ft|feet|inches|ms|sec|"
+    r"secs|seconds|min|mins|minutes|hrs|hours|days|weeks|months|years|yrs|bytes|[kmgt]i?b|kbps|mbps|px|"
+    r"dpi|hz|khz|mhz|ghz|[mk]?w|kwh|mah|usd|eur|gbp|chf|jpy|inr|rs|dollars|euros|pounds|yen|rupees|"
+    r"times|people|persons|users|members|customers|items|units|pcs|pieces|rows|records|votes|views|"
+    r"downloads|tokens|words|pages|steps|points|pts|calories|kcal|cases|deaths|residents|inhabitants|"
+    r"am|pm|a\.m\.|p\.m\.|utc|gmt|bc|ad|bce|ce)\b",
+    re.I,
+)
+_UPPER_WORDS = re.compile(r"^\s+(?:[A-Z][\w'\u2019.\-]*\s+){0,3}?[A-Z][\w'\u2019.\-]*\s*(?:\n|,|$)")
+
+
+def _context(before: str) -> tuple[int, int]:
+    """(+1 phone words nearest, -1 other-number words nearest, 0 neither; characters from the keyword to
+    the number). ``before`` is lowercased."""
+    found = list(_CONTEXT.finditer(before))
+    for m in reversed(found):
+        gap = len(before) - m.end()
+        if m.group("pos"):
+            return 1, gap
+        if m.group("neg"):
+            return -1, gap
+        # "number" / "no." alone: whose number? the words before it decide ("my number" is a phone).
+        if _OWNER.search(before[: m.start()]):
+            return 1, gap
+    return 0, len(before)
+
+
+def _shape(value: str) -> int:
+    """2 a phone's way of writing, 1 plausible, 0 local or ambiguous, -1 never a phone."""
+    main = _EXT.sub("", value)
+    ext = main != value
+    digits = sum(c.isdigit() for c in main)
+    if not 7 <= digits <= 15:
+        return -1
+    groups = [len(g) for g in _GROUP.findall(main)]
+    seps = {m.group(1).strip() or " " for m in _SEPS.finditer(main)}
+    if _DATE.match(main.lstrip("+")) or _YEAR_RANGE.match(main) or _ZIP4.match(main):
+        return -1
+    if "." in seps and (len(groups) < 3 or any(n > 4 for n in groups[1:]) or seps - {".", "("}):
+        if len(groups) == 2 and min(groups) >= 3 and seps == {"."}:
+            return 0  # 1700.7723: a phone only when phone words say so
+        return -1  # decimals (3.14159265), versions (10.0.19041), coordinates (48.8566 2.3522)
+    if "/" in seps and len(groups) > 2:
+        return -1  # 12/05/2024-like runs
+    if main.startswith("+") or (main.startswith("00") and len(groups) > 1):
+        return 2 if digits >= 8 else 0
+    if ext or (main.startswith("(") and not _PAREN_YEAR.match(main)):
+        return 2
+    if groups == [3, 3, 4] or groups == [1, 3, 3, 4]:
+        return 2
+    if main.startswith("0") and digits >= 9 and len(groups) >= 2:
+        return 2
+    if len(groups) >= 3 and all(2 <= n <= 4 for n in groups) and digits >= 9 and len(seps) == 1:
+        if all(n == 3 for n in groups[1:]) and groups[0] <= 3:
+            return 0  # 1 299 000: thousands, or a local number
+        values = [int(g) for g in _GROUP.findall(main)]
+        if all(b == a + 1 for a, b in itertools.pairwise(values)):
+            return 0  # 10 11 12 13 14: a list of references
+        return 1
+    return 0
+
+
+def is_phone(text: str, start: int, end: int) -> bool:
+    """The candidate ``text[start:end]`` (a ``CANDIDATE`` match) is a phone number."""
+    shape = _shape(text[start:end])
+    if shape < 0:
+        return False
+    line_start = text.rfind("\n", 0, max(0, start - 1))  # the line before counts too ("Phone:\n…")
+    before = text[max(line_start + 1, start - 48) : start].lower()
+    if before.endswith(("$", "€", "£", "¥", "-", "\u2013", "~", "#", "№")):
+        return False
+    after = text[end : end + 24]
+    if _AFTER_NEG.match(after):
+        return False
+    context, gap = _context(before)
+    if context == 0 and _AFTER_POS.match(after):
+        context = 1
+    if context < 0 and (shape < 2 or gap <= NEAR):
+        return False
+    if context <= 0 and shape == 0:
+        return False
+    # "3747 3911 Fourth Avenue": a house number
+    return not (context <= 0 and shape == 1 and _UPPER_WORDS.match(after))
