@@ -158,14 +158,16 @@ _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]{0,20}\d{1,3}丁目\d{1,4}(
 _PO_BOX = re.compile(
     r"\b(?:P\.?[ \t]?O\.?[ \t]?Box|Post(?:al)? Office Box|Postfach|Apartado|Caixa Postal)[ \t]\d{1,6}\b", re.I
 )
-_PLACE_WORD = rf"(?:[{_UPPER}][^\W\d_]*(?:['\u2019.\-][^\W\d_]+)*\.?|{_PARTICLE}|\([^()\n\d]{{1,30}}\))(?!\w)"
+_PLACE_WORD = rf"(?:[{_UPPER}][^\W\d_]*(?:['\u2019.\-][^\W\d_]+)*\.?|\([^()\n\d]{{1,30}}\))(?!\w)"
 _PLACE_ANY = r"[^\W\d_]+(?:['\u2019.\-][^\W\d_]+)*\.?(?!\w)"
 
 
 def _tail(word: str, parts: int) -> re.Pattern[str]:
-    place = rf"{word}(?:[ \t]+{word}){{0,3}}"
+    """Units, then places (capitalised words, a particle only between two: "Saint-Jean de Luz"), state
+    codes and postcodes, on the same line or the next ones."""
+    place = rf"{word}(?:[ \t]+(?:{_PARTICLE}[ \t]+)?{word}){{0,3}}"
     return re.compile(
-        rf"(?:,?[ \t]*(?:\n[ \t>]*,?[ \t]*)?(?:{_UNIT}[ \t]?[\w\-]{{1,6}}\b\.?|"
+        rf"(?:,?[ \t]*(?:\n[ \t>]*,?[ \t]*)?(?:(?i:{_UNIT})[ \t]?[\w\-]{{1,6}}\b\.?|"
         rf"{_POSTCODE}\b(?:[ \t]+{place})?|{place}(?:,?[ \t]+{_POSTCODE}\b)?)"
         rf"(?![\w'\u2019.\-]*:)){{0,{parts}}}"
     )
@@ -225,12 +227,15 @@ for _i, _alternation in (
     for _w in _variants(_alternation):
         _KEYS[_w] = _KEYS[_w + "."] = (*_KEYS.get(_w, ()), _i)
 _SUFFIXES = tuple(_variants(_SUFFIX)) + tuple(f"-{w}" for w in _variants(_SUFFIX)) + ("-ring", "str.")
+_KEYSET = frozenset(_KEYS)
+_WORD_CHAR = re.compile(r"[\w'\u2019.\-]").match
 _WORDS = re.compile(r"[^\W\d_][\w'\u2019.\-]*")
 _GLUED = re.compile(
     r"(?<![\w'\u2019.\-])[^\W\d_][\w'\u2019.\-]*+(?=[ \t]?\d)"
 )  # a word right before a number: Hauptstraße 5
 _NUMBER = re.compile(r"\d+")
 REACH = 80  # characters: street words further than this from every number start no search
+_LAST = (5, 6)  # cue and unit patterns: only where no other pattern found the address
 _AT_WORD = (5, 7)  # patterns that start with their street word ("lives at …", "corner of …")
 # Per pattern, how far before and after its street word a match can start and the word stand.
 _SPAN = {
@@ -241,7 +246,14 @@ _SPAN = {
 
 def _windows(text: str, low: str) -> dict[int, list[tuple[int, int]]]:
     """Per pattern, the stretches of ``text`` worth searching: around street words near a number."""
-    anchors = [(pid, m.start(), m.end()) for m in _WORDS.finditer(low) for pid in _KEYS.get(m.group(0), ())]
+    anchors: list[tuple[int, int, int]] = []
+    for word in _KEYSET.intersection(_WORDS.findall(low)):
+        at = low.find(word)
+        while at >= 0:  # every whole-word occurrence
+            end = at + len(word)
+            if (at == 0 or not _WORD_CHAR(low[at - 1])) and (end == len(low) or not _WORD_CHAR(low[end])):
+                anchors += [(pid, at, end) for pid in _KEYS[word]]
+            at = low.find(word, end)
     anchors += [(2, m.start(), m.end()) for m in _GLUED.finditer(low) if m.group(0).endswith(_SUFFIXES)]
     found: dict[int, list[tuple[int, int]]] = {}
     for pid, start, end in sorted(anchors, key=lambda x: x[1]):
@@ -263,9 +275,11 @@ def find(text: str) -> list[tuple[int, int]]:
     lower = text.islower()
     patterns = _LOWER if lower else _CASED
     spans: list[tuple[int, int]] = []
-    for pid, stretches in _windows(text, text.lower()).items():
+    for pid, stretches in sorted(_windows(text, text.lower()).items(), key=lambda kv: kv[0] in _LAST):
         pattern = _MILITARY if pid == _MIL else _PO_BOX if pid == _BOX else patterns[pid]
         for lo, hi in stretches:
+            if pid in _LAST and any(a <= lo + _SPAN[pid][0] < b for a, b in spans):
+                continue  # the street word is inside an address found already
             found = [pattern.match(text, lo, hi)] if pid in _AT_WORD else pattern.finditer(text, lo, hi)
             for m in filter(None, found):
                 start = m.start("a") if "a" in pattern.groupindex else m.start()

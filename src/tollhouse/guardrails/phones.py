@@ -30,31 +30,43 @@ _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d ?[-/] ?(?:(?:19|20)\d\d|\d\d)$")
 _ZIP4 = re.compile(r"^\d{5}-\d{4}$")
 _PAREN_YEAR = re.compile(r"^\((?:19|20)\d\d\)")
 
-_POS = (
-    r"phone|phones|telephone|tele?fono?|telefon|teléfono|téléphone|tel|tél|tlf|ph|mob|mobile|mobil|cell|"
-    r"cellular|cellphone|handy|fax|call|calls|calling|called|ring|dial|text|texting|sms|whatsapp|signal|"
-    r"viber|telegram|contact|reach|desk|office|home|work|direct|landline|hotline|helpline|switchboard|"
-    r"voicemail|emergency|tty|appel|appelez|llamar|llame|llámame|ligue|ligar|anrufen|ruf|kontakt|contato|contacto"
-)
-_NEG = (
-    r"order|orders|invoice|inv|tracking|track|shipment|parcel|ticket|ref|reference|id|ids|serial|sn|sku|"
-    r"item|product|part|model|isbn|issn|doi|account|acct|iban|bic|swift|routing|sort|transaction|txn|"
-    r"payment|confirmation|booking|reservation|pnr|case|claim|policy|customer|client|member|membership|"
-    r"patient|employee|student|license|licence|passport|permit|batch|lot|version|ver|build|release|"
-    r"revision|rev|commit|pr|issue|bug|zip|postal|postcode|plz|cp|po|box|suite|ste|apt|unit|room|floor|"
-    r"flat|page|pages|pp|chapter|section|figure|fig|table|line|lines|row|rows|step|price|cost|costs|total|"
-    r"amount|sum|balance|salary|budget|revenue|pay|paid|fee|usd|eur|gbp|chf|jpy|inr|rs|population|"
-    r"range|score|scores|timestamp|epoch|coordinates|lat|latitude|lon|lng|longitude|gps|port|pid|uid|"
-    r"gid|hash|checksum|pin|otp|cvv|address|addr|street|road|avenue|lives|located|apartment|building|"
-    r"vin|plate|registration|reg|vat|tax|ein|tin|ssn|nif|nie|siret|siren|abn|acn|nhs|sin|record|"
-    r"records|file|files|document|doc|contract|agreement|receipt|bill|statement|quote|estimate|voucher|"
-    r"coupon|card|gift|loyalty|points|miles|steps|calories|views|likes|followers|downloads|users|votes"
-)
-_CONTEXT = re.compile(
-    rf"\b(?:(?P<pos>{_POS}|[tmpfo](?=[ \t]*:))|(?P<neg>{_NEG})|"
-    r"(?P<num>number|numbers|num|no|nr|numéro|número|nummer))\b"
-)
-_OWNER = re.compile(r"\b(?:my|your|his|her|our|their|new|mobile|cell|phone)\s*$")
+# Words before a number that say it is a phone (_POS) or something else (_NEG).
+_POS = frozenset((
+    "phone", "phones", "telephone", "telefono", "telefon", "teléfono", "téléphone", "telefone", "tel",
+    "tél", "tlf", "ph", "mob", "mobile", "mobil", "cell", "cellular", "cellphone", "handy", "fax", "call",
+    "calls", "calling", "called", "ring", "dial", "text", "texting", "sms", "whatsapp", "signal", "viber",
+    "telegram", "contact", "reach", "desk", "office", "home", "work", "direct", "landline", "hotline",
+    "helpline", "switchboard", "voicemail", "emergency", "tty", "appel", "appelez", "llamar", "llame",
+    "llámame", "ligue", "ligar", "anrufen", "ruf", "kontakt", "contato", "contacto",
+))  # fmt: skip
+_NEG = frozenset((
+    "order", "orders", "invoice", "inv", "tracking", "track", "shipment", "parcel", "ticket", "ref",
+    "reference", "id", "ids", "serial", "sn", "sku", "item", "product", "part", "model", "isbn", "issn",
+    "doi", "account", "acct", "iban", "bic", "swift", "routing", "sort", "transaction", "txn", "payment",
+    "confirmation", "booking", "reservation", "pnr", "case", "claim", "policy", "customer", "client",
+    "member", "membership", "patient", "employee", "student", "license", "licence", "passport", "permit",
+    "batch", "lot", "version", "ver", "build", "release", "revision", "rev", "commit", "pr", "issue",
+    "bug", "zip", "postal", "postcode", "plz", "cp", "po", "box", "suite", "ste", "apt", "unit", "room",
+    "floor", "flat", "page", "pages", "pp", "chapter", "section", "figure", "fig", "table", "line",
+    "lines", "row", "rows", "step", "price", "cost", "costs", "total", "amount", "sum", "balance",
+    "salary", "budget", "revenue", "pay", "paid", "fee", "usd", "eur", "gbp", "chf", "jpy", "inr", "rs",
+    "population", "range", "score", "scores", "timestamp", "epoch", "coordinates", "lat", "latitude",
+    "lon", "lng", "longitude", "gps", "port", "pid", "uid", "gid", "hash", "checksum", "pin", "otp", "cvv",
+    "address", "addr", "street", "road", "avenue", "lives", "located", "apartment", "building", "vin",
+    "plate", "registration", "reg", "vat", "tax", "ein", "tin", "ssn", "nif", "nie", "siret", "siren",
+    "abn", "acn", "nhs", "sin", "record", "records", "file", "files", "document", "doc", "contract",
+    "agreement", "receipt", "bill", "statement", "quote", "estimate", "voucher", "coupon", "card", "gift",
+    "loyalty", "points", "miles", "steps", "calories", "views", "likes", "followers", "downloads", "users",
+    "votes",
+))  # fmt: skip
+_NUMBER_WORDS = frozenset((
+    "number", "numbers", "num", "no", "nr", "numéro", "número", "nummer",
+))  # fmt: skip
+_OWNERS = frozenset((
+    "my", "your", "his", "her", "our", "their", "new", "mobile", "cell", "phone",
+))  # fmt: skip
+_LETTERS = frozenset("tmpfo")  # "T: …", "M: …" in signatures
+_TOKENS = re.compile(r"([^\W\d_]+)([ \t]*:)?")
 NEAR = 24  # characters: other-number words further away do not veto a phone-shaped number
 _AFTER_POS = re.compile(
     r"^\s?[-(/,]?\s?(?:office|fax|mobile|mob|cell|home|work|desk|phone|tel|direct|main|landline|"
@@ -76,16 +88,16 @@ _UPPER_WORDS = re.compile(r"^\s+(?:[A-Z][\w'\u2019.\-]*\s+){0,3}?[A-Z][\w'\u2019
 def _context(before: str) -> tuple[int, int]:
     """(+1 phone words nearest, -1 other-number words nearest, 0 neither; characters from the keyword to
     the number). ``before`` is lowercased."""
-    found = list(_CONTEXT.finditer(before))
-    for m in reversed(found):
-        gap = len(before) - m.end()
-        if m.group("pos"):
-            return 1, gap
-        if m.group("neg"):
-            return -1, gap
-        # "number" / "no." alone: whose number? the words before it decide ("my number" is a phone).
-        if _OWNER.search(before[: m.start()]):
-            return 1, gap
+    found = [(m.group(1), bool(m.group(2)), m.end(1)) for m in _TOKENS.finditer(before)]
+    for i in range(len(found) - 1, -1, -1):
+        word, colon, end = found[i]
+        if word in _POS or (colon and word in _LETTERS):
+            return 1, len(before) - end
+        if word in _NEG:
+            return -1, len(before) - end
+        # "number" / "no." alone: whose number? the word before it decides ("my number" is a phone).
+        if word in _NUMBER_WORDS and i and found[i - 1][0] in _OWNERS:
+            return 1, len(before) - end
     return 0, len(before)
 
 

@@ -73,7 +73,7 @@ _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\.?\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])")
 _DIGIT = re.compile(r"\d")
-_DOTTED = re.compile(r"\d\.\d")
+_DOTTED = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")  # a cheap test before the IPv4 pattern
 PLACEHOLDER = re.compile(
     r"<(?:EMAIL_ADDRESS|PHONE_NUMBER|CREDIT_CARD|IBAN_CODE|US_SSN|IP_ADDRESS|STREET_ADDRESS|SECRET|PERSON|"
     r"LOCATION|ORGANIZATION)_\d+>"
