@@ -14,8 +14,8 @@ import re
 
 CANDIDATE = re.compile(
     r"(?<![\w+/#$€£¥@%&=])(?<!\d[.,:\-])(?<![A-Za-z][.\-])"
-    r"(?:\+[ ]?)?(?:\(\+?\d{1,5}\)[ .\-]?)?\d{1,15}"
-    r"(?:(?:[ .\-/]|[ .\-]?\(\d{1,4}\)[ .\-]?)\d{1,12}){0,6}"
+    r"(?:\+[ ]?)?(?:\(\+?\d{1,5}\)[ .\-/]?)?\d{1,15}"
+    r"(?:(?:[ .\-]|/ ?|[ .\-]?\(\d{1,4}\)[ .\-]?)\d{1,12}){0,6}"
     r"(?:[ ,]*(?:x|ext\.?|extension)[ .]*\d{1,6})?"
     r"(?![\w@])(?![.,:/\-]\d)"
 )
@@ -28,6 +28,8 @@ _DATE = re.compile(
 )
 _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d ?[-/] ?(?:(?:19|20)\d\d|\d\d)$")
 _ZIP4 = re.compile(r"^\d{5}-\d{4}$")
+_COMPACT = re.compile(r"^(?:0[1-9]\d{7,10}|[2-9]\d\d[2-9]\d{6})$")  # 0430830401, 6114980364
+_SPACE_THEN_DASH = re.compile(r"^[\d ]+-[\d\-]+$")  # 86 6232-8601 (not 5353-10 649, a range)
 _PAREN_YEAR = re.compile(r"^\((?:19|20)\d\d\)")
 
 # Words before a number that say it is a phone (_POS) or something else (_NEG).
@@ -57,7 +59,7 @@ _NEG = frozenset((
     "abn", "acn", "nhs", "sin", "record", "records", "file", "files", "document", "doc", "contract",
     "agreement", "receipt", "bill", "statement", "quote", "estimate", "voucher", "coupon", "card", "gift",
     "loyalty", "points", "miles", "steps", "calories", "views", "likes", "followers", "downloads", "users",
-    "votes",
+    "votes", "code", "codes", "passcode", "password", "token", "key", "imei",
 ))  # fmt: skip
 _NUMBER_WORDS = frozenset((
     "number", "numbers", "num", "no", "nr", "numéro", "número", "nummer",
@@ -94,7 +96,8 @@ def _context(before: str) -> tuple[int, int]:
         if word in _POS or (colon and word in _LETTERS):
             return 1, len(before) - end
         if word in _NEG:
-            return -1, len(before) - end
+            dialling = word == "code" and i and found[i - 1][0] in ("area", "country", "dialling", "dialing")
+            return (1 if dialling else -1), len(before) - end
         # "number" / "no." alone: whose number? the word before it decides ("my number" is a phone).
         if word in _NUMBER_WORDS and i and found[i - 1][0] in _OWNERS:
             return 1, len(before) - end
@@ -116,17 +119,19 @@ def _shape(value: str) -> int:
         if len(groups) == 2 and min(groups) >= 3 and seps == {"."}:
             return 0  # 1700.7723: a phone only when phone words say so
         return -1  # decimals (3.14159265), versions (10.0.19041), coordinates (48.8566 2.3522)
-    if "/" in seps and len(groups) > 2:
+    if seps == {"/"} and len(groups) > 2:
         return -1  # 12/05/2024-like runs
     if main.startswith("+") or (main.startswith("00") and len(groups) > 1):
         return 2 if digits >= 8 else 0
-    if ext or (main.startswith("(") and not _PAREN_YEAR.match(main)):
-        return 2
+    if ext or (main.startswith("(") and not _PAREN_YEAR.match(main)) or "(" in seps:
+        return 2  # an extension, an area code in brackets: (08) 8747 6301, 8 (483) 378-87-62
     if groups == [3, 3, 4] or groups == [1, 3, 3, 4]:
         return 2
     if main.startswith("0") and digits >= 9 and len(groups) >= 2:
         return 2
-    if len(groups) >= 3 and all(2 <= n <= 4 for n in groups) and digits >= 9 and len(seps) == 1:
+    if len(groups) == 1:  # written without separators: a trunk 0 or a North American number, else local
+        return 1 if _COMPACT.match(main) else 0
+    if len(groups) >= 3 and all(2 <= n <= 4 for n in groups) and digits >= 9 and _one_style(main):
         if all(n == 3 for n in groups[1:]) and groups[0] <= 3:
             return 0  # 1 299 000: thousands, or a local number
         values = [int(g) for g in _GROUP.findall(main)]
@@ -134,6 +139,12 @@ def _shape(value: str) -> int:
             return 0  # 10 11 12 13 14: a list of references
         return 1
     return 0
+
+
+def _one_style(main: str) -> bool:
+    """One kind of separator, or spaces then dashes (86 6232-8601)."""
+    seps = {c for c in main if not c.isdigit()}
+    return len(seps) == 1 or (seps == {" ", "-"} and _SPACE_THEN_DASH.match(main) is not None)
 
 
 def is_phone(text: str, start: int, end: int) -> bool:

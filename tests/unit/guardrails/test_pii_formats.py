@@ -33,6 +33,13 @@ def found(text: str, entity: str | None = None) -> list[str]:
         ("Best regards,\nAnna\nT: 680 429 983", "680 429 983"),
         ("Kontakt: 0151 55916800", "0151 55916800"),  # not a card: a trunk 0 and no issuer
         ("Maria Lopez | +43 6481 36520 935 | Madrid", "+43 6481 36520 935"),
+        ("Thanks!\n0430830401", "0430830401"),  # compact, a trunk 0: on its own
+        ("Maria | 6114980364 | Madrid", "6114980364"),  # compact North American number
+        ("area code (415) 555-2671", "(415) 555-2671"),
+        ("My cell: 06-26/478 2688", "06-26/478 2688"),
+        ("tel 8 (483) 378-87-62", "8 (483) 378-87-62"),
+        ("mobile 86 6232-8601", "86 6232-8601"),
+        ("Tel. 06/ 981 98 46", "06/ 981 98 46"),
     ],
 )
 def test_phones(text: str, value: str) -> None:
@@ -64,6 +71,8 @@ def test_phones(text: str, value: str) -> None:
         "monocyte recruitment 9 10 11 12 13 14; growth",  # reference lists
         "uncertainty interval 5353-10 649",
         "EAN 4596600411675 / ISBN 978-0-13-923042-4",
+        "Your verification code is 4839201745",
+        "id 0430830401",
     ],
 )
 def test_look_alikes_are_not_pii(text: str) -> None:
