@@ -104,24 +104,29 @@ def _build(word: str, stem: str, particle: str) -> tuple[re.Pattern[str], ...]:
     lead = r"(?:\d{1,6}[ \t]+)?"  # a building or postal number written first
     types = rf"(?P<t>{_EN_TYPES})" if word == _CAP else rf"(?P<t>(?i:{_EN_TYPES}))"
     inner = rf"(?:{word}|{_ANY})"
+    start = r"(?<![\w'\u2019.\-])"  # matches start at a word: fails fast elsewhere
     return (
         # 221B Baker Street / 350 Fifth Avenue / 10 Downing St
-        re.compile(rf"{unit_before}{lead}\b{house}[ \t]+(?:{name}[ \t]+){{0,3}}?{word}[ \t]+{types}\b\.?"),
+        re.compile(
+            rf"{start}{unit_before}{lead}\b{house}[ \t]+(?:{name}[ \t]+){{0,3}}?{word}[ \t]+{types}\b\.?"
+        ),
         # 12 rue de la Paix / 5 Calle Mayor
         re.compile(
-            rf"{unit_before}{lead}\b{house},?[ \t]+(?:(?:bis|ter)[ \t]+)?(?:{_FR_FIRST})[ \t]+"
+            rf"{start}{unit_before}{lead}\b{house},?[ \t]+(?:(?:bis|ter)[ \t]+)?(?:{_FR_FIRST})[ \t]+"
             rf"(?:{name}[ \t]+){{0,4}}?{word}"
         ),
         # Hauptstraße 5 / Hersnapvej 18 / Brucker Bundesstrasse 31 / Hauptstr. 5
         re.compile(
-            rf"{lead}(?:{word}[ \t]+){{0,2}}\b{stem}(?:{_SUFFIX}|-(?i:{_SUFFIX}|ring))[ \t]?{num_after}"
+            rf"{start}{lead}(?:{word}[ \t]+){{0,2}}\b{stem}(?:{_SUFFIX}|-(?i:{_SUFFIX}|ring))[ \t]?{num_after}"
         ),
         # Via Roma 10 / Calle Mayor, 12 / ul. Słowicza 10
         re.compile(
-            rf"{lead}(?<!\bet )\b(?:{_PREFIX})[ \t]+(?:{name}[ \t]+){{0,5}}?{word},?[ \t]+{num_after}"
+            rf"{start}{lead}(?<!\bet )\b(?:{_PREFIX})[ \t]+(?:{name}[ \t]+){{0,5}}?{word},?[ \t]+{num_after}"
         ),
         # Kossuth Lajos utca 3. / Árpád fejedelem útja 3. / Trenerys gate 232 / Atatürk Caddesi 12
-        re.compile(rf"{lead}\b{word}(?:[ \t]+{inner}){{0,2}}[ \t]+(?:{_MIDDLE}|{_NORDIC})[ \t]+{num_after}"),
+        re.compile(
+            rf"{start}{lead}\b{word}(?:[ \t]+{inner}){{0,2}}[ \t]+(?:{_MIDDLE}|{_NORDIC})[ \t]+{num_after}"
+        ),
         # after "lives at" / "address:": Edeby 55 / 172 Maneeži 75 / 86036 Rua do Arenque 1634
         re.compile(
             rf"(?i:{_CUE})(?P<a>(?:{house}[ \t]+)?(?:{name}[ \t]+){{0,3}}{word}[ \t]+{num_after})"
@@ -129,7 +134,7 @@ def _build(word: str, stem: str, particle: str) -> tuple[re.Pattern[str], ...]:
         ),
         # a unit next: 28030 Edeby 55, Apt. 297 / 2505 Heatherleigh Suite 620
         re.compile(
-            rf"(?:{house}[ \t]+)?(?:{name}[ \t]+){{0,3}}(?=[^\W\d_]{{3}}){word}"
+            rf"{start}(?:{house}[ \t]+)?(?:{name}[ \t]+){{0,3}}(?=[^\W\d_]{{3}}){word}"
             rf"(?:[ \t]+{num_after}|(?<=\w)(?=[ \t]+(?i:Suite|Apt)))"
             rf"(?=,?[ \t]*(?:\n[ \t>]*)?(?i:{_UNIT_WORD})[ \t]?\d)"
         ),
@@ -228,13 +233,11 @@ for _i, _alternation in (
         _KEYS[_w] = _KEYS[_w + "."] = (*_KEYS.get(_w, ()), _i)
 _SUFFIXES = tuple(_variants(_SUFFIX)) + tuple(f"-{w}" for w in _variants(_SUFFIX)) + ("-ring", "str.")
 _KEYSET = frozenset(_KEYS)
-_WORD_CHAR = re.compile(r"[\w'\u2019.\-]").match
-_WORDS = re.compile(r"[^\W\d_][\w'\u2019.\-]*")
-_GLUED = re.compile(
-    r"(?<![\w'\u2019.\-])[^\W\d_][\w'\u2019.\-]*+(?=[ \t]?\d)"
-)  # a word right before a number: Hauptstraße 5
+_BOUNDARY = frozenset(' \t\n\r,;:!?()[]{}<>"/|*=+&@$%^~`')  # characters a street word may touch
+_WORDS = re.compile(r"([^\W\d_][\w'\u2019.\-]*)([ \t]?\d)?")
+_UNIT_NUMBER = re.compile(r"\.?[ \t]?\d").match
+_DIGIT_NEXT = re.compile(r"[ \t]?\d").match
 _NUMBER = re.compile(r"\d+")
-REACH = 80  # characters: street words further than this from every number start no search
 _LAST = (5, 6)  # cue and unit patterns: only where no other pattern found the address
 _AT_WORD = (5, 7)  # patterns that start with their street word ("lives at …", "corner of …")
 # Per pattern, how far before and after its street word a match can start and the word stand.
@@ -247,20 +250,26 @@ _SPAN = {
 def _windows(text: str, low: str) -> dict[int, list[tuple[int, int]]]:
     """Per pattern, the stretches of ``text`` worth searching: around street words near a number."""
     anchors: list[tuple[int, int, int]] = []
-    for word in _KEYSET.intersection(_WORDS.findall(low)):
+    pairs = _WORDS.findall(low)  # (word, the digit right after it or "")
+    # Hauptstraße 5, Hersnapvej 18: a street word glued to the name, right before the number
+    glued = {w for w, digit in pairs if digit and w.endswith(_SUFFIXES)}
+    for word in _KEYSET.intersection(dict(pairs)) | glued:
         at = low.find(word)
         while at >= 0:  # every whole-word occurrence
             end = at + len(word)
-            if (at == 0 or not _WORD_CHAR(low[at - 1])) and (end == len(low) or not _WORD_CHAR(low[end])):
-                anchors += [(pid, at, end) for pid in _KEYS[word]]
+            if (at == 0 or low[at - 1] in _BOUNDARY) and (end == len(low) or low[end] in _BOUNDARY):
+                if word in glued and _DIGIT_NEXT(low, end):
+                    anchors.append((2, at, end))
+                anchors += [(pid, at, end) for pid in _KEYS.get(word, ())]
             at = low.find(word, end)
-    anchors += [(2, m.start(), m.end()) for m in _GLUED.finditer(low) if m.group(0).endswith(_SUFFIXES)]
     found: dict[int, list[tuple[int, int]]] = {}
     for pid, start, end in sorted(anchors, key=lambda x: x[1]):
-        if pid != 7 and _NUMBER.search(text, max(0, start - REACH), end + REACH) is None:
-            continue  # every address but "the corner of X and Y" has a number
         before, after = _SPAN[pid]
         a, b = max(0, start - before), min(len(text), end + after)
+        if pid != 7 and _NUMBER.search(text, a, b) is None:
+            continue  # every address but "the corner of X and Y" has a number within its reach
+        if pid == 6 and not _UNIT_NUMBER(low, end):
+            continue  # "Apt. 5", "Suite 620": the unit's own number
         spans = found.setdefault(pid, [])
         if spans and a <= spans[-1][1] and pid not in _AT_WORD:
             spans[-1] = (spans[-1][0], max(b, spans[-1][1]))
@@ -278,7 +287,7 @@ def find(text: str) -> list[tuple[int, int]]:
     for pid, stretches in sorted(_windows(text, text.lower()).items(), key=lambda kv: kv[0] in _LAST):
         pattern = _MILITARY if pid == _MIL else _PO_BOX if pid == _BOX else patterns[pid]
         for lo, hi in stretches:
-            if pid in _LAST and any(a <= lo + _SPAN[pid][0] < b for a, b in spans):
+            if pid in _LAST and _covered(spans, lo + _SPAN[pid][0]):
                 continue  # the street word is inside an address found already
             found = [pattern.match(text, lo, hi)] if pid in _AT_WORD else pattern.finditer(text, lo, hi)
             for m in filter(None, found):
@@ -295,6 +304,13 @@ def find(text: str) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _covered(spans: list[tuple[int, int]], at: int) -> bool:
+    for a, b in spans:
+        if a <= at < b:
+            return True
+    return False
 
 
 def _plausible(text: str, m: re.Match[str], pid: int, start: int) -> bool:

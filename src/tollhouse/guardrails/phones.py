@@ -108,7 +108,7 @@ def _shape(value: str) -> int:
     """2 a phone's way of writing, 1 plausible, 0 local or ambiguous, -1 never a phone."""
     main = _EXT.sub("", value)
     ext = main != value
-    digits = sum(c.isdigit() for c in main)
+    digits = sum(map(str.isdigit, main))
     if not 7 <= digits <= 15:
         return -1
     groups = [len(g) for g in _GROUP.findall(main)]

@@ -185,8 +185,10 @@ def detect(
             add(start, end, "STREET_ADDRESS")
     if "PHONE_NUMBER" in entities:
         for m in phones.CANDIDATE.finditer(text):
-            if m.end() - m.start() >= 7 and phones.is_phone(text, m.start(), m.end()):
-                add(m.start(), m.end(), "PHONE_NUMBER")
+            start, end = m.span()
+            free = all(end <= a or start >= b for a, b in taken)  # inside an address, a card…: not checked
+            if end - start >= 7 and free and phones.is_phone(text, start, end):
+                add(start, end, "PHONE_NUMBER")
     return _finish(spans, ner, text, add)
 
 
