@@ -117,7 +117,8 @@ def _build(word: str, stem: str, particle: str) -> tuple[re.Pattern[str], ...]:
         ),
         # Hauptstraße 5 / Hersnapvej 18 / Brucker Bundesstrasse 31 / Hauptstr. 5
         re.compile(
-            rf"{start}{lead}(?:{word}[ \t]+){{0,2}}\b{stem}(?:{_SUFFIX}|-(?i:{_SUFFIX}|ring))[ \t]?{num_after}"
+            rf"{start}{lead}(?:{word}[ \t]+){{0,2}}\b{stem}(?:{_SUFFIX}|-(?i:{_SUFFIX}|ring))"
+            rf"[ \t]?{num_after}"
         ),
         # Via Roma 10 / Calle Mayor, 12 / ul. Słowicza 10
         re.compile(
@@ -307,10 +308,7 @@ def find(text: str) -> list[tuple[int, int]]:
 
 
 def _covered(spans: list[tuple[int, int]], at: int) -> bool:
-    for a, b in spans:
-        if a <= at < b:
-            return True
-    return False
+    return any(a <= at < b for a, b in spans)
 
 
 def _plausible(text: str, m: re.Match[str], pid: int, start: int) -> bool:
