@@ -156,7 +156,7 @@ _LOWER = _build(
 _MILITARY = re.compile(
     r"\b(?:(?:PSC|CMR|Unit)[ \t]\d{3,5},?[ \t]Box[ \t]\d{3,5}|"
     r"(?:USNS|USS|USNV|USCGC)[ \t][\w'\u2019.\-]+(?:[ \t][\w'\u2019.\-]+)?)"
-    r"\s+[AFD]PO[ \t]A[AEP][ \t]\d{5}\b",
+    r",?\s+[AFD]PO[ \t]A[AEP][ \t]\d{5}\b",
     re.I,
 )
 # 茨城県多摩市独鈷沢22丁目22番19号: prefecture / city / district, then chōme, block and house numbers
