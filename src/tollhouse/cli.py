@@ -212,7 +212,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"tollhouse: --thresholds must be numbers separated by commas, got {args.thresholds!r}")
             return 2
         return run_cache_eval(Path(args.datasets), thresholds, sys.stdout)
-    for line in run(datasets, which, args.limit):
+    try:
+        lines = run(datasets, which, args.limit)
+    except (ValueError, KeyError) as exc:  # a row without the fields its set needs
+        print(f"tollhouse: --datasets: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
         print(line)
     return 0
 

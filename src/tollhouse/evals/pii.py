@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tollhouse.evals import pii_data
-from tollhouse.evals.report import prf, rate, rows
+from tollhouse.evals.report import prf, rate, require, rows
 from tollhouse.guardrails.ner import NER_TYPES, NERDetector
 from tollhouse.guardrails.pii import ENTITIES, IBAN_LENGTHS, Span, detect
 
@@ -58,6 +58,15 @@ class Counts:
         return f"  {gt:<14} {prf(tp, fp, fn, self.per_row[gt])}  (gold {tp + fn}, fp {fp}){note}"
 
 
+def _check(data: list[dict[str, Any]], path: Path) -> None:
+    """Every row has ``full_text`` and ``spans`` with integer offsets and a type (else ``ValueError``)."""
+    for i, row in enumerate(data, 1):
+        require(row, {"full_text": str, "spans": list}, f"{path}: row {i}")
+        for span in row["spans"]:
+            fields = {"entity_type": str, "start_position": int, "end_position": int}
+            require(span if isinstance(span, dict) else {}, fields, f"{path}: row {i}: a span")
+
+
 def _dev_gold(row: dict[str, Any]) -> Gold:
     return [(s["start_position"], s["end_position"], s["entity_type"]) for s in row["spans"]]
 
@@ -89,6 +98,7 @@ def _kilobyte_times(data: list[dict[str, Any]], n: int = 300) -> list[float]:
 
 def eval_dev(path: Path, limit: int | None = None) -> list[str]:
     data = rows(path, limit)
+    _check(data, path)
     counts, times = Counts(), list[float]()
     for row in data:
         counts.add(_timed(detect, row["full_text"], times), _dev_gold(row), {e: e for e in ENTITIES})

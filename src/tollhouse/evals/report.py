@@ -21,7 +21,16 @@ SETS = {  # folder under --datasets: what each evaluation reads
 
 def rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """The JSON Lines rows of ``path``; with ``limit``, an even slice across the file (keeps every source)."""
-    out = [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+    out = []
+    for number, line in enumerate(path.read_text().split("\n"), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {number} is not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {number} is not a JSON object")
+            out.append(row)
     if limit is not None and limit < len(out):
         step = len(out) / limit
         out = [out[int(i * step)] for i in range(limit)]
@@ -82,3 +91,10 @@ def prf(tp: int, fp: int, fn: int, rows: Sequence[tuple[int, int, int]] | None =
         lo, hi = bootstrap_f1(rows)
         out += f" [{lo:.3f}-{hi:.3f}]"
     return out
+
+
+def require(row: dict[str, Any], fields: dict[str, type], where: str) -> None:
+    """``ValueError`` naming the first field of ``fields`` that ``row`` lacks or holds with another type."""
+    for name, kind in fields.items():
+        if not isinstance(row.get(name), kind):
+            raise ValueError(f"{where}: field {name!r} is missing or not of type {kind.__name__}")

@@ -66,3 +66,14 @@ def test_confidence_intervals() -> None:
     lo, hi = bootstrap_f1([(1, 0, 0)] * 40 + [(0, 1, 0)] * 5 + [(0, 0, 1)] * 5)
     assert lo < 80 / 90 < hi and hi - lo < 0.2  # F1 = 2·40 / (80 + 5 + 5)
     assert prf(8, 2, 0).startswith("precision 0.800 [") and "recall 1.000" in prf(8, 2, 0)
+
+
+def test_a_bad_row_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pii").mkdir()
+    (tmp_path / "pii" / "dev.jsonl").write_text('{"full_text": "hi", "spans": [{"entity_type": "X"}]}\n')
+    assert main(["eval", "pii", "--datasets", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "row 1: a span: field 'start_position' is missing or not of type int" in err
+    (tmp_path / "pii" / "dev.jsonl").write_text("{not json\n")
+    assert main(["eval", "pii", "--datasets", str(tmp_path)]) == 2
+    assert "line 1 is not JSON" in capsys.readouterr().err
