@@ -44,6 +44,8 @@ _EN_RARE = (
 )
 _EN_TYPES = _EN_COMMON + "|" + _EN_RARE
 _EN_STRONG = re.compile(rf"(?:{_EN_COMMON})\.?$", re.I)
+# A number followed by a street name and type is a house number ("03262 2437 Main St"), never a phone.
+STREET_AFTER = re.compile(rf"[ \t]+(?:[^\W\d_][\w'\u2019.\-]*[ \t]+){{0,3}}(?:{_EN_COMMON})\b")
 # Street words glued to the name: DE / AT / CH, NL / BE, DK / NO / SE, FI, IS, EE (also after a hyphen:
 # "Ana-Noack-Weg 9").
 _SUFFIX = (

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import re
 
+from tollhouse.guardrails.addresses import STREET_AFTER
+
 CANDIDATE = re.compile(
     r"(?<![\w+/#$€£¥@%&=])(?<!\d[.,:\-])(?<![A-Za-z][.\-])"
     r"(?:\+[ ]?)?(?:\(\+?\d{1,5}\)[ .\-/]?)?\d{1,15}"
@@ -152,13 +154,15 @@ def is_phone(text: str, start: int, end: int) -> bool:
     shape = _shape(text[start:end])
     if shape < 0:
         return False
-    line_start = text.rfind("\n", 0, max(0, start - 1))  # the line before counts too ("Phone:\n…")
+    line_start = text.rfind("\n", 0, start)
+    if not text[line_start + 1 : start].strip():  # first on its line: the line before counts ("Phone:\n…")
+        line_start = text.rfind("\n", 0, max(0, line_start))
     before = text[max(line_start + 1, start - 48) : start].lower()
     if before.endswith(("$", "€", "£", "¥", "-", "\u2013", "~", "#", "№")):
         return False
-    after = text[end : end + 24]
-    if _AFTER_NEG.match(after):
-        return False
+    after = text[end : end + 40]
+    if _AFTER_NEG.match(after) or STREET_AFTER.match(after):
+        return False  # "12 kg", "03262 2437 Main St": a quantity, a house number
     context, gap = _context(before)
     if context == 0 and _AFTER_POS.match(after):
         context = 1

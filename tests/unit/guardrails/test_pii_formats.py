@@ -190,3 +190,13 @@ def test_generated_sentences_hold_the_targets() -> None:
         assert tp[t] / (tp[t] + fp.get(t, 0)) >= 0.95, t
         assert tp[t] / (tp[t] + fn.get(t, 0)) >= 0.95, t
     assert flagged <= 0.02 * negatives
+
+
+def test_house_numbers_are_not_phones_even_with_addresses_off() -> None:
+    no_address = frozenset(ENTITIES) - {"STREET_ADDRESS"}
+    for text in (
+        "The office is at 17031 2202 Rissik St Apt. 050",
+        "Billing address: Tintin Forsberg\n    03262 2437 Main St Suite 442",
+        "Hello I moved, please update my new address is 224 4966 Bond Street",
+    ):
+        assert detect(text, no_address) == [], text
