@@ -150,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_usage_commands(sub, _load)
     ev = sub.add_parser("eval", help="measure quality on the shared dev sets")
     ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache"])
-    ev.add_argument("--datasets", default="../shared/datasets", help="folder of the shared dev sets")
-    ev.add_argument("--limit", type=int, help="use an even slice of this many rows per set")
+    ev.add_argument(
+        "--datasets",
+        default="../shared/datasets",
+        help="folder of dev sets laid out like the shared ones (injection/, pii/, moderation/, paraphrase/, "
+        "each with dev.jsonl); default ../shared/datasets",
+    )
+    ev.add_argument("--limit", type=_positive, help="use an even slice of this many rows per set")
     ev.add_argument(
         "--thresholds",
         help="cache: comma-separated similarity thresholds to report (default: a sweep)",
@@ -160,11 +165,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
+    return n
+
+
+DATASETS_HELP = (
+    "pass --datasets DIR: a folder laid out like the shared dev sets (injection/dev.jsonl, pii/dev.jsonl, "
+    "moderation/dev.jsonl, paraphrase/dev.jsonl, JSON Lines as described in their README). The shared "
+    "ones are the shared/datasets folder that sits beside the project checkout"
+)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tollhouse.evals.guardrails import run
+    from tollhouse.evals.guardrails import missing, run
+    from tollhouse.evals.report import SETS
 
+    datasets = Path(args.datasets)
+    which = "all" if args.target == "guardrails" else args.target
+    absent = (
+        [SETS["cache"]] * (not (datasets / SETS["cache"]).is_file())
+        if which == "cache"
+        else missing(datasets, which)
+    )
+    if not datasets.is_dir() or absent:
+        what = (
+            f"{datasets} is not a folder"
+            if not datasets.is_dir()
+            else f"{datasets} has no {', '.join(absent)}"
+        )
+        print(f"tollhouse: --datasets: {what}; {DATASETS_HELP}.", file=sys.stderr)
+        return 2
     if args.target == "cache":
         from tollhouse.evals.cache import run_cache_eval
 
@@ -174,8 +212,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"tollhouse: --thresholds must be numbers separated by commas, got {args.thresholds!r}")
             return 2
         return run_cache_eval(Path(args.datasets), thresholds, sys.stdout)
-    which = "all" if args.target == "guardrails" else args.target
-    for line in run(Path(args.datasets), which, args.limit):
+    try:
+        lines = run(datasets, which, args.limit)
+    except (ValueError, KeyError) as exc:  # a row without the fields its set needs
+        print(f"tollhouse: --datasets: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
         print(line)
     return 0
 

@@ -75,10 +75,28 @@ class PIISettings(Strict):
     """PII detection and masking."""
 
     entities: list[
-        Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET"]
+        Literal[
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "US_SSN",
+            "IP_ADDRESS",
+            "STREET_ADDRESS",
+            "SECRET",
+        ]
     ] = Field(
-        ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "SECRET"],
-        description="Entity types detected.",
+        [
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "US_SSN",
+            "IP_ADDRESS",
+            "STREET_ADDRESS",
+            "SECRET",
+        ],
+        description="Entity types detected (figures and limits of each: docs/GUARDRAILS.md).",
     )
     reversible: bool = Field(
         True, description="Restore placeholders in the answer (off: irreversible anonymisation)."

@@ -153,6 +153,8 @@ def test_checksums() -> None:
         ("call (555) 123-4567 today", "PHONE_NUMBER"),
         ("card 4111 1111 1111 1111 ok", "CREDIT_CARD"),
         ("iban DE89 3704 0044 0532 0130 00 ok", "IBAN_CODE"),
+        ("iban de89 3704 0044 0532 0130 00 ok", "IBAN_CODE"),
+        ("send it to 10 Downing Street, London", "STREET_ADDRESS"),
         ("ssn 123-45-6789 ok", "US_SSN"),
         ("host 192.168.1.20 ok", "IP_ADDRESS"),
         ("host 2001:db8:85a3:0:0:8a2e:370:7334 ok", "IP_ADDRESS"),
