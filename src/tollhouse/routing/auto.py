@@ -79,10 +79,11 @@ class AutoRouter:
         """The next tier up from ``group``, when cascading."""
         if not self.cfg.cascade:
             return None
-        for i, g in enumerate(self.tier_groups[:-1]):
-            if g is group:
-                return self.tier_groups[i + 1]
-        return None
+        # Tiers may name the same group: escalate past every tier served by ``group``, never back to it.
+        last = max((i for i, g in enumerate(self.tier_groups) if g is group), default=None)
+        if last is None:
+            return None
+        return next((g for g in self.tier_groups[last + 1 :] if g is not group), None)
 
 
 def failed_check(cfg: AutoRouterConfig, req: ChatRequest, resp: ChatResponse) -> str | None:

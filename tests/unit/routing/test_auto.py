@@ -68,3 +68,15 @@ async def test_cascade_checks_json_when_json_was_asked_for() -> None:
     assert text == '{"ok": true}' and ctx.route is not None and "escalated=invalid_json" in ctx.route
     text, ctx = await kit.chat("auto", "hi")  # no JSON asked: "not json" is a fine answer
     assert text == "not json"
+
+
+async def test_cascade_over_tiers_sharing_a_group_ends() -> None:
+    # simple and standard name one group: escalation skips to the next distinct group and ends at the top.
+    kit = Kit(
+        {"small": {"reply": ""}, "large": {"reply": ""}},
+        {"auto": [{**AUTO, "standard": "small", "cascade": True}]},
+    )
+    text, ctx = await kit.chat("auto", "hi there")
+    assert text == "" and ctx.deployment == "large"
+    assert ctx.route is not None
+    assert ctx.route.endswith("tier=simple; reason=short prompt (8 chars); escalated=empty")
