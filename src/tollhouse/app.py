@@ -18,6 +18,7 @@ from tollhouse.api.admin import costs_router
 from tollhouse.api.admin import router as admin_router
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.cache import router as cache_router
+from tollhouse.api.cors import install as install_cors
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
 from tollhouse.api.idempotency import Idempotency
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         telemetry=telemetry,
         shutdown_retry_after_s=settings.server.overload_retry_after_s,
     )
+    install_cors(app, settings.server.cors)  # outermost: preflights answered before anything else
     return app
 
 
