@@ -11,18 +11,23 @@ from starlette.responses import Response
 
 from tollhouse.api.deps import RuntimeDep
 from tollhouse.api.render import json_response
+from tollhouse.api.schema_models import Live, Ready
 from tollhouse.providers.base import Health, Provider
 
 router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_S = 2.0
 
 
-@router.get("/health/live", summary="The process is up")
+@router.get("/health/live", summary="The process is up", responses={200: {"model": Live}})
 async def live() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/health/ready", summary="Every required dependency is healthy (503 otherwise)")
+@router.get(
+    "/health/ready",
+    summary="Every required dependency is healthy (503 otherwise)",
+    responses={200: {"model": Ready}, 503: {"model": Ready, "description": "Degraded or draining"}},
+)
 async def ready(runtime: RuntimeDep) -> Response:
     deployments = runtime.registry.all()
     results = await asyncio.gather(*(_probe(d.provider) for d in deployments))
