@@ -17,6 +17,7 @@ from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
 from tollhouse.errors import TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
+from tollhouse.version import __version__
 
 
 def _is_loopback(host: str) -> bool:
@@ -134,6 +135,7 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tollhouse", description="OpenAI-compatible LLM gateway.")
+    p.add_argument("--version", action="version", version=f"tollhouse {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the gateway")
     serve.add_argument("--config", help="YAML config file (default: $TOLLHOUSE_CONFIG or ./tollhouse.yaml)")

@@ -1,4 +1,5 @@
-"""Liveness and readiness. Ready means: not draining, and every required deployment answers its probe.
+"""Liveness and readiness. Ready means: not draining, every required deployment answers its probe, and every
+network store the settings use (Redis, the PostgreSQL database) answers a round trip (shown with its latency).
 Each deployment's circuit-breaker state (``closed`` / ``open`` / ``half_open``) is shown next to its probe."""
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ async def live() -> Response:
 )
 async def ready(runtime: RuntimeDep) -> Response:
     deployments = runtime.registry.all()
+    stores_task = asyncio.ensure_future(runtime.probe_stores())
     results = await asyncio.gather(*(_probe(d.provider) for d in deployments))
+    stores = await stores_task
     circuits = runtime.router.circuits()
-    checks = {
+    checks: dict[str, dict[str, object]] = {
         d.name: {
             "status": "ok" if h.ok else "down",
             "latency_ms": round(h.latency_ms, 2),
@@ -42,8 +45,13 @@ async def ready(runtime: RuntimeDep) -> Response:
         }
         for d, h in zip(deployments, results, strict=True)
     }
+    checks.update(stores)
     draining = runtime.draining
-    ok = not draining and all(h.ok for d, h in zip(deployments, results, strict=True) if d.config.required)
+    ok = (
+        not draining
+        and all(h.ok for d, h in zip(deployments, results, strict=True) if d.config.required)
+        and all(s["status"] == "ok" for s in stores.values())
+    )
     body = {"status": "ok" if ok else ("draining" if draining else "degraded"), "checks": checks}
     resp = json_response(body)
     resp.status_code = 200 if ok else 503
