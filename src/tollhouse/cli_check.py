@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tollhouse.cli_format import table
 from tollhouse.settings import ConfigError, EncoderModel, LlamaCppModel, Settings
+from tollhouse.stores.build import network_stores
 from tollhouse.stores.probe import StoreCheck, probe_all
 
 # The packaged models, installed without their declared dependencies (the gateway imports neither
@@ -121,7 +122,7 @@ def check_config(settings: Settings, source: str) -> tuple[str, list[str], list[
         routing_table(settings),
     ]
     try:
-        checks = asyncio.run(probe_all(settings))
+        checks = asyncio.run(probe_all(network_stores(settings)))
     except ConfigError as exc:
         errors.append(str(exc))
         checks = []

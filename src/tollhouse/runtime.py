@@ -31,9 +31,9 @@ from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
-from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store
+from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store, network_stores
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
-from tollhouse.stores.probe import StoreTarget, probe, store_targets
+from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
@@ -169,7 +169,7 @@ class Runtime:
                 gateway=gateway,
                 telemetry=telemetry,
                 idempotency=idempotency,
-                stores=tuple(store_targets(settings)),
+                stores=tuple(network_stores(settings)),
             )
             try:
                 yield runtime

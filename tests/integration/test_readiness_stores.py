@@ -12,7 +12,8 @@ from tests.support.stores import REDIS_URL
 
 from tollhouse.app import create_app
 from tollhouse.settings import Settings
-from tollhouse.stores.probe import redact, store_targets
+from tollhouse.stores.build import network_stores
+from tollhouse.stores.probe import redact
 
 
 def _settings(redis_url: str, prefix: str, pg_env: str | None = None) -> Settings:
@@ -70,5 +71,5 @@ def test_one_database_entry_per_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     base: dict[str, Any] = mock_settings().model_dump()
     base["keys"] = {"backend": "postgres", "postgres_dsn_env": "A_DSN"}
     base["ledger"] = {"enabled": True, "backend": "postgres", "postgres_dsn_env": "B_DSN"}
-    names = [t.name for t in store_targets(Settings.model_validate(base))]
+    names = [t.name for t in network_stores(Settings.model_validate(base))]
     assert names == ["database:A_DSN", "database:B_DSN"]

@@ -1,4 +1,5 @@
-"""Which network stores the configuration needs (Redis, PostgreSQL) and a cheap round trip to each: used by
+"""A cheap round trip to each network store the configuration needs (Redis, PostgreSQL; the list comes from
+``stores.build.network_stores``): used by
 ``/health/ready`` (through the runtime) and ``tollhouse check-config``. Each probe opens its own short-lived
 connection, so it sees what a new process would see, and never waits longer than its timeout."""
 
@@ -9,9 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
-
-from tollhouse.settings import Settings
-from tollhouse.stores.sql import dsn_from_env
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -46,44 +44,6 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def store_targets(settings: Settings) -> list[StoreTarget]:
-    """Every Redis / PostgreSQL the settings use. Raises ``ConfigError`` for a PostgreSQL backend whose DSN
-    variable is unset."""
-    redis_users = [
-        name
-        for name, backend in (
-            ("limits", settings.limits.backend),
-            ("budgets", settings.budgets.backend),
-            ("cache", settings.cache.backend if settings.cache.mode != "off" else "off"),
-            (
-                "cache.semantic",
-                settings.cache.semantic.backend if settings.cache.mode == "semantic" else "off",
-            ),
-            ("idempotency", settings.idempotency.store if settings.idempotency.enabled else "off"),
-            ("routing.breaker", settings.routing.breaker.store),
-        )
-        if backend == "redis"
-    ]
-    out: list[StoreTarget] = []
-    if redis_users:
-        out.append(StoreTarget("redis", "redis", settings.redis.url, tuple(redis_users)))
-    dsns: dict[str, list[str]] = {}
-    env_of: dict[str, str] = {}
-    for section, cfg, on in (
-        ("keys", settings.keys, True),
-        ("ledger", settings.ledger, settings.ledger.enabled),
-        ("telemetry.evaluation", settings.telemetry.evaluation, settings.telemetry.evaluation.enabled),
-    ):
-        if on and cfg.backend == "postgres":
-            dsn = dsn_from_env(cfg.postgres_dsn_env, section)
-            dsns.setdefault(dsn, []).append(section)
-            env_of.setdefault(dsn, cfg.postgres_dsn_env or "")
-    for dsn, users in dsns.items():
-        name = "database" if len(dsns) == 1 else f"database:{env_of[dsn]}"
-        out.append(StoreTarget(name, "postgres", dsn, tuple(users)))
-    return out
-
-
 async def probe(target: StoreTarget, timeout_s: float = PROBE_TIMEOUT_S) -> StoreCheck:
     t0 = time.perf_counter()
     try:
@@ -96,8 +56,8 @@ async def probe(target: StoreTarget, timeout_s: float = PROBE_TIMEOUT_S) -> Stor
     return StoreCheck(target, ok, round((time.perf_counter() - t0) * 1000, 2), detail)
 
 
-async def probe_all(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> list[StoreCheck]:
-    return list(await asyncio.gather(*(probe(t, timeout_s) for t in store_targets(settings))))
+async def probe_all(targets: list[StoreTarget], timeout_s: float = PROBE_TIMEOUT_S) -> list[StoreCheck]:
+    return list(await asyncio.gather(*(probe(t, timeout_s) for t in targets)))
 
 
 async def _round_trip(target: StoreTarget, timeout_s: float) -> str:
