@@ -163,7 +163,8 @@ async def open_pg_pool(dsn: str, schema: Sequence[str], lock_id: int, max_size: 
     """A small pool with ``schema`` applied once (under an advisory lock)."""
     import asyncpg
 
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=CONNECT_TIMEOUT_S)
+    # min_size 0: no background "connection floor" upkeep that logs a traceback per try during an outage.
+    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=max_size, timeout=CONNECT_TIMEOUT_S)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
