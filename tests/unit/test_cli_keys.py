@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.mock_upstream import free_port
 
 from tollhouse.cli import main
 
@@ -137,3 +138,37 @@ def test_tables_by_default(config: str, capsys: pytest.CaptureFixture[str]) -> N
     assert row.split()[1] == "web" and row.split()[3] == "active" and row.endswith("-")  # never used
     assert text(capsys, "usage", "--config", config).splitlines()[-1].split()[:2] == ["TOTAL", "0"]
     assert text(capsys, "costs", "--config", config).splitlines()[2].split()[:2] == ["TOTAL", "USD"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "store"),
+    [(["costs"], "usage ledger"), (["usage"], "usage ledger"), (["keys", "list"], "key store")],
+)
+def test_a_database_that_is_down_is_one_clear_line_and_a_failing_exit(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    store: str,
+) -> None:
+    monkeypatch.setenv("TH_DOWN_DSN", f"postgresql://postgres@127.0.0.1:{free_port()}/test")  # nobody listens
+    path = tmp_path / "tollhouse.yaml"
+    down = {"backend": "postgres", "postgres_dsn_env": "TH_DOWN_DSN"}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "embedded": {"chat": False, "embeddings": False},
+                "keys": down,
+                "ledger": {**down, "journal_dir": str(tmp_path / "j")},
+            }
+        )
+    )
+    assert main([*argv, "--config", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert (
+        lines[0].startswith(f"tollhouse: The {store} (PostgreSQL) is unavailable")
+        and "ConnectionRefusedError" in lines[0]
+    )
