@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint unit clean bench
+.PHONY: setup run test lint unit clean bench loadtest
 
 setup: $(STAMP)
 
@@ -21,8 +21,8 @@ run: setup
 	$(BIN)/tollhouse serve
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 	$(BIN)/mypy
 
 test: lint
@@ -33,3 +33,9 @@ unit: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# 100 locust users for 60 s against one worker in front of the benchmark kit's mock; report in
+# /tmp/tollhouse-loadtest/report.md (bench/loadtest.sh says what it needs).
+loadtest: setup
+	$(BIN)/pip install --quiet -e '.[loadtest]'
+	VENV=$(abspath $(VENV)) bench/loadtest.sh

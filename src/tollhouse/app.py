@@ -18,13 +18,14 @@ from tollhouse.api.admin import costs_router
 from tollhouse.api.admin import router as admin_router
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.cache import router as cache_router
+from tollhouse.api.cors import install as install_cors
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
 from tollhouse.api.idempotency import Idempotency
 from tollhouse.api.ingress import Endpoint, Ingress
 from tollhouse.api.middleware import GatewayMiddleware
 from tollhouse.api.openai import INGRESS as OPENAI
-from tollhouse.api.openai.docs import install_openapi
+from tollhouse.api.schema import install as install_schema
 from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings, load_settings
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
                 yield
         log.info("stopped")
 
-    app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     api_errors.install(app)
     hot_routes: dict[str, Endpoint] = {}
     for ingress in INGRESSES:
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(costs_router)
     app.include_router(cache_router)
     install_telemetry(app, settings)
-    install_openapi(app, __version__)
+    install_schema(app, __version__, [i.docs_router for i in INGRESSES if i.docs_router is not None])
     # Innermost first: HotRoutes serves the ingresses' hot POST routes without FastAPI's per-request
     # machinery, inside GatewayMiddleware (request id, body limit, access log) like every other request.
     app.add_middleware(HotRoutes, handlers=app.exception_handlers, routes=hot_routes)
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         telemetry=telemetry,
         shutdown_retry_after_s=settings.server.overload_retry_after_s,
     )
+    install_cors(app, settings.server.cors)  # outermost: preflights answered before anything else
     return app
 
 

@@ -17,6 +17,7 @@ from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
 from tollhouse.errors import StoreUnavailable, TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
+from tollhouse.version import __version__
 
 
 def _is_loopback(host: str) -> bool:
@@ -63,6 +64,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "(TOLLHOUSE_SERVER__ALLOW_UNAUTHENTICATED=true) if a trusted proxy in front does authentication.",
             file=sys.stderr,
         )
+        return 2
+    from tollhouse.cli_check import missing_model_files
+
+    missing = missing_model_files(settings)
+    if missing:
+        for problem in missing:
+            print(f"tollhouse: cannot serve: {problem}", file=sys.stderr)
         return 2
     configure(settings.logging)
     common: dict[str, object] = {
@@ -112,16 +120,21 @@ def _metrics_multiprocess_dir() -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from tollhouse.cli_check import check_config
+    from tollhouse.settings import resolve_config_path
+
     settings = _load(args)
-    print("configuration is valid")
-    print(f"  server: {settings.server.host}:{settings.server.port} workers={settings.server.workers}")
-    for m in settings.all_models():
-        names = ", ".join([m.name, *m.aliases])
-        target = getattr(m, "api_base", None) or m.provider
-        print(f"  model {names}: {m.provider} → {m.upstream_model} ({target})")
-        key_env = getattr(m, "api_key_env", None)
-        if key_env and key_env not in os.environ:
-            print(f"    warning: environment variable {key_env} is not set", file=sys.stderr)
+    source = resolve_config_path(args.config) or "defaults and environment (no YAML file)"
+    report, errors, warnings = check_config(settings, str(source))
+    print(report)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        print(f"configuration is NOT ready: {len(errors)} error(s)", file=sys.stderr)
+        return 1
+    print("\nconfiguration is valid")
     return 0
 
 
@@ -134,6 +147,7 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tollhouse", description="OpenAI-compatible LLM gateway.")
+    p.add_argument("--version", action="version", version=f"tollhouse {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the gateway")
     serve.add_argument("--config", help="YAML config file (default: $TOLLHOUSE_CONFIG or ./tollhouse.yaml)")
@@ -141,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.set_defaults(func=cmd_serve)
-    check = sub.add_parser("check-config", help="validate the configuration and print a summary")
+    check = sub.add_parser(
+        "check-config",
+        help="validate the configuration, print the routing table and stores; fail on a missing embedded "
+        "model or an unreachable store",
+    )
     check.add_argument("--config", help="YAML config file")
     check.set_defaults(func=cmd_check_config)
     docs = sub.add_parser("config-docs", help="print the configuration reference (Markdown)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tollhouse.access.keys import KeyService, KeySpec, public
+from tollhouse.cli_format import emit
 from tollhouse.errors import InvalidRequest
 from tollhouse.ledger.reports import Reports
 from tollhouse.settings import Settings
@@ -24,8 +24,28 @@ from tollhouse.stores.build import key_store, ledger_store
 Loader = Callable[[argparse.Namespace], Settings]
 
 
-def _print(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str))
+def _print(obj: Any, args: argparse.Namespace, kind: str) -> None:
+    print(emit(obj, as_json=getattr(args, "json", False), kind=kind))
+
+
+def known_models(settings: Settings) -> set[str]:
+    """Every name a request may send in ``model``: models, aliases, groups, automatic routers."""
+    names = {n for m in settings.all_models() for n in [m.name, *m.aliases]}
+    names |= {g.name for g in settings.routing.groups} | {a.name for a in settings.routing.auto}
+    return names
+
+
+def _check_models(spec: KeySpec, settings: Settings) -> None:
+    if not spec.models:
+        return
+    known = known_models(settings)
+    unknown = [m for m in spec.models if m not in known]
+    if unknown:
+        raise InvalidRequest(
+            f"--models: {', '.join(map(repr, unknown))} not configured; configured models: "
+            f"{', '.join(sorted(known)) or 'none'}.",
+            param="models",
+        )
 
 
 # KeySpec field → the flag that sets it, to name the flag when its value is refused.
@@ -70,6 +90,7 @@ def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         settings = load(args)
         action = args.keys_action
         spec = _spec(args) if action in ("create", "update") else KeySpec()  # refused before any write
+        _check_models(spec, settings)
 
         async def go(svc: KeyService) -> Any:
             if action == "create":
@@ -88,7 +109,7 @@ def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
             print("Store this key now: it is not shown again. The old one no longer works.", file=sys.stderr)
             return public(key, secret)
 
-        _print(asyncio.run(_with_service(settings, go)))
+        _print(asyncio.run(_with_service(settings, go)), args, "keys" if action == "list" else "key")
         return 0
 
     return run
@@ -100,13 +121,16 @@ def add_key_commands(sub: Any, load: Loader) -> None:
     for action in ("create", "list", "get", "update", "revoke", "rotate"):
         p = actions.add_parser(action)
         p.add_argument("--config", help="YAML config file")
+        p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
         if action != "create" and action != "list":
             p.add_argument("id", help="key id (key_…)")
         if action in ("create", "update"):
             p.add_argument("--name")
             p.add_argument("--user")
             p.add_argument("--team")
-            p.add_argument("--models", help="comma-separated models the key may call (default: all)")
+            p.add_argument(
+                "--models", help="comma-separated models the key may call, each one configured (default: all)"
+            )
             p.add_argument("--rpm", type=int, help="requests per minute")
             p.add_argument("--tpm", type=int, help="tokens per minute")
             p.add_argument("--daily-usd", type=float, dest="daily_usd", help="spend cap per UTC day (USD)")
@@ -134,7 +158,7 @@ def _report_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
             finally:
                 await store.aclose()
 
-        _print(asyncio.run(go()))
+        _print(asyncio.run(go()), args, args.command)
         return 0
 
     return run
@@ -149,4 +173,5 @@ def add_usage_commands(sub: Any, load: Loader) -> None:
     for p in (usage, costs):
         p.add_argument("--config", help="YAML config file")
         p.add_argument("--days", type=float, default=30.0, help="look back this many days (default 30)")
+        p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
         p.set_defaults(func=_report_cmd(load))

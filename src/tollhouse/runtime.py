@@ -8,6 +8,7 @@ feature that is off. Routes reach these objects through ``api.deps``, never thro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,8 +31,9 @@ from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
-from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store
+from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store, network_stores
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
+from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
@@ -57,10 +59,26 @@ class Runtime:
     telemetry: Telemetry
     idempotency: IdempotencyStore
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
+    stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
 
     @property
     def keys(self) -> KeyService:
         return self.access.keys
+
+    async def probe_stores(self) -> dict[str, dict[str, object]]:
+        """One round trip to each network store, concurrently: status, latency, what uses it."""
+        checks = await asyncio.gather(*(probe(t) for t in self.stores))
+        return {
+            c.target.name: {
+                "status": "ok" if c.ok else "down",
+                "latency_ms": c.latency_ms,
+                "detail": c.detail,
+                "required": True,
+                "url": c.target.shown,
+                "used_by": list(c.target.used_by),
+            }
+            for c in checks
+        }
 
     @property
     def open_mode(self) -> bool:
@@ -151,6 +169,7 @@ class Runtime:
                 gateway=gateway,
                 telemetry=telemetry,
                 idempotency=idempotency,
+                stores=tuple(network_stores(settings)),
             )
             try:
                 yield runtime

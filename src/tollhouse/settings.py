@@ -33,6 +33,7 @@ from tollhouse.config.base import (
     Strict,
 )
 from tollhouse.config.cache import CacheOverride, CacheSettings, SemanticCacheSettings
+from tollhouse.config.cors import CorsSettings
 from tollhouse.config.guardrails import (
     ChainOverride,
     GuardLimits,
@@ -84,6 +85,7 @@ __all__ = [
     "CascadeCheck",
     "ChainOverride",
     "ConfigError",
+    "CorsSettings",
     "EmbeddedSettings",
     "EmergencySettings",
     "EncoderModel",
@@ -149,6 +151,9 @@ class ServerSettings(Strict):
         "with Retry-After (0 = unbounded).",
     )
     overload_retry_after_s: float = Field(1.0, gt=0, description="Retry-After sent with that 503.")
+    cors: CorsSettings = Field(
+        default_factory=CorsSettings, description="Cross-origin requests from browser apps (off by default)."
+    )
 
 
 class LoggingSettings(Strict):

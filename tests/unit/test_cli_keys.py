@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,11 @@ def config(tmp_path: Path) -> str:
         yaml.safe_dump(
             {
                 "embedded": {"chat": False, "embeddings": False},
+                "models": [
+                    {"name": "a", "provider": "mock", "aliases": ["a-alias"]},
+                    {"name": "b", "provider": "mock"},
+                ],
+                "routing": {"groups": [{"name": "g", "deployments": [{"model": "a"}, {"model": "b"}]}]},
                 "keys": {"sqlite_path": str(tmp_path / "keys.db")},
                 "ledger": {"sqlite_path": str(tmp_path / "ledger.db"), "journal_dir": str(tmp_path / "j")},
             }
@@ -28,8 +34,13 @@ def config(tmp_path: Path) -> str:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
-    assert main(list(argv)) == 0
+    assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
+
+
+def text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
 
 
 def test_key_commands(config: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,6 +110,34 @@ def test_budget_flags(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--daily-usd" in capsys.readouterr().err
     updated = run(capsys, "keys", "update", created["id"], "--config", config, "--daily-usd", "3")
     assert isinstance(updated, dict) and updated["daily_usd"] == 3.0 and updated["monthly_usd"] == 40.0
+
+
+def test_models_must_be_configured(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "create", "--config", config, "--models", "a,gpt-9"]) == 1
+    err = capsys.readouterr().err
+    assert "--models: 'gpt-9' not configured" in err and "a, a-alias, b, g" in err
+    assert run(capsys, "keys", "list", "--config", config) == []  # nothing was written
+    created = run(capsys, "keys", "create", "--config", config, "--models", "a-alias,g")
+    assert isinstance(created, dict) and created["models"] == ["a-alias", "g"]  # aliases and groups count
+    assert main(["keys", "update", created["id"], "--config", config, "--models", "nope"]) == 1
+
+
+def test_tables_by_default(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = text(
+        capsys, "keys", "create", "--config", config, "--name", "web", "--models", "a", "--daily-usd", "5"
+    )
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines())
+    assert fields["name"] == "web" and fields["status"] == "active" and fields["models"] == "a"
+    assert fields["daily budget (USD)"] == "5" and fields["monthly budget (USD)"] == "-"
+    assert fields["key"].startswith("th-")
+    assert fields["created"].endswith(" UTC")  # a date, not epoch seconds
+    listed = text(capsys, "keys", "list", "--config", config)
+    header, rule, row = listed.splitlines()
+    assert header.split()[:4] == ["ID", "NAME", "PREFIX", "STATUS"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert row.split()[1] == "web" and row.split()[3] == "active" and row.endswith("-")  # never used
+    assert text(capsys, "usage", "--config", config).splitlines()[-1].split()[:2] == ["TOTAL", "0"]
+    assert text(capsys, "costs", "--config", config).splitlines()[2].split()[:2] == ["TOTAL", "USD"]
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,11 @@ from starlette.responses import Response
 from tollhouse.access.keys import KeySpec, public
 from tollhouse.api.deps import KeysDep, ReportsDep, RuntimeDep, credential, parse_body
 from tollhouse.api.render import json_response
+from tollhouse.api.schema_models import ApiKeyList, ApiKeyOut, CostReport, UsageReport
 from tollhouse.errors import AuthenticationFailed, PermissionDenied
 from tollhouse.runtime import Runtime
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def require_admin(request: Request, runtime: RuntimeDep) -> None:
@@ -47,41 +48,69 @@ def require_admin_unless_open(request: Request, runtime: Runtime) -> None:
 Admin = Depends(require_admin)
 
 
-@router.post("/keys", dependencies=[Admin])
+@router.post(
+    "/keys",
+    dependencies=[Admin],
+    status_code=201,
+    summary="Create an API key (the secret is in the answer, once)",
+    responses={201: {"model": ApiKeyOut}},
+)
 async def create_key(request: Request, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
     secret, key = await keys.create(spec)
     return Response(orjson.dumps(public(key, secret)), status_code=201, media_type="application/json")
 
 
-@router.get("/keys", dependencies=[Admin])
+@router.get("/keys", dependencies=[Admin], summary="List API keys", responses={200: {"model": ApiKeyList}})
 async def list_keys(keys: KeysDep) -> Response:
     return json_response({"data": [public(k) for k in await keys.list()]})
 
 
-@router.get("/keys/{key_id}", dependencies=[Admin])
+@router.get(
+    "/keys/{key_id}", dependencies=[Admin], summary="Get one API key", responses={200: {"model": ApiKeyOut}}
+)
 async def get_key(key_id: str, keys: KeysDep) -> Response:
     return json_response(public(await keys.get(key_id)))
 
 
-@router.patch("/keys/{key_id}", dependencies=[Admin])
+@router.patch(
+    "/keys/{key_id}",
+    dependencies=[Admin],
+    summary="Update an API key (fields left out are unchanged)",
+    responses={200: {"model": ApiKeyOut}},
+)
 async def update_key(request: Request, key_id: str, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
     return json_response(public(await keys.update(key_id, spec)))
 
 
-@router.post("/keys/{key_id}/rotate", dependencies=[Admin])
+@router.post(
+    "/keys/{key_id}/rotate",
+    dependencies=[Admin],
+    summary="Replace a key's secret (the new one is in the answer, once)",
+    responses={200: {"model": ApiKeyOut}},
+)
 async def rotate_key(key_id: str, keys: KeysDep) -> Response:
     secret, key = await keys.rotate(key_id)
     return json_response(public(key, secret))
 
 
-@router.post("/keys/{key_id}/revoke", dependencies=[Admin])
+@router.post(
+    "/keys/{key_id}/revoke",
+    dependencies=[Admin],
+    summary="Revoke an API key (refused by every replica within a second)",
+    responses={200: {"model": ApiKeyOut}},
+)
 async def revoke_key(key_id: str, keys: KeysDep) -> Response:
     return json_response(public(await keys.revoke(key_id)))
 
 
-@router.get("/usage", dependencies=[Admin])
+@router.get(
+    "/usage",
+    dependencies=[Admin],
+    summary="Usage aggregates from the ledger",
+    responses={200: {"model": UsageReport}},
+)
 async def usage(
     reports: ReportsDep,
     group_by: Literal["key_id", "user", "team", "model", "day"] = Query("key_id"),
@@ -93,10 +122,12 @@ async def usage(
     return json_response(out)
 
 
-costs_router = APIRouter(include_in_schema=False)
+costs_router = APIRouter(tags=["reports"])
 
 
-@costs_router.get("/v1/costs")
+@costs_router.get(
+    "/v1/costs", summary="Spend summary (admin key, or open mode)", responses={200: {"model": CostReport}}
+)
 async def costs(
     request: Request,
     runtime: RuntimeDep,

@@ -13,9 +13,10 @@ from starlette.responses import Response
 from tollhouse.api.admin import Admin, require_admin_unless_open
 from tollhouse.api.deps import RuntimeDep, parse_body
 from tollhouse.api.render import json_response
+from tollhouse.api.schema_models import CacheStats, Invalidated
 from tollhouse.errors import NotFound
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["cache"])
 
 
 class Invalidate(BaseModel):
@@ -49,7 +50,11 @@ class Invalidate(BaseModel):
         return None
 
 
-@router.get("/v1/cache/stats")
+@router.get(
+    "/v1/cache/stats",
+    summary="Cache hits, misses and savings (every replica, and this process)",
+    responses={200: {"model": CacheStats}},
+)
 async def cache_stats(
     request: Request,
     runtime: RuntimeDep,
@@ -70,7 +75,13 @@ async def cache_stats(
     return json_response(out)
 
 
-@router.post("/admin/cache/invalidate", dependencies=[Admin])
+@router.post(
+    "/admin/cache/invalidate",
+    dependencies=[Admin],
+    tags=["admin"],
+    summary="Drop cached answers by key, user, team and/or model, or all",
+    responses={200: {"model": Invalidated}},
+)
 async def invalidate(request: Request, runtime: RuntimeDep) -> Response:
     body = await parse_body(request, Invalidate)
     removed = await runtime.cache.invalidate(tenant=body.tenant(), model=body.model)

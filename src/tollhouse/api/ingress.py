@@ -21,3 +21,5 @@ class Ingress:
     # path → route function. Only routes whose one parameter is the raw Request (ADR 0002, ADR 0003): a
     # route that needs FastAPI (path parameters, dependencies, typed bodies) must not be listed.
     hot_routes: Mapping[str, Endpoint]
+    # Schema-only twins of routes that read raw bodies (typed bodies, responses, examples for /docs).
+    docs_router: APIRouter | None = None

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tollhouse.api.deps import GatewayDep, RuntimeDep, TelemetryDep, credential, new_context, parse_body
 from tollhouse.api.render import json_response
+from tollhouse.api.schema_models import FeedbackAccepted
 from tollhouse.errors import AuthenticationFailed, NotFound, Overloaded, PermissionDenied
 from tollhouse.settings import Settings
 from tollhouse.telemetry.metrics import Metrics
@@ -38,7 +39,12 @@ class FeedbackBody(BaseModel):
         return v
 
 
-@router.post("/v1/feedback", summary="Attach user feedback to an earlier request")
+@router.post(
+    "/v1/feedback",
+    status_code=202,
+    summary="Attach user feedback to an earlier request",
+    responses={202: {"model": FeedbackAccepted}},
+)
 async def feedback(request: Request, gw: GatewayDep, telemetry: TelemetryDep) -> Response:
     ctx = new_context(request, "feedback")
     await gw.authenticate(ctx, credential(request))
@@ -81,4 +87,11 @@ def install(app: FastAPI, settings: Settings) -> None:
         body, content_type = collector.render()
         return Response(body, media_type=content_type)
 
-    app.add_api_route(m.path, metrics, methods=["GET"], summary="Prometheus metrics", tags=["telemetry"])
+    app.add_api_route(
+        m.path,
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics (admin key while auth is on, unless public)",
+        tags=["telemetry"],
+        responses={200: {"content": {"text/plain": {"example": "tollhouse_requests_total{...} 42.0"}}}},
+    )

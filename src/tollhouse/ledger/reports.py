@@ -6,20 +6,42 @@ within ``ledger.flush_interval_s`` — are not yet counted.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from tollhouse.errors import NotFound, StoreUnavailable
 from tollhouse.outage import Outage
 from tollhouse.stores.base import USAGE_FIELDS, LedgerStore
 
+# USD figures are reported to 10 decimal places (a tenth of a micro-cent; prices per token are coarser).
+_USD_PLACES = Decimal("1e-10")
+_USD_FIELDS = ("cost_usd", "saved_usd")
+
+
+def usd(value: float | Decimal | None) -> float:
+    """An exact decimal USD amount as a JSON number: the database's float sums (``0.41900000000000004``)
+    rounded to 10 places, half to even, so a sum prints as the decimal it is (``0.419``)."""
+    if value is None:
+        return 0.0
+    return float(Decimal(str(value)).quantize(_USD_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    return {f: usd(r[f]) if f in _USD_FIELDS else r[f] for f in USAGE_FIELDS}
+
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums over rows, USD added as decimals (never as floats)."""
     out: dict[str, Any] = {f: 0 for f in USAGE_FIELDS}
-    out["cost_usd"] = 0.0
+    exact = {f: Decimal(0) for f in _USD_FIELDS}
     for r in rows:
         for f in USAGE_FIELDS:
-            out[f] += r[f]
-    out["cost_usd"] = round(out["cost_usd"], 10)
+            if f in exact:
+                exact[f] += Decimal(str(usd(r[f])))
+            else:
+                out[f] += r[f]
+    for f, v in exact.items():
+        out[f] = usd(v)
     return out
 
 
@@ -50,7 +72,7 @@ class Reports:
 
     async def usage(self, group_by: str, since: float, until: float) -> dict[str, Any]:
         rows = await self._rows(group_by, since, until)
-        data = [{group_by: r["grp"], **{f: r[f] for f in USAGE_FIELDS}} for r in rows]
+        data = [{group_by: r["grp"], **_row(r)} for r in rows]
         return {"group_by": group_by, "since": since, "until": until, "data": data, "totals": _totals(rows)}
 
     async def cache(self, since: float, until: float) -> dict[str, Any]:
@@ -64,7 +86,7 @@ class Reports:
             "semantic_hits": t["semantic_hits"],
             "misses": t["cache_misses"],
             "hit_rate": round(t["cache_hits"] / looked, 4) if looked else 0.0,
-            "saved_usd": round(t["saved_usd"], 8),
+            "saved_usd": t["saved_usd"],
         }
 
     async def costs(self, since: float, until: float, top: int = 10) -> dict[str, Any]:
@@ -80,15 +102,17 @@ class Reports:
             "total_cost_usd": t["cost_usd"],
             "total_prompt_tokens": t["prompt_tokens"],
             "total_completion_tokens": t["completion_tokens"],
-            "average_cost_per_request_usd": t["cost_usd"] / n if n else 0.0,
-            "cache_hit_rate": t["cache_hits"] / n if n else 0.0,
+            "average_cost_per_request_usd": usd(Decimal(str(t["cost_usd"])) / n) if n else 0.0,
+            "cache_hit_rate": round(t["cache_hits"] / n, 4) if n else 0.0,
             "cache_hits": t["cache_hits"],
             "cache_saved_usd": t["saved_usd"],
             "errors": t["errors"],
             "unknown_cost_requests": t["unknown_cost"],
-            "cost_by_model": {str(r["grp"]): r["cost_usd"] for r in by_model},
+            # Requests refused before they named a model (a bad key, a malformed body) have no model: they
+            # count in the totals and errors, not as a model of their own.
+            "cost_by_model": {str(r["grp"]): usd(r["cost_usd"]) for r in by_model if r["grp"] is not None},
             "top_users": [
-                {"user": r["grp"], "cost_usd": r["cost_usd"], "requests": r["requests"]}
+                {"user": r["grp"], "cost_usd": usd(r["cost_usd"]), "requests": r["requests"]}
                 for r in by_user[:top]
                 if r["grp"] is not None
             ],

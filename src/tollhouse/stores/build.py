@@ -19,7 +19,9 @@ from tollhouse.settings import (
     LedgerSettings,
     LimitsSettings,
     RedisSettings,
+    Settings,
 )
+from tollhouse.stores.probe import StoreTarget
 from tollhouse.stores.sql import dsn_from_env
 
 if TYPE_CHECKING:
@@ -155,3 +157,41 @@ def breaker_state(cfg: BreakerSettings, redis: RedisSettings) -> BreakerState | 
 
         return RedisBreakerState(redis.url, redis.prefix)
     return None
+
+
+def network_stores(settings: Settings) -> list[StoreTarget]:
+    """Every Redis / PostgreSQL the settings use. Raises ``ConfigError`` for a PostgreSQL backend whose DSN
+    variable is unset."""
+    redis_users = [
+        name
+        for name, backend in (
+            ("limits", settings.limits.backend),
+            ("budgets", settings.budgets.backend),
+            ("cache", settings.cache.backend if settings.cache.mode != "off" else "off"),
+            (
+                "cache.semantic",
+                settings.cache.semantic.backend if settings.cache.mode == "semantic" else "off",
+            ),
+            ("idempotency", settings.idempotency.store if settings.idempotency.enabled else "off"),
+            ("routing.breaker", settings.routing.breaker.store),
+        )
+        if backend == "redis"
+    ]
+    out: list[StoreTarget] = []
+    if redis_users:
+        out.append(StoreTarget("redis", "redis", settings.redis.url, tuple(redis_users)))
+    dsns: dict[str, list[str]] = {}
+    env_of: dict[str, str] = {}
+    for section, cfg, on in (
+        ("keys", settings.keys, True),
+        ("ledger", settings.ledger, settings.ledger.enabled),
+        ("telemetry.evaluation", settings.telemetry.evaluation, settings.telemetry.evaluation.enabled),
+    ):
+        if on and cfg.backend == "postgres":
+            dsn = dsn_from_env(cfg.postgres_dsn_env, section)
+            dsns.setdefault(dsn, []).append(section)
+            env_of.setdefault(dsn, cfg.postgres_dsn_env or "")
+    for dsn, users in dsns.items():
+        name = "database" if len(dsns) == 1 else f"database:{env_of[dsn]}"
+        out.append(StoreTarget(name, "postgres", dsn, tuple(users)))
+    return out

@@ -6,6 +6,7 @@ Secrets and prompt/completion text are never logged: the access line carries cou
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -15,7 +16,18 @@ import orjson
 from tollhouse.context import request_id_var, trace_id_var
 from tollhouse.settings import LoggingSettings
 
-_STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# uvicorn adds ``color_message`` (its message with ANSI colour codes) to its records: never a field of ours.
+_STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+# Terminal escape sequences (colours, cursor moves) that a library may put in a message.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    return _ANSI.sub("", text) if "\x1b" in text else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _plain(record.getMessage()),
         }
         rid = request_id_var.get()
         if rid:
@@ -35,9 +47,9 @@ class JsonFormatter(logging.Formatter):
             out["trace_id"] = tid
         for k, v in record.__dict__.items():
             if k not in _STD_ATTRS and not k.startswith("_"):
-                out[k] = v
+                out[k] = _plain(v) if isinstance(v, str) else v
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = _plain(self.formatException(record.exc_info))
         return orjson.dumps(out, default=str).decode()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tollhouse.api.ingress import Ingress
 from tollhouse.api.openai import router as routes
+from tollhouse.api.openai.docs import docs_router
 
 INGRESS = Ingress(
     name="openai",
@@ -14,4 +15,5 @@ INGRESS = Ingress(
         "/v1/completions": routes.completions,
         "/v1/embeddings": routes.embeddings,
     },
+    docs_router=docs_router,
 )

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
+from fastapi import APIRouter
 
-from tollhouse.api.health import router as health_router
 from tollhouse.api.openai.protocol import (
     ChatCompletionRequest,
     CompletionCreateRequest,
     EmbeddingCreateRequest,
 )
+from tollhouse.api.schema_models import ChatCompletion, Completion, EmbeddingList, Model, ModelList
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (a wrong type, a number out of range …); `error.param` names it"},
@@ -31,6 +30,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 docs_router = APIRouter(tags=["OpenAI-compatible"], responses=_ERRORS)
+_SSE = {"text/event-stream": {"example": 'data: {"object":"chat.completion.chunk",...}\n\ndata: [DONE]\n\n'}}
 
 
 @docs_router.post(
@@ -38,35 +38,39 @@ docs_router = APIRouter(tags=["OpenAI-compatible"], responses=_ERRORS)
     summary="Create a chat completion",
     description="JSON, or Server-Sent Events of `chat.completion.chunk` when `stream` is true, ending with "
     "`data: [DONE]`. With `stream_options.include_usage` a final chunk carries `usage`.",
+    responses={200: {"model": ChatCompletion, "content": _SSE}},
 )
 def _chat(body: ChatCompletionRequest) -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
 
 
-@docs_router.post("/v1/completions", summary="Create a text completion (legacy)")
+@docs_router.post(
+    "/v1/completions",
+    summary="Create a text completion (legacy)",
+    responses={200: {"model": Completion, "content": _SSE}},
+)
 def _completions(body: CompletionCreateRequest) -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
 
 
-@docs_router.post("/v1/embeddings", summary="Create embeddings")
+@docs_router.post("/v1/embeddings", summary="Create embeddings", responses={200: {"model": EmbeddingList}})
 def _embeddings(body: EmbeddingCreateRequest) -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
 
 
-@docs_router.get("/v1/models", summary="List the models, aliases and groups the key may use")
+@docs_router.get(
+    "/v1/models",
+    summary="List the models, aliases and groups the key may use",
+    responses={200: {"model": ModelList}},
+)
 def _models() -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
 
 
-def install_openapi(app: FastAPI, version: str) -> None:
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(
-                title="Tollhouse",
-                version=version,
-                description="OpenAI-compatible LLM gateway. Send your OpenAI SDK to `/v1`.",
-                routes=[*docs_router.routes, *health_router.routes],
-            )
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+@docs_router.get(
+    "/v1/models/{model_id}",
+    summary="One model (404 when the key may not use it)",
+    responses={200: {"model": Model}},
+)
+def _model(model_id: str) -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
