@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.mock_upstream import free_port, start_process, stop  # noqa: E402
+from tests.support.mock_upstream import free_port, start_process, stop
 
 TOOL_ID = "toolu_01FakeToolUseId"
 TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
@@ -74,12 +74,22 @@ class FakeAnthropic:
         if text.startswith("status:"):
             return _error(int(text.split(":")[1]), "scripted failure")
         words = sum(len(_text(m.get("content", "")).split()) for m in turns) + 1
-        usage_in = {"input_tokens": words, "cache_creation_input_tokens": 0, "cache_read_input_tokens": CACHE_READ}
+        usage_in = {
+            "input_tokens": words,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": CACHE_READ,
+        }
         blocks: list[dict[str, Any]]
-        tool_results = [b for b in last.get("content", []) if isinstance(b, dict) and b.get("type") == "tool_result"]
+        tool_results = [
+            b for b in last.get("content", []) if isinstance(b, dict) and b.get("type") == "tool_result"
+        ]
         if text == "tool" and body.get("tools") and not tool_results:
             name = body["tools"][0]["name"]
-            blocks, reason, seq = [{"type": "tool_use", "id": TOOL_ID, "name": name, "input": TOOL_INPUT}], "tool_use", None
+            blocks, reason, seq = (
+                [{"type": "tool_use", "id": TOOL_ID, "name": name, "input": TOOL_INPUT}],
+                "tool_use",
+                None,
+            )
         else:
             reply = "echo: " + (text or "tool done")
             reason, seq = "end_turn", None
@@ -117,23 +127,57 @@ class FakeAnthropic:
         await send("message_start", {"type": "message_start", "message": start})
         for i, block in enumerate(msg["content"]):
             if block["type"] == "text":
-                await send("content_block_start", {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+                await send(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
                 if i == 0:
                     await send("ping", {"type": "ping"})
                 for j, word in enumerate(block["text"].split()):
                     piece = word if j == 0 else " " + word
-                    await send("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}})
+                    await send(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
                     if fail:
-                        await send("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+                        await send(
+                            "error",
+                            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+                        )
                         return resp
             else:
-                await send("content_block_start", {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}})
+                await send(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                )
                 raw = json.dumps(block["input"])
                 for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
-                    await send("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}})
+                    await send(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": piece},
+                        },
+                    )
             await send("content_block_stop", {"type": "content_block_stop", "index": i})
         delta = {"stop_reason": msg["stop_reason"], "stop_sequence": msg["stop_sequence"]}
-        await send("message_delta", {"type": "message_delta", "delta": delta, "usage": {"output_tokens": msg["usage"]["output_tokens"]}})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": delta,
+                "usage": {"output_tokens": msg["usage"]["output_tokens"]},
+            },
+        )
         await send("message_stop", {"type": "message_stop"})
         return resp
 

@@ -48,7 +48,7 @@ from tollhouse.types import (
     EmbeddingResponse,
 )
 from tollhouse.wire import openai as wire
-from tollhouse.wire.anthropic import anthropic_only
+from tollhouse.wire.anthropic import check_portable
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -122,12 +122,12 @@ class OpenAICompatProvider:
     # ---- Provider protocol ---------------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
-        _portable(req)
+        check_portable(req)  # what only Anthropic understands: a 400 by name
         body = wire.chat_request_to_dict(req, self._upstream_model, stream=False)
         return wire.chat_response_from_dict(await self._post_json(self._chat_url, body), req.model)
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
-        _portable(req)
+        check_portable(req)  # what only Anthropic understands: a 400 by name
         body = wire.chat_request_to_dict(req, self._upstream_model, stream=True)
         tail: ChatChunk | None = None
         async with aclosing(self._events(self._chat_url, body)) as events:
@@ -321,13 +321,6 @@ class OpenAICompatProvider:
             text = text.replace(self._api_key, "[redacted]")
         text = _SECRET_RE.sub("[redacted]", text)
         return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def _portable(req: ChatRequest) -> None:
-    """Refuse what only Anthropic understands (a request from the /v1/messages ingress), by name."""
-    refused = anthropic_only(req)
-    if refused is not None:
-        raise refused
 
 
 def _message_and_code(payload: Any) -> tuple[str, str | None]:

@@ -521,3 +521,10 @@ def anthropic_only(req: ChatRequest) -> InvalidRequest | None:
                 if isinstance(p, Raw) and p.type in _ANTHROPIC_BLOCKS:
                     return _refuse(f"The content block {p.type!r} (Anthropic only)", f"messages[{i}]")
     return None
+
+
+def check_portable(req: ChatRequest) -> None:
+    """Raise the 400 of ``anthropic_only`` (providers that are not Anthropic call this first)."""
+    refused = anthropic_only(req)
+    if refused is not None:
+        raise refused
