@@ -46,7 +46,9 @@ arguments = st.dictionaries(names, json_values, max_size=4)
 schemas = st.fixed_dictionaries(
     {"type": st.just("object"), "properties": st.dictionaries(names, st.just({"type": "string"}), max_size=3)}
 )
-tools = st.lists(st.builds(ToolSpec, names, st.none() | texts, schemas), min_size=1, max_size=3, unique_by=lambda t: t.name)
+tools = st.lists(
+    st.builds(ToolSpec, names, st.none() | texts, schemas), min_size=1, max_size=3, unique_by=lambda t: t.name
+)
 usages = st.builds(
     Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.none() | st.integers(0, 1000)
 ).filter(lambda u: u.cached_tokens is None or u.cached_tokens <= u.prompt_tokens)
@@ -148,13 +150,20 @@ def test_requests_round_trip_openai_internal_anthropic(
 @given(usages)
 def test_usage_round_trips(u: Usage) -> None:
     via_anthropic = wa.usage_from_anthropic(wa.usage_to_anthropic(u))
-    assert (via_anthropic.prompt_tokens, via_anthropic.completion_tokens) == (u.prompt_tokens, u.completion_tokens)
+    assert (via_anthropic.prompt_tokens, via_anthropic.completion_tokens) == (
+        u.prompt_tokens,
+        u.completion_tokens,
+    )
     assert (via_anthropic.cached_tokens or 0) == (u.cached_tokens or 0)
     assert wo.usage_from_dict(u.to_dict()) == u
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(ids, names, arguments), max_size=3, unique_by=lambda c: c[0]), st.none() | texts, usages)
+@given(
+    st.lists(st.tuples(ids, names, arguments), max_size=3, unique_by=lambda c: c[0]),
+    st.none() | texts,
+    usages,
+)
 def test_answers_round_trip_whole_and_streamed(
     raw_calls: list[tuple[str, str, dict[str, Any]]], text: str | None, usage: Usage
 ) -> None:
@@ -170,7 +179,10 @@ def test_answers_round_trip_whole_and_streamed(
         (i, n, a) for i, n, a in raw_calls
     ]
     assert (got.message.content or "") == (text or "")
-    assert (back.usage.prompt_tokens, back.usage.completion_tokens) == (usage.prompt_tokens, usage.completion_tokens)
+    assert (back.usage.prompt_tokens, back.usage.completion_tokens) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )
     # streamed: internal chunks → Anthropic events → internal chunks
     chunks = [ChatChunk("chatcmpl-abc", "m", [ChunkChoice(0, Delta(role="assistant"))])]
     if text:
@@ -202,10 +214,15 @@ def test_answers_round_trip_whole_and_streamed(
                 if t.id is not None:
                     heads[t.index] = (t.id, t.name)
                 args.setdefault(t.index, []).append(t.arguments or "")
-    assert [(*heads[k], orjson.loads("".join(args[k]))) for k in sorted(heads)] == [(i, n, a) for i, n, a in raw_calls]
+    assert [(*heads[k], orjson.loads("".join(args[k]))) for k in sorted(heads)] == [
+        (i, n, a) for i, n, a in raw_calls
+    ]
     assert [ch.finish_reason for c in out for ch in c.choices if ch.finish_reason] == [finish]
     assert out[-1].choices == [] and out[-1].usage is not None
-    assert (out[-1].usage.prompt_tokens, out[-1].usage.completion_tokens) == (usage.prompt_tokens, usage.completion_tokens)
+    assert (out[-1].usage.prompt_tokens, out[-1].usage.completion_tokens) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )
 
 
 def test_stop_sequence_and_reasons() -> None:
@@ -238,7 +255,10 @@ def _req(**kw: Any) -> ChatRequest:
         (_req(temperature=1.5), "temperature"),
         (ChatRequest("m", [Message("user", [AudioPart("AAAA", "wav")])]), "Audio"),
         (ChatRequest("m", [Message("user", "a"), Message("system", "late")]), "system message"),
-        (ChatRequest("m", [Message("assistant", None, tool_calls=[ToolCall("c1", "f", "{oops")])]), "not valid JSON"),
+        (
+            ChatRequest("m", [Message("assistant", None, tool_calls=[ToolCall("c1", "f", "{oops")])]),
+            "not valid JSON",
+        ),
     ],
 )
 def test_what_anthropic_cannot_do_is_a_400_naming_it(req: ChatRequest, named: str) -> None:
@@ -259,8 +279,14 @@ def test_system_blocks_tool_results_and_openai_tool_shape() -> None:
     body = {
         "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
         "messages": [
-            {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": 1}}]},
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}],
+            },
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": 1}}],
+            },
             {
                 "role": "user",
                 "content": [
@@ -275,11 +301,20 @@ def test_system_blocks_tool_results_and_openai_tool_shape() -> None:
     assert msgs[0].content == "A\nB"
     openai = [wo.message_to_dict(m) for m in msgs]
     assert openai[1]["content"] == [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
-    assert openai[2]["tool_calls"][0] == {"id": "toolu_9", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    assert openai[2]["tool_calls"][0] == {
+        "id": "toolu_9",
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"a":1}'},
+    }
     assert openai[3]["tool_call_id"] == "toolu_9"
     system, turns = wa.messages_to_anthropic(msgs)
     assert system == "A\nB"
-    assert turns[2]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_9", "content": "r", "is_error": True}
+    assert turns[2]["content"][0] == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_9",
+        "content": "r",
+        "is_error": True,
+    }
     assert tool_to_dict(wa.tool_from_anthropic({"name": "f", "input_schema": {"type": "object"}})) == {
         "type": "function",
         "function": {"name": "f", "parameters": {"type": "object"}},
