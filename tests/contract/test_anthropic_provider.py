@@ -183,11 +183,15 @@ async def test_errors_map_onto_the_tree(
 
 
 async def test_error_event_mid_stream(provider: AnthropicProvider) -> None:
-    chunks = []
-    with pytest.raises(UpstreamUnavailable, match="Overloaded"):
+    seen: list[str] = []
+
+    async def read() -> None:
         async for c in provider.stream(ChatRequest("claude", [Message("user", "error_in_stream")])):
-            chunks.append(c)
-    assert any(ch.delta.content for c in chunks for ch in c.choices)
+            seen.extend(ch.delta.content or "" for ch in c.choices)
+
+    with pytest.raises(UpstreamUnavailable, match="Overloaded"):
+        await read()
+    assert "".join(seen) == "echo:"  # the text before the error event was relayed
 
 
 async def test_what_anthropic_cannot_do_is_refused_before_the_call(provider: AnthropicProvider) -> None:

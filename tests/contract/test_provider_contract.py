@@ -17,8 +17,8 @@ from tests.support.anthropic_upstream import start_anthropic_upstream
 from tests.support.mock_upstream import admin, free_port, start_mock_upstream, stop
 
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.providers.base import Provider
 from tollhouse.providers.anthropic import AnthropicProvider
+from tollhouse.providers.base import Provider
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.openai_compat import OpenAICompatProvider
 from tollhouse.settings import AnthropicModel, LlamaCppModel, MockModel, OpenAIModel

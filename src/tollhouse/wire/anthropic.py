@@ -49,7 +49,17 @@ FINISH_TO_STOP["function_call"] = "tool_use"
 FINISH_TO_STOP["content_filter"] = "refusal"
 
 # Keys of a ChatRequest's ``extra`` that only Anthropic understands (set by the /v1/messages ingress).
-ANTHROPIC_EXTRA = ("top_k", "thinking", "service_tier", "container", "mcp_servers")
+ANTHROPIC_EXTRA = (
+    "top_k",
+    "thinking",
+    "service_tier",
+    "container",
+    "mcp_servers",
+    "output_config",
+    "cache_control",
+    "inference_geo",
+    "speed",
+)
 # Content block types only Anthropic understands: relayed to Anthropic deployments, refused elsewhere.
 _ANTHROPIC_BLOCKS = frozenset(
     {
@@ -507,9 +517,10 @@ def response_from_anthropic(d: dict[str, Any], public_model: str) -> ChatRespons
 
 def anthropic_only(req: ChatRequest) -> InvalidRequest | None:
     """The first Anthropic-only feature in ``req`` (from the /v1/messages ingress), as the 400 a deployment
-    that is not Anthropic answers; None when there is none. ``top_k`` is not one: vLLM, Ollama and llama.cpp
-    servers take it."""
-    for key in ("thinking", "container", "mcp_servers"):
+    that is not Anthropic answers; None when there is none. ``top_k`` is not one (vLLM, Ollama and llama.cpp
+    servers take it), nor are the hints ``cache_control``, ``service_tier``, ``inference_geo`` and ``speed``
+    (relayed to Anthropic, meaningless elsewhere)."""
+    for key in ("thinking", "container", "mcp_servers", "output_config"):
         if req.extra.get(key) is not None:
             return _refuse(f"The parameter '{key}' (Anthropic only)", key)
     for t in req.tools or ():

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_
 from tollhouse.api.errors import FieldError
 from tollhouse.types import ChatRequest, Message
 from tollhouse.wire.anthropic import (
+    ANTHROPIC_EXTRA,
     messages_from_anthropic,
     tool_choice_from_anthropic,
     tool_from_anthropic,
@@ -98,6 +99,10 @@ class MessagesRequest(BaseModel):
     service_tier: str | None = None
     container: Any = None
     mcp_servers: list[dict[str, Any]] | None = None
+    output_config: dict[str, Any] | None = None
+    cache_control: dict[str, Any] | None = None  # automatic prompt caching (a hint)
+    inference_geo: str | None = None
+    speed: str | None = None
     cache: Any = None  # Tollhouse's per-request cache directives (as on the OpenAI ingress)
 
     @field_validator("system")
@@ -144,7 +149,7 @@ class MessagesRequest(BaseModel):
         body: dict[str, Any] = {"system": self.system, "messages": [m.model_dump() for m in self.messages]}
         messages: list[Message] = messages_from_anthropic(body)
         extra: dict[str, Any] = {}
-        for key in ("top_k", "thinking", "service_tier", "container", "mcp_servers"):
+        for key in ANTHROPIC_EXTRA:
             value = getattr(self, key)
             if value is not None:
                 extra[key] = value
