@@ -10,6 +10,7 @@ the cache reads as ``cached_tokens``. What a target cannot express is an ``Inval
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -87,6 +88,8 @@ _OPENAI_ONLY = (
     "suffix",
 )
 _TEXT_KEYS = frozenset({"type", "text"})
+# Anthropic's server tools carry a dated type (``web_search_20250305``, ``bash_20250124``, …).
+_SERVER_TOOL = re.compile(r"_\d{8}$")
 
 
 def _refuse(feature: str, param: str | None = None) -> InvalidRequest:
@@ -524,7 +527,7 @@ def anthropic_only(req: ChatRequest) -> InvalidRequest | None:
         if req.extra.get(key) is not None:
             return _refuse(f"The parameter '{key}' (Anthropic only)", key)
     for t in req.tools or ():
-        if isinstance(t, Raw) and t.type not in (None, "function"):
+        if isinstance(t, Raw) and t.type is not None and _SERVER_TOOL.search(t.type):
             return _refuse(f"The server tool {t.type!r} (Anthropic only)", "tools")
     for i, m in enumerate(req.messages):
         if isinstance(m.content, list):
