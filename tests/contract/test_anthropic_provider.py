@@ -16,6 +16,7 @@ from tests.support.mock_upstream import admin, stop
 from tollhouse.errors import (
     InvalidRequest,
     UpstreamBadRequest,
+    UpstreamContextWindowExceeded,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamUnavailable,
@@ -180,6 +181,11 @@ async def test_errors_map_onto_the_tree(
         assert caught.value.retry_after == 2.0  # type: ignore[attr-defined]
     if status == 401:
         assert KEY_ENV in str(caught.value) and "sk-ant-test" not in str(caught.value)
+
+
+async def test_prompt_too_long_is_context_exceeded(provider: AnthropicProvider) -> None:
+    with pytest.raises(UpstreamContextWindowExceeded, match="prompt is too long"):
+        await provider.complete(ChatRequest("claude", [Message("user", "context")]))
 
 
 async def test_error_event_mid_stream(provider: AnthropicProvider) -> None:

@@ -3,7 +3,7 @@
 ``python tests/support/anthropic_upstream.py --port N`` prints ``READY <base_url>``; in a test,
 ``proc, base = start_anthropic_upstream()`` … ``stop(proc)``. It speaks Anthropic's JSON and named SSE events.
 The last user text picks a scenario: ``tool`` (call the first tool with ``TOOL_INPUT``), ``status:<code>``
-(Anthropic's error envelope, ``retry-after: 2`` on 429), ``error_in_stream`` (an ``error`` event after the
+(Anthropic's error envelope, ``retry-after: 2`` on 429), ``context`` (its prompt-too-long 400), ``error_in_stream`` (an ``error`` event after the
 first text delta), ``stop:<word>`` (stops at a stop sequence); anything else echoes ``echo: <text>``, one
 word per text delta. Usage: ``input_tokens`` = words of the request, cache reads ``CACHE_READ``.
 ``GET/DELETE /__requests`` lists the requests received (path, headers, JSON).
@@ -71,6 +71,8 @@ class FakeAnthropic:
         turns = body.get("messages") or []
         last = turns[-1] if turns else {}
         text = _text(last.get("content", "")) if last.get("role") == "user" else ""
+        if text == "context":
+            return _error(400, "prompt is too long: 250000 tokens > 200000 maximum")
         if text.startswith("status:"):
             return _error(int(text.split(":")[1]), "scripted failure")
         words = sum(len(_text(m.get("content", "")).split()) for m in turns) + 1

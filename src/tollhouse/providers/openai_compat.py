@@ -63,7 +63,14 @@ def _with_trace(headers: dict[str, str]) -> dict[str, str]:
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 300
-_CONTEXT_SIGNALS = ("context length", "maximum context", "too many tokens", "context window", "context size")
+_CONTEXT_SIGNALS = (
+    "context length",
+    "maximum context",
+    "too many tokens",
+    "context window",
+    "context size",
+    "prompt is too long",  # Anthropic
+)
 _FILTER_SIGNALS = ("content_filter", "content filter", "content policy", "content management policy")
 _SECRET_RE = re.compile(r"(?i)(bearer\s+\S+|\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,})")
 
