@@ -13,12 +13,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from tollhouse.settings import (
+    AnthropicModel,
     AutoRouterConfig,
     EncoderModel,
     FallbackRule,
     GroupConfig,
     GroupMember,
-    AnthropicModel,
     LlamaCppModel,
     MockModel,
     OpenAIModel,

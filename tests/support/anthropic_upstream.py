@@ -1,12 +1,13 @@
 """A real loopback HTTP fake of Anthropic's Messages API (aiohttp.web), run as its own process.
 
 ``python tests/support/anthropic_upstream.py --port N`` prints ``READY <base_url>``; in a test,
-``proc, base = start_anthropic_upstream()`` … ``stop(proc)``. It speaks Anthropic's JSON and named SSE events.
-The last user text picks a scenario: ``tool`` (call the first tool with ``TOOL_INPUT``), ``status:<code>``
-(Anthropic's error envelope, ``retry-after: 2`` on 429), ``context`` (its prompt-too-long 400), ``error_in_stream`` (an ``error`` event after the
-first text delta), ``stop:<word>`` (stops at a stop sequence); anything else echoes ``echo: <text>``, one
-word per text delta. Usage: ``input_tokens`` = words of the request, cache reads ``CACHE_READ``.
-``GET/DELETE /__requests`` lists the requests received (path, headers, JSON).
+``proc, base = start_anthropic_upstream()`` … ``stop(proc)``. It speaks Anthropic's JSON and named SSE
+events. The last user text picks a scenario: ``tool`` (call the first tool with ``TOOL_INPUT``),
+``status:<code>`` (Anthropic's error envelope, ``retry-after: 2`` on 429), ``context`` (its
+prompt-too-long 400), ``error_in_stream`` (an ``error`` event after the first text delta), ``stop:<word>``
+(stops at a stop sequence); anything else echoes ``echo: <text>``, one word per text delta. Usage:
+``input_tokens`` = words of the request + 1, cache reads ``CACHE_READ``. ``GET/DELETE /__requests`` lists
+the requests received (path, headers, JSON).
 """
 
 from __future__ import annotations
