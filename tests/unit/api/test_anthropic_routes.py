@@ -125,7 +125,10 @@ def test_count_tokens(client: TestClient) -> None:
         json={"model": "mock", "messages": [{"role": "user", "content": "a b c d e f g h"}]},
     ).json()
     assert more["input_tokens"] > r.json()["input_tokens"]
-    assert client.post("/v1/messages/count_tokens", json={"model": "nope", "messages": []}).status_code == 400
+    unknown = client.post(
+        "/v1/messages/count_tokens", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert (unknown.status_code, unknown.json()["error"]["type"]) == (404, "not_found_error")
 
 
 def test_tool_result_is_scanned_as_untrusted_input(client: TestClient) -> None:
@@ -195,3 +198,21 @@ def test_ledger_records_the_ingress(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             break
         time.sleep(0.05)
     assert found == [("anthropic", 200), ("anthropic", 401), ("openai", 200)]
+
+
+def test_output_guardrails_hold_back_anthropic_streams_too() -> None:
+    """The streaming hold-back runs on the Anthropic ingress as on OpenAI's: an e-mail address the model
+    writes never reaches the client, whole or streamed (output PII in redact mode)."""
+    settings = mock_settings(
+        leaky={"reply": "write to jane.doe@example.com today", "chunk_ms": 1}
+    ).model_dump()
+    settings["guardrails"] = {"output": [{"rule": "pii", "mode": "redact"}]}
+    with TestClient(create_app(type(mock_settings())(**settings)), raise_server_exceptions=False) as c:
+        whole = c.post(MESSAGES, json=body("leaky"))
+        streamed = c.post(MESSAGES, json=body("leaky", stream=True))
+    assert whole.status_code == 200 and streamed.status_code == 200
+    text = whole.json()["content"][0]["text"]
+    assert "jane.doe@example.com" not in text and text.startswith("write to")
+    deltas = "".join(d["delta"]["text"] for n, d in events(streamed.text) if n == "content_block_delta")
+    assert "jane.doe@example.com" not in deltas and deltas.startswith("write to")
+    assert [n for n, _ in events(streamed.text)][-1] == "message_stop"
