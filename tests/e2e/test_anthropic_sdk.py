@@ -192,7 +192,11 @@ def test_anthropic_upstream_tool_round_trip_streamed(
     plain = sdk.messages.with_raw_response.create(
         model="claude", max_tokens=100, messages=[{"role": "user", "content": "hello"}]
     )
-    assert float(plain.headers["x-tollhouse-cost-usd"]) > 0
+    # "hello": input_tokens 2 (words + 1) plus 3 cache reads, 2 output tokens ("echo: hello"); the cache
+    # reads at cached_input_per_1m: (2 * 3.0 + 3 * 0.3 + 2 * 15.0) / 1e6
+    assert float(plain.headers["x-tollhouse-cost-usd"]) == pytest.approx(36.9e-6)
+    usage = plain.parse().usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (2, CACHE_READ, 2)
     assert plain.parse().content[0].text == "echo: hello"  # type: ignore[union-attr]
 
 
