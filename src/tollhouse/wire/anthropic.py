@@ -452,6 +452,8 @@ def request_to_anthropic(
     for key in ANTHROPIC_EXTRA:
         if req.extra.get(key) is not None:
             body[key] = req.extra[key]
+    if body.get("service_tier") not in (None, "auto", "standard_only"):
+        del body["service_tier"]  # OpenAI's tiers (default, flex, priority) mean nothing to Anthropic
     if req.tools:
         body["tools"] = [tool_to_anthropic(t) for t in req.tools]
     choice = tool_choice_to_anthropic(req.tool_choice, req.extra.get("parallel_tool_calls"))

@@ -319,3 +319,11 @@ def test_system_blocks_tool_results_and_openai_tool_shape() -> None:
         "type": "function",
         "function": {"name": "f", "parameters": {"type": "object"}},
     }
+
+
+def test_service_tier_is_relayed_only_in_anthropic_terms() -> None:
+    body = wa.request_to_anthropic(_req(extra={"service_tier": "auto", "top_k": 3}), "m", 10, stream=True)
+    assert (body["service_tier"], body["top_k"], body["stream"]) == ("auto", 3, True)
+    assert "service_tier" not in wa.request_to_anthropic(
+        _req(extra={"service_tier": "flex"}), "m", 10, stream=False
+    )
