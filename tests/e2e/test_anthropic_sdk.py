@@ -133,6 +133,18 @@ def test_count_tokens(sdk: anthropic.Anthropic) -> None:
     assert 0 < short.input_tokens < longer.input_tokens
 
 
+def test_count_tokens_on_an_anthropic_upstream_is_its_own_count(
+    sdk: anthropic.Anthropic, upstreams: tuple[str, str]
+) -> None:
+    admin(upstreams[1], "/__requests", "DELETE")
+    counted = sdk.messages.count_tokens(
+        model="claude", system="Be brief.", messages=[{"role": "user", "content": "one two three"}]
+    )
+    assert counted.input_tokens == 2 + 3 + 1  # the fake's count: words plus one
+    [seen] = admin(upstreams[1], "/__requests")
+    assert seen["path"] == "/v1/messages/count_tokens" and seen["json"]["model"] == "claude-up"
+
+
 def test_tools_and_images_to_openai_upstream(sdk: anthropic.Anthropic, upstreams: tuple[str, str]) -> None:
     """Anthropic SDK → OpenAI-compatible upstream: the tool, the image and the tool_result arrive in OpenAI's
     shape; the upstream's call comes back as a tool_use block with the same id, streamed too."""

@@ -6,8 +6,9 @@ events. The last user text picks a scenario: ``tool`` (call the first tool with 
 ``status:<code>`` (Anthropic's error envelope, ``retry-after: 2`` on 429), ``context`` (its
 prompt-too-long 400), ``error_in_stream`` (an ``error`` event after the first text delta), ``stop:<word>``
 (stops at a stop sequence); anything else echoes ``echo: <text>``, one word per text delta. Usage:
-``input_tokens`` = words of the request + 1, cache reads ``CACHE_READ``. ``GET/DELETE /__requests`` lists
-the requests received (path, headers, JSON).
+``input_tokens`` = words of the request + 1, cache reads ``CACHE_READ``. ``POST
+/v1/messages/count_tokens`` answers words + 1. ``GET/DELETE /__requests`` lists the requests received
+(path, headers, JSON).
 """
 
 from __future__ import annotations
@@ -46,10 +47,21 @@ class FakeAnthropic:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/__requests", self.list_requests)
         app.router.add_delete("/__requests", self.clear_requests)
         return app
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """``input_tokens``: the words of the messages and the system prompt, plus one."""
+        body = await request.json()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "json": body})
+        if "max_tokens" in body or "stream" in body:
+            return _error(400, "count_tokens takes no max_tokens or stream")
+        words = sum(len(_text(m.get("content", "")).split()) for m in body.get("messages") or [])
+        words += len(_text(body.get("system") or "").split())
+        return web.json_response({"input_tokens": words + 1})
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"data": [], "has_more": False})

@@ -41,6 +41,8 @@ from tollhouse.wire.anthropic_stream import ChunkReader
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+# What ``count_tokens`` takes of a messages body.
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"})
 
 
 class AnthropicProvider(OpenAICompatProvider):
@@ -72,6 +74,7 @@ class AnthropicProvider(OpenAICompatProvider):
             headers["x-api-key"] = key
         self._messages_url = URL(f"{cfg.api_base}/messages")
         self._models_url = URL(f"{cfg.api_base}/models")
+        self._count_url = URL(f"{cfg.api_base}/messages/count_tokens")
         t = cfg.timeouts
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -94,6 +97,13 @@ class AnthropicProvider(OpenAICompatProvider):
             async for kind, data in events:
                 for chunk in reader.feed(kind, data):
                     yield chunk
+
+    async def count_tokens(self, req: ChatRequest) -> int:
+        """The prompt's input tokens by Anthropic's own count (``POST /messages/count_tokens``)."""
+        full = wire.request_to_anthropic(req, self._upstream_model, self._max_tokens, stream=False)
+        body = {k: v for k, v in full.items() if k in _COUNTED}
+        answer = await self._post_json(self._count_url, body)
+        return int(answer.get("input_tokens") or 0)
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
         raise InvalidRequest(f"model {req.model!r} does not support text completions", param="model")

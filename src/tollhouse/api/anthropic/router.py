@@ -60,8 +60,9 @@ async def messages(request: Request) -> Response:
 
 @router.post("/v1/messages/count_tokens", include_in_schema=False)
 async def count_tokens(request: Request) -> Response:
-    """The prompt's tokens as the deployment behind ``model`` counts them for admission: exact for OpenAI
-    vocabularies and the embedded model, otherwise a bound never below what the upstream bills."""
+    """The prompt's tokens: Anthropic's own count for an Anthropic deployment, else as the deployment behind
+    ``model`` counts them for admission (exact for OpenAI vocabularies and the embedded model, otherwise a
+    bound never below what the upstream bills)."""
     gw = get_gateway(request)
     ctx = new_context(request, "count_tokens", "anthropic")
     await gw.authenticate(ctx, credential(request))
@@ -74,6 +75,10 @@ async def count_tokens(request: Request) -> Response:
         )
     group = gw.router.group(req.model)
     dep = group.primary if group is not None else gw.registry.get(req.model)
+    upstream = getattr(dep.provider, "count_tokens", None)  # an Anthropic deployment counts exactly
+    if callable(upstream):
+        counted: int = await upstream(req)
+        return json_response({"input_tokens": counted})
     return json_response({"input_tokens": gw.tokens.counter(dep).chat(req)})
 
 
