@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from tollhouse.api import errors as api_errors
 from tollhouse.api.admin import costs_router
 from tollhouse.api.admin import router as admin_router
+from tollhouse.api.anthropic import INGRESS as ANTHROPIC
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.cache import router as cache_router
 from tollhouse.api.cors import install as install_cors
@@ -36,7 +37,7 @@ log = logging.getLogger("tollhouse.app")
 Handler = Callable[[int, FrameType | None], object]  # a Python signal handler
 
 # The wire formats served. Each ingress brings its routes and its hot-route table (see ``api.ingress``).
-INGRESSES: tuple[Ingress, ...] = (OPENAI,)
+INGRESSES: tuple[Ingress, ...] = (OPENAI, ANTHROPIC)
 
 
 def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None = None) -> FastAPI:

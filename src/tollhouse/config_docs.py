@@ -13,6 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from tollhouse.settings import (
+    AnthropicModel,
     AutoRouterConfig,
     EncoderModel,
     FallbackRule,
@@ -93,7 +94,7 @@ def render() -> str:
         "Each entry is one deployment; `provider` picks the kind. The embedded models `local` and",
         "`local-embed` are added unless `embedded.*` turns them off or an entry takes their name.",
     ]
-    for kind in (OpenAIModel, LlamaCppModel, MockModel, EncoderModel):
+    for kind in (OpenAIModel, AnthropicModel, LlamaCppModel, MockModel, EncoderModel):
         provider = kind.model_fields["provider"].default
         lines += ["", f"### `provider: {provider}`", "", (kind.__doc__ or "").strip(), ""]
         lines += _table(kind, "")

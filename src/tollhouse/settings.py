@@ -44,6 +44,7 @@ from tollhouse.config.guardrails import (
     StreamGuardSettings,
 )
 from tollhouse.config.models import (
+    AnthropicModel,
     EncoderModel,
     LlamaCppModel,
     MockModel,
@@ -75,6 +76,7 @@ from tollhouse.config.telemetry import (
 
 # Section classes live in tollhouse.config.*; this module is the one place callers import them from.
 __all__ = [
+    "AnthropicModel",
     "AuthSettings",
     "AutoRouterConfig",
     "BreakerSettings",

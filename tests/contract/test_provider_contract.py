@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tests.support.anthropic_upstream import start_anthropic_upstream
 from tests.support.mock_upstream import admin, free_port, start_mock_upstream, stop
 
 from tollhouse.errors import TollhouseError, UpstreamError
+from tollhouse.providers.anthropic import AnthropicProvider
 from tollhouse.providers.base import Provider
 from tollhouse.providers.mock import MockProvider
 from tollhouse.providers.openai_compat import OpenAICompatProvider
-from tollhouse.settings import LlamaCppModel, MockModel, OpenAIModel
+from tollhouse.settings import AnthropicModel, LlamaCppModel, MockModel, OpenAIModel
 from tollhouse.types import (
     Capabilities,
     ChatChunk,
@@ -46,6 +48,7 @@ Make = Callable[[], AbstractAsyncContextManager[Subject]]
 FACTORIES = [
     "mock_subject",
     "openai_compat_subject",
+    "anthropic_subject",
     pytest.param("llamacpp_subject", marks=pytest.mark.slow),
 ]
 
@@ -89,6 +92,36 @@ def openai_compat_subject(upstream_url: str) -> Make:
 
         try:
             yield Subject(provider, True, cancelled, broken)
+        finally:
+            await provider.aclose()
+            await broken.aclose()
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def anthropic_url() -> Iterator[str]:
+    proc, base = start_anthropic_upstream()
+    try:
+        yield base
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def anthropic_subject(anthropic_url: str, monkeypatch: pytest.MonkeyPatch) -> Make:
+    monkeypatch.setenv("TH_CONTRACT_ANTHROPIC_KEY", "sk-ant-test")
+
+    @asynccontextmanager
+    async def make() -> AsyncIterator[Subject]:
+        cfg = AnthropicModel(
+            name=PUBLIC, model="claude-x", api_base=anthropic_url, api_key_env="TH_CONTRACT_ANTHROPIC_KEY"
+        )
+        provider = AnthropicProvider(cfg)
+        dead = f"http://127.0.0.1:{free_port()}/v1"
+        broken = AnthropicProvider(AnthropicModel(name=PUBLIC, api_base=dead, api_key_env=None))
+        try:
+            yield Subject(provider, True, None, broken)
         finally:
             await provider.aclose()
             await broken.aclose()

@@ -398,7 +398,11 @@ def free_port() -> int:
 
 def start_mock_upstream(timeout: float = 15.0) -> tuple[subprocess.Popen[str], str]:
     """Spawn the server on a free port; return the process and its base URL (``…/v1``) once it listens."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--port", str(free_port())]
+    return start_process([sys.executable, str(Path(__file__).resolve()), "--port", str(free_port())], timeout)
+
+
+def start_process(cmd: list[str], timeout: float = 15.0) -> tuple[subprocess.Popen[str], str]:
+    """Spawn a server process that prints ``READY <base_url>`` once it listens; return it and the URL."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

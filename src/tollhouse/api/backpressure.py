@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tollhouse.api.render import render_error
+from tollhouse.api.render import is_anthropic, render_error
 from tollhouse.errors import Overloaded
 
 
@@ -31,7 +31,9 @@ class Backpressure:
                 f"The gateway is at its limit of {self.limit} requests in flight; retry shortly.",
                 retry_after=self.retry_after_s,
             )
-            await render_error(exc, scope.get("state", {}).get("request_id"))(scope, receive, send)
+            await render_error(exc, scope.get("state", {}).get("request_id"), anthropic=is_anthropic(scope))(
+                scope, receive, send
+            )
             return
         self.in_flight += 1
         try:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from tollhouse.api.render import render_error
+from tollhouse.api.render import is_anthropic, render_error
 from tollhouse.errors import InvalidRequest, NotFound, StoreUnavailable, TollhouseError
 
 log = logging.getLogger("tollhouse.api")
@@ -83,7 +83,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, StoreUnavailable):
             extra["cause"] = exc.cause
         log.log(level, "request failed", extra=extra)
-        return render_error(exc, request_id_of(request))
+        return render_error(exc, request_id_of(request), anthropic=is_anthropic(request.scope))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError | ValidationError)
@@ -97,12 +97,14 @@ def install(app: FastAPI) -> None:
             err = TollhouseError(str(exc.detail))
             err.status = exc.status_code
             err.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
-        return render_error(err, request_id_of(request))
+        return render_error(err, request_id_of(request), anthropic=is_anthropic(request.scope))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc)
         return render_error(
-            TollhouseError("The server had an error processing your request."), request_id_of(request)
+            TollhouseError("The server had an error processing your request."),
+            request_id_of(request),
+            anthropic=is_anthropic(request.scope),
         )
 
     app.add_exception_handler(TollhouseError, on_tollhouse)

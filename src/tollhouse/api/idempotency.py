@@ -15,7 +15,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.api.deps import runtime_of
-from tollhouse.api.render import render_error
+from tollhouse.api.render import is_anthropic, render_error
 from tollhouse.errors import (
     IdempotencyConflict,
     IdempotencyKeyReused,
@@ -67,7 +67,7 @@ class Idempotency:
             body = await _read_body(receive)
             await self._handle(scope, receive, send, _scoped(credential, scope["path"], key), body)
         except TollhouseError as exc:
-            await render_error(exc, rid)(scope, receive, send)
+            await render_error(exc, rid, anthropic=is_anthropic(scope))(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes) -> None:
         fingerprint = hashlib.sha256(body).hexdigest()

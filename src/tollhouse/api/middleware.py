@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollhouse.api.render import error_body, render_error
+from tollhouse.api.render import anthropic_error_body, error_body, is_anthropic, render_error
 from tollhouse.context import request_id_var
 from tollhouse.errors import BodyTooLarge, Overloaded
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
@@ -56,6 +56,8 @@ class GatewayMiddleware:
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())
+        # Anthropic's SDKs read the id from ``request-id``.
+        id_headers = [rid_header, (b"request-id", rid_header[1])] if is_anthropic(scope) else [rid_header]
         status = 500
         begun = self.telemetry.begin(scope) if self.telemetry is not None else None
         response = _Response()
@@ -82,7 +84,7 @@ class GatewayMiddleware:
                     response.ended = True
             elif message["type"] == "http.response.start":
                 status = message["status"]
-                response.headers = message["headers"] = [*message.get("headers", []), rid_header]
+                response.headers = message["headers"] = [*message.get("headers", []), *id_headers]
                 ctx = scope["state"].get("ctx")
                 if isinstance(ctx, RequestContext) and ctx.attempts:
                     message["headers"].extend(_routing_headers(ctx))
@@ -98,7 +100,9 @@ class GatewayMiddleware:
 
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
-            await render_error(_too_large(self.max_body), rid)(scope, receive, send_with_id)
+            await render_error(_too_large(self.max_body), rid, anthropic=is_anthropic(scope))(
+                scope, receive, send_with_id
+            )
             self._done(scope, 413, started, begun)
             request_id_var.reset(token)
             return
@@ -132,9 +136,12 @@ class GatewayMiddleware:
             retry_after=self.shutdown_retry_after_s,
         )
         if response.headers is None:
-            await render_error(exc, rid)(scope, receive, send)
+            await render_error(exc, rid, anthropic=is_anthropic(scope))(scope, receive, send)
         elif not response.ended and _is_event_stream(response.headers):
-            event = b"data: " + orjson.dumps(error_body(exc, rid)) + b"\n\n"
+            if is_anthropic(scope):
+                event = b"event: error\ndata: " + orjson.dumps(anthropic_error_body(exc, rid)) + b"\n\n"
+            else:
+                event = b"data: " + orjson.dumps(error_body(exc, rid)) + b"\n\n"
             await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Scope
 
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.types import RequestContext
@@ -32,16 +33,53 @@ def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
     return {"error": err}
 
 
+# Anthropic's error types by status (its envelope: ``{"type": "error", "error": {"type", "message"}}``).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+ANTHROPIC_PREFIX = "/v1/messages"
+
+
+def is_anthropic(scope: Scope) -> bool:
+    """Whether the request spoke Anthropic's Messages API (its errors then use Anthropic's envelope)."""
+    path = scope.get("path")
+    return isinstance(path, str) and path.startswith(ANTHROPIC_PREFIX)
+
+
+def anthropic_error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
+    """Anthropic's envelope; our own code, when there is one, rides along as ``error.code``."""
+    kind = _ANTHROPIC_TYPES.get(exc.status, "api_error" if exc.status >= 500 else "invalid_request_error")
+    err: dict[str, Any] = {"type": kind, "message": exc.message}
+    if exc.code is not None:
+        err["code"] = exc.code
+    body: dict[str, Any] = {"type": "error", "error": err}
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
 # RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750: Bearer), whoever raised it.
 WWW_AUTHENTICATE = 'Bearer realm="tollhouse"'
 
 
-def render_error(exc: TollhouseError, request_id: str | None) -> Response:
+def render_error(exc: TollhouseError, request_id: str | None, *, anthropic: bool = False) -> Response:
+    """``anthropic``: in Anthropic's envelope (requests to ``/v1/messages``), else OpenAI's."""
     headers = exc.headers()  # x-request-id is added by the middleware to every response
     if exc.status == 401:
         headers["www-authenticate"] = WWW_AUTHENTICATE
+    body = anthropic_error_body(exc, request_id) if anthropic else error_body(exc, request_id)
     return Response(
-        orjson.dumps(error_body(exc, request_id)),
+        orjson.dumps(body),
         status_code=exc.status,
         media_type="application/json",
         headers=headers,

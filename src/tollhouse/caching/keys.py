@@ -98,13 +98,20 @@ def tenant_scope(principal: Principal, scope: str) -> str:
     return f"key:{principal.key_id}"
 
 
-def exact_key(tenant: str, model: str, req: ChatRequest, prompt_version: str | None) -> str:
-    """Hex digest naming the exact entry for this request in this tenant scope."""
+def exact_key(
+    tenant: str, model: str, req: ChatRequest, prompt_version: str | None, ingress: str = "openai"
+) -> str:
+    """Hex digest naming the exact entry for this request in this tenant scope. Each ingress (wire format)
+    has its own entries: the same question asked in Anthropic's format never gets an answer stored for an
+    OpenAI client, or back (OpenAI keys are unchanged)."""
     params = [req.temperature, req.top_p, req.max_tokens, req.stop, req.seed, req.n, *_tools(req)]
-    return _digest([tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra])
+    parts = [tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra]
+    if ingress != "openai":
+        parts.append(ingress)
+    return _digest(parts)
 
 
-def context_hash(req: ChatRequest, prompt_version: str | None) -> str:
+def context_hash(req: ChatRequest, prompt_version: str | None, ingress: str = "openai") -> str:
     """What must be identical for a semantic hit besides the final user message: every earlier message
     (the system prompt, for single-turn requests), the tool schema and the parameter class."""
     earlier = [_message(m) for m in req.messages[:-1]]
@@ -118,6 +125,8 @@ def context_hash(req: ChatRequest, prompt_version: str | None) -> str:
         *_tools(req),
         req.extra,
     ]
+    if ingress != "openai":
+        param_class.append(ingress)
     return _digest([prompt_version, earlier, param_class])
 
 

@@ -108,7 +108,7 @@ class ResponseCacheStage:
         temperature = 1.0 if req.temperature is None else req.temperature
         if temperature > sem.max_temperature:
             return None
-        return context_hash(req, ctx.prompt_version)
+        return context_hash(req, ctx.prompt_version, ctx.ingress)
 
     # ---- lookup -------------------------------------------------------------------------------------
 
@@ -129,7 +129,11 @@ class ResponseCacheStage:
         if control is not None and control.ttl_s is not None:
             ttl = min(control.ttl_s, self.cfg.max_ttl_s)
         plan = CachePlan(
-            tenant, model, exact_key(tenant, model, req, ctx.prompt_version), ttl, pol.access != "read_only"
+            tenant,
+            model,
+            exact_key(tenant, model, req, ctx.prompt_version, ctx.ingress),
+            ttl,
+            pol.access != "read_only",
         )
         if pol.mode == "semantic":
             plan.context = self._semantic_context(req, ctx)
@@ -144,7 +148,7 @@ class ResponseCacheStage:
         if (
             req.model != model
         ):  # re-routed (emergency / budget downgrade): a repeat of the original still hits
-            keys.append(exact_key(tenant, req.model, req, ctx.prompt_version))
+            keys.append(exact_key(tenant, req.model, req, ctx.prompt_version, ctx.ingress))
         for key in keys:
             answer = await self._get(key, model)
             if answer is not None and _fits(answer, req):

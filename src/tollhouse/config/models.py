@@ -108,6 +108,28 @@ class OpenAIModel(ModelBase):
         return v.rstrip("/")
 
 
+class AnthropicModel(ModelBase):
+    """Anthropic's Messages API as an upstream (``POST {api_base}/messages``)."""
+
+    provider: Literal["anthropic"] = "anthropic"
+    api_base: str = Field(
+        "https://api.anthropic.com/v1", description="Base URL including `/v1`; the API serves `/messages`."
+    )
+    api_key_env: str | None = Field(
+        "ANTHROPIC_API_KEY",
+        description="Name of the environment variable holding the upstream API key (sent as `x-api-key`).",
+    )
+    anthropic_version: str = Field("2023-06-01", description="The `anthropic-version` header sent upstream.")
+    max_connections: int = Field(100, gt=0, description="Connection pool size for this upstream.")
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
 class LlamaCppModel(ModelBase):
     """A GGUF model run inside the gateway process by llama.cpp."""
 
@@ -183,5 +205,5 @@ class EncoderModel(ModelBase):
 
 
 ModelConfig = Annotated[
-    OpenAIModel | LlamaCppModel | MockModel | EncoderModel, Field(discriminator="provider")
+    OpenAIModel | AnthropicModel | LlamaCppModel | MockModel | EncoderModel, Field(discriminator="provider")
 ]

@@ -73,6 +73,7 @@ def build_ledger_record(ctx: RequestContext, cost: float | None) -> LedgerRecord
         prompt_version=ctx.prompt_version,
         cache_status=ctx.cache_status,
         saved_usd=ctx.cache_saved_usd,
+        ingress=ctx.ingress,
     )
 
 

@@ -55,6 +55,7 @@ from tollhouse.types import (
     Usage,
     new_id,
 )
+from tollhouse.wire.anthropic import check_portable
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -259,6 +260,7 @@ class LlamaCppProvider:
             raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
         if req.tools and not self.capabilities.tools:
             raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
+        check_portable(req)  # from the /v1/messages ingress: what only Anthropic understands
         # Text content only (parts joined); roles pass through to the template, which may refuse them.
         messages: list[Any] = [{"role": m.role, "content": m.text()} for m in req.messages]
         try:

@@ -48,6 +48,7 @@ from tollhouse.types import (
     Usage,
     new_id,
 )
+from tollhouse.wire.anthropic import check_portable
 
 # A token is a word plus the whitespace before it, so joining tokens gives back the exact text.
 _TOKEN_RE = re.compile(r"\s*\S+")
@@ -75,6 +76,7 @@ class MockProvider:
     # ---- Provider protocol ---------------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
+        check_portable(req)
         await self._before_answer()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         return ChatResponse(
@@ -85,6 +87,7 @@ class MockProvider:
         )
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        check_portable(req)
         fault = await self._begin()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         cid, created = new_id("chatcmpl"), int(time.time())

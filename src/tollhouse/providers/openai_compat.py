@@ -48,6 +48,7 @@ from tollhouse.types import (
     EmbeddingResponse,
 )
 from tollhouse.wire import openai as wire
+from tollhouse.wire.anthropic import check_portable
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -62,7 +63,14 @@ def _with_trace(headers: dict[str, str]) -> dict[str, str]:
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 300
-_CONTEXT_SIGNALS = ("context length", "maximum context", "too many tokens", "context window", "context size")
+_CONTEXT_SIGNALS = (
+    "context length",
+    "maximum context",
+    "too many tokens",
+    "context window",
+    "context size",
+    "prompt is too long",  # Anthropic
+)
 _FILTER_SIGNALS = ("content_filter", "content filter", "content policy", "content management policy")
 _SECRET_RE = re.compile(r"(?i)(bearer\s+\S+|\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,})")
 
@@ -121,10 +129,12 @@ class OpenAICompatProvider:
     # ---- Provider protocol ---------------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
+        check_portable(req)  # what only Anthropic understands: a 400 by name
         body = wire.chat_request_to_dict(req, self._upstream_model, stream=False)
         return wire.chat_response_from_dict(await self._post_json(self._chat_url, body), req.model)
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        check_portable(req)  # what only Anthropic understands: a 400 by name
         body = wire.chat_request_to_dict(req, self._upstream_model, stream=True)
         tail: ChatChunk | None = None
         async with aclosing(self._events(self._chat_url, body)) as events:

@@ -35,6 +35,10 @@ def build_provider(cfg: ModelConfig) -> Provider:
         from tollhouse.providers.openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(cfg)
+    if cfg.provider == "anthropic":
+        from tollhouse.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(cfg)
     if cfg.provider == "llamacpp":
         from tollhouse.providers.llamacpp import LlamaCppProvider
 

@@ -168,6 +168,7 @@ class LedgerRecord:
     # Added later: defaults keep journal rows written by older versions readable.
     cache_status: str | None = None  # hit | semantic-hit | miss | skip
     saved_usd: float | None = None  # on a cache hit: what the stored answer cost to produce
+    ingress: str = "openai"  # the wire format the client spoke: openai | anthropic
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerRecord))

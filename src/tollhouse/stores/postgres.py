@@ -96,7 +96,7 @@ _LEDGER_SCHEMA = [
     # Migrations of a ledger created by an older version (each a no-op when the column exists).
     *(
         f'ALTER TABLE ledger ADD COLUMN IF NOT EXISTS "{c}" {_PG_TYPES.get(c, "TEXT")}'
-        for c in ("cache_status", "saved_usd")
+        for c in ("cache_status", "saved_usd", "ingress")
     ),
 ]
 _GROUP_PG = {

@@ -23,6 +23,7 @@ OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "e
 # OpenAI-compatible endpoint is not knowable, so server.address says where the call went.
 PROVIDER_NAMES = {
     "openai": "openai",
+    "anthropic": "anthropic",
     "llamacpp": "llama_cpp",
     "mock": "tollhouse.mock",
     "encoder": "tollhouse.encoder",

@@ -1,0 +1,118 @@
+"""Anthropic routes: parse, call the gateway with the ``CHAT`` operation (the same stages as the OpenAI
+ingress), render a ``message`` object or Anthropic's named SSE events. Thin on purpose."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from tollhouse.api.anthropic.protocol import CountTokensRequest, MessagesRequest
+from tollhouse.api.cache_control import cache_control
+from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.disconnect import gone, unless_disconnected
+from tollhouse.api.render import SSE_HEADERS, anthropic_error_body, cost_trailer, json_response
+from tollhouse.errors import ModelNotFound, TollhouseError, UpstreamError
+from tollhouse.operations import CHAT
+from tollhouse.types import ChatChunk
+from tollhouse.wire.anthropic import response_to_anthropic
+from tollhouse.wire.anthropic_stream import EventWriter
+
+router = APIRouter()
+log = logging.getLogger("tollhouse.api")
+
+
+def _note_ignored(body: MessagesRequest) -> None:
+    ignored = body.ignored_fields()
+    if ignored:
+        log.info("ignored unknown request fields", extra={"fields": ignored})
+
+
+@router.post("/v1/messages", include_in_schema=False)
+async def messages(request: Request) -> Response:
+    gw = get_gateway(request)
+    ctx = new_context(request, "chat", "anthropic")
+    try:
+        await gw.authenticate(ctx, credential(request))
+        body = await parse_body(request, MessagesRequest)
+        _note_ignored(body)
+        req = body.to_internal()
+        req.cache = cache_control(request.headers, body.cache)
+        if req.stream:
+            chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, CHAT, req))
+            if chunks is None:
+                return gone()
+            return StreamingResponse(
+                _events(chunks, EventWriter(req.model), ctx.request_id, cost_trailer(ctx)),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+        resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
+        return gone() if resp is None else json_response(response_to_anthropic(resp))
+    except Exception as exc:
+        gw.refused(ctx, exc)
+        raise
+
+
+@router.post("/v1/messages/count_tokens", include_in_schema=False)
+async def count_tokens(request: Request) -> Response:
+    """The prompt's tokens: Anthropic's own count for an Anthropic deployment, else as the deployment behind
+    ``model`` counts them for admission (exact for OpenAI vocabularies and the embedded model, otherwise a
+    bound never below what the upstream bills)."""
+    gw = get_gateway(request)
+    ctx = new_context(request, "count_tokens", "anthropic")
+    await gw.authenticate(ctx, credential(request))
+    body = await parse_body(request, CountTokensRequest)
+    req = body.to_internal()
+    allowed = ctx.principal.limits.models if ctx.principal.limits is not None else None
+    if allowed is not None and req.model not in allowed:
+        raise ModelNotFound(
+            f"The model '{req.model}' does not exist or you do not have access to it.", param="model"
+        )
+    group = gw.router.group(req.model)
+    dep = group.primary if group is not None else gw.registry.get(req.model)
+    upstream = getattr(dep.provider, "count_tokens", None)  # an Anthropic deployment counts exactly
+    if callable(upstream):
+        counted: int = await upstream(req)
+        return json_response({"input_tokens": counted})
+    return json_response({"input_tokens": gw.tokens.counter(dep).chat(req)})
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _events(
+    chunks: AsyncIterator[ChatChunk],
+    writer: EventWriter,
+    request_id: str,
+    trailer: Callable[[], bytes | None],
+) -> AsyncIterator[bytes]:
+    """Anthropic's events for the stream; a failure after the first event is an ``error`` event."""
+    try:
+        async for chunk in chunks:
+            for name, data in writer.feed(chunk):
+                yield _sse(name, data)
+    except TollhouseError as exc:
+        log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})
+        yield _sse("error", anthropic_error_body(exc, request_id))
+        return
+    except Exception:
+        log.exception("stream failed after first chunk")
+        yield _sse("error", anthropic_error_body(UpstreamError("internal error during stream"), request_id))
+        return
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    out = writer.finish()
+    for name, data in out[:-1]:
+        yield _sse(name, data)
+    line = trailer()  # the cost, as an SSE comment, before the last event (clients stop reading there)
+    if line:
+        yield line
+    yield _sse(*out[-1])
