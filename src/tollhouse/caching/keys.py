@@ -101,7 +101,10 @@ def tenant_scope(principal: Principal, scope: str) -> str:
 def exact_key(tenant: str, model: str, req: ChatRequest, prompt_version: str | None) -> str:
     """Hex digest naming the exact entry for this request in this tenant scope."""
     params = [req.temperature, req.top_p, req.max_tokens, req.stop, req.seed, req.n, *_tools(req)]
-    return _digest([tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra])
+    parts = [tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra]
+    if req.vendor:  # vendor extras (top_k …) change the answer; keys of requests without any are unchanged
+        parts.append(req.vendor)
+    return _digest(parts)
 
 
 def context_hash(req: ChatRequest, prompt_version: str | None) -> str:
@@ -118,6 +121,8 @@ def context_hash(req: ChatRequest, prompt_version: str | None) -> str:
         *_tools(req),
         req.extra,
     ]
+    if req.vendor:
+        param_class.append(req.vendor)
     return _digest([prompt_version, earlier, param_class])
 
 
