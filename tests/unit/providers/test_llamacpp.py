@@ -21,7 +21,6 @@ from tollhouse.types import (
     CompletionRequest,
     EmbeddingRequest,
     Message,
-    ToolSpec,
 )
 
 pytestmark = pytest.mark.slow
@@ -199,10 +198,6 @@ async def test_unsupported_options_are_refused(provider: LlamaCppProvider) -> No
     with pytest.raises(InvalidRequest) as err:
         await provider.complete(chat("Hi", n=2))
     assert err.value.param == "n"
-    tool = ToolSpec("f", parameters={"type": "object"})
-    with pytest.raises(InvalidRequest) as err:
-        await provider.complete(chat("Hi", tools=[tool]))
-    assert err.value.param == "tools"
 
 
 async def test_any_int64_seed_and_empty_stop_strings_are_accepted(provider: LlamaCppProvider) -> None:
