@@ -99,22 +99,6 @@ class ModelBase(Strict):
     max_concurrency: int | None = Field(
         None, gt=0, description="Most requests in flight to this deployment; routing skips it when full."
     )
-    extra_params: list[str] = Field(
-        default_factory=list,
-        description="Request fields OpenAI does not define that this deployment passes on (`top_k`, "
-        "`repetition_penalty`, `chat_template_kwargs`, …; the openai SDK sends them with `extra_body`). "
-        "Any other unknown field is logged and dropped.",
-    )
-
-    @field_validator("extra_params")
-    @classmethod
-    def _param_names(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not _PARAM_NAME.match(name):
-                raise ValueError(f"{name!r} is not a request field name")
-            if name in RESERVED_PARAMS:
-                raise ValueError(f"{name!r} is set by the gateway itself and cannot be an extra parameter")
-        return v
 
     @property
     def upstream_model(self) -> str:
@@ -133,6 +117,22 @@ class OpenAIModel(ModelBase):
     chat: bool = Field(True, description="Serves `/v1/chat/completions`.")
     completions: bool = Field(True, description="Serves `/v1/completions`.")
     embeddings: bool = Field(False, description="Serves `/v1/embeddings`.")
+    extra_params: list[str] = Field(
+        default_factory=list,
+        description="Request fields OpenAI does not define that this deployment passes on (`top_k`, "
+        "`repetition_penalty`, `chat_template_kwargs`, …; the openai SDK sends them with `extra_body`). "
+        "Any other unknown field is logged and dropped.",
+    )
+
+    @field_validator("extra_params")
+    @classmethod
+    def _param_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _PARAM_NAME.match(name):
+                raise ValueError(f"{name!r} is not a request field name")
+            if name in RESERVED_PARAMS:
+                raise ValueError(f"{name!r} is set by the gateway itself and cannot be an extra parameter")
+        return v
 
     @field_validator("api_base")
     @classmethod
@@ -158,6 +158,13 @@ class LlamaCppModel(ModelBase):
     n_threads: int = Field(1, gt=0, description="CPU threads per generation (1 is fastest under contention).")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model; beyond → 503.")
     retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when the queue is full.")
+    extra_params: list[str] = Field(
+        default_factory=list,
+        description="Vendor sampling fields this model honours when a request sends them: any of "
+        + ", ".join(f"`{n}`" for n in LLAMACPP_EXTRA_PARAMS)
+        + " (`repetition_penalty` is vLLM's name of `repeat_penalty`). Any other unknown field is logged "
+        "and dropped.",
+    )
 
     @field_validator("extra_params")
     @classmethod
