@@ -65,9 +65,9 @@ async def test_satisfies_the_provider_protocol(provider: LlamaCppProvider) -> No
     assert provider.capabilities.completions
     assert not provider.capabilities.embeddings
     assert provider.capabilities.streaming
-    assert not (
-        provider.capabilities.tools or provider.capabilities.vision or provider.capabilities.json_schema
-    )
+    # Tools and JSON schemas by grammar (test_llamacpp_structured); text only.
+    assert provider.capabilities.tools and provider.capabilities.json_schema
+    assert not (provider.capabilities.vision or provider.capabilities.audio)
     health = await provider.health()
     assert health.ok
     assert health.detail == "loaded"
