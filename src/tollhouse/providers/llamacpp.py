@@ -343,6 +343,10 @@ class LlamaCppProvider:
         if self._formatter is None:
             raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
         _text_only(req)
+        if req.extra.get("functions") is not None:
+            raise InvalidRequest(
+                "the embedded model takes tools, not the legacy functions / function_call", param="functions"
+            )
         # Text content only (parts joined); roles pass through to the template, which may refuse them.
         messages: list[Any] = [{"role": m.role, "content": message_text(m)} for m in req.messages]
         plan = tool_plan(req.tools, req.tool_choice)

@@ -166,6 +166,12 @@ async def test_non_text_parts_are_a_400_naming_the_capability(
     assert capability in str(err.value)
 
 
+async def test_legacy_functions_are_a_400_pointing_to_tools(provider: LlamaCppProvider) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        await provider.complete(chat("Hi", extra={"functions": [{"name": "f", "parameters": {}}]}))
+    assert err.value.param == "functions" and "tools" in str(err.value)
+
+
 async def test_top_k_one_reaches_llama_cpp_and_makes_sampling_greedy(provider: LlamaCppProvider) -> None:
     """At temperature 2 different seeds diverge at once; with top_k 1 only the likeliest token is left."""
     base = {"max_tokens": 12, "temperature": 2.0}
