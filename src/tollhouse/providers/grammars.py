@@ -37,9 +37,14 @@ class ToolPlan:
     forced: bool
 
 
+# llama-cpp-python's converter lets string characters be raw control characters (a newline inside a
+# string), which no JSON parser accepts; llama.cpp's own converter and JSON grammar exclude them.
+_LOOSE_CHAR, _JSON_CHAR = r'char ::= [^"\\] |', r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
 @lru_cache(maxsize=256)
 def _schema_gbnf(schema_json: str) -> str:
-    return str(json_schema_to_gbnf(schema_json))
+    return str(json_schema_to_gbnf(schema_json)).replace(_LOOSE_CHAR, _JSON_CHAR)
 
 
 def schema_grammar(schema: dict[str, Any]) -> str:

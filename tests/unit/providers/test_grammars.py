@@ -39,6 +39,14 @@ def test_response_formats_map_to_grammars() -> None:
     assert response_grammar(raw) == grammar
 
 
+def test_schema_strings_exclude_raw_control_characters() -> None:
+    """JSON strings cannot hold a raw newline: the grammar must not let the model write one."""
+    grammar = response_grammar(ResponseFormat("json_schema", name="p", schema={"type": "string"}))
+    assert grammar is not None
+    [char] = [line for line in grammar.splitlines() if line.startswith("char ::=")]
+    assert char.startswith(r'char ::= [^"\\\x7F\x00-\x1F] |')
+
+
 def test_a_schema_the_converter_cannot_express_falls_back_to_any_json_object() -> None:
     schema = {"$ref": "https://example.invalid/schema.json"}
     assert response_grammar(ResponseFormat("json_schema", name="p", schema=schema)) == JSON_GBNF

@@ -64,13 +64,15 @@ def test_declares_tools_and_json_schema_but_not_images(provider: LlamaCppProvide
     assert caps.tools and caps.json_schema and not caps.vision and not caps.audio
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
-async def test_json_schema_answers_are_schema_valid(provider: LlamaCppProvider, temperature: float) -> None:
+@pytest.mark.parametrize(("temperature", "seed"), [(0.0, None), (1.0, 1), (1.0, 2), (1.0, 3), (1.0, 4)])
+async def test_json_schema_answers_are_schema_valid(
+    provider: LlamaCppProvider, temperature: float, seed: int | None
+) -> None:
+    """Sampled answers too: every character of every string must be one JSON allows (no raw newline)."""
     rf = ResponseFormat("json_schema", name="city", schema=CITY)
+    prompt = "Name a big city and its population."
     resp = await provider.complete(
-        chat(
-            "Name a big city and its population.", response_format=rf, max_tokens=60, temperature=temperature
-        )
+        chat(prompt, response_format=rf, max_tokens=60, temperature=temperature, seed=seed)
     )
     assert resp.choices[0].finish_reason == "stop"
     jsonschema.validate(json.loads(resp.choices[0].message.text()), CITY)
