@@ -38,6 +38,11 @@ upper case with `__` between levels, e.g. `TOLLHOUSE_SERVER__PORT=9000`; lists (
 JSON. An invalid value stops start-up with a message naming the field and the value
 (`tollhouse check-config`). Secrets are never values in this file: name the environment variable that
 holds them (`*_env`).
+
+Vendor extras: a request field OpenAI does not define (`top_k`, `repetition_penalty`,
+`chat_template_kwargs`, …; the openai SDK sends `extra_body` as such top-level fields) reaches a
+deployment only when its `extra_params` lists the name; otherwise it is logged (name only) and dropped.
+Extras are part of the response-cache key.
 """
 
 

@@ -227,7 +227,9 @@ class CacheControl:
 
 @dataclass(slots=True)
 class ChatRequest:
-    """A chat completion request. ``extra`` carries OpenAI parameters we relay but do not interpret."""
+    """A chat completion request. ``extra`` carries OpenAI parameters we relay but do not interpret;
+    ``vendor`` the top-level fields OpenAI does not define (``top_k``, ``chat_template_kwargs``…, what the
+    openai SDK's ``extra_body`` sends): a deployment passes on only those its ``extra_params`` allows."""
 
     model: str
     messages: list[Message]
@@ -245,6 +247,7 @@ class ChatRequest:
     response_format: ResponseFormat | Raw | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     cache: CacheControl | None = None
+    vendor: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -295,7 +298,8 @@ class ChatChunk:
 
 @dataclass(slots=True)
 class CompletionRequest:
-    """A legacy text completion request (``/v1/completions``); ``prompt`` is one string."""
+    """A legacy text completion request (``/v1/completions``); ``prompt`` is one string. ``extra`` and
+    ``vendor`` as in ``ChatRequest``."""
 
     model: str
     prompt: str
@@ -310,6 +314,7 @@ class CompletionRequest:
     echo: bool = False
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    vendor: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

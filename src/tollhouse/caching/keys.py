@@ -108,6 +108,8 @@ def exact_key(
     parts = [tenant, model, prompt_version, [_message(m) for m in req.messages], params, req.extra]
     if ingress != "openai":
         parts.append(ingress)
+    if req.vendor:  # vendor extras (top_k …) change the answer; keys of requests without any are unchanged
+        parts.append(req.vendor)
     return _digest(parts)
 
 
@@ -127,6 +129,8 @@ def context_hash(req: ChatRequest, prompt_version: str | None, ingress: str = "o
     ]
     if ingress != "openai":
         param_class.append(ingress)
+    if req.vendor:
+        param_class.append(req.vendor)
     return _digest([prompt_version, earlier, param_class])
 
 

@@ -54,6 +54,24 @@ class Timeouts(Strict):
     )
 
 
+# Request fields a deployment's `extra_params` cannot list: the gateway sets them itself.
+RESERVED_PARAMS = frozenset({"model", "messages", "prompt", "stream", "stream_options", "cache"})
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+# Vendor fields the embedded model honours: request name → (llama.cpp keyword, kind, lowest, highest).
+# `repetition_penalty` is vLLM's name of llama.cpp's `repeat_penalty`.
+LLAMACPP_EXTRA_PARAMS: dict[str, tuple[str, type, float, float]] = {
+    "top_k": ("top_k", int, 0, 100_000),
+    "min_p": ("min_p", float, 0.0, 1.0),
+    "typical_p": ("typical_p", float, 0.0, 1.0),
+    "repeat_penalty": ("repeat_penalty", float, 0.0, 10.0),
+    "repetition_penalty": ("repeat_penalty", float, 0.0, 10.0),
+    "tfs_z": ("tfs_z", float, 0.0, 1.0),
+    "mirostat_mode": ("mirostat_mode", int, 0, 2),
+    "mirostat_tau": ("mirostat_tau", float, 0.0, 100.0),
+    "mirostat_eta": ("mirostat_eta", float, 0.0, 1.0),
+}
+
+
 class ModelBase(Strict):
     """Fields every deployment has."""
 
@@ -99,6 +117,22 @@ class OpenAIModel(ModelBase):
     chat: bool = Field(True, description="Serves `/v1/chat/completions`.")
     completions: bool = Field(True, description="Serves `/v1/completions`.")
     embeddings: bool = Field(False, description="Serves `/v1/embeddings`.")
+    extra_params: list[str] = Field(
+        default_factory=list,
+        description="Request fields OpenAI does not define that this deployment passes on (`top_k`, "
+        "`repetition_penalty`, `chat_template_kwargs`, …; the openai SDK sends them with `extra_body`). "
+        "Any other unknown field is logged and dropped.",
+    )
+
+    @field_validator("extra_params")
+    @classmethod
+    def _param_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _PARAM_NAME.match(name):
+                raise ValueError(f"{name!r} is not a request field name")
+            if name in RESERVED_PARAMS:
+                raise ValueError(f"{name!r} is set by the gateway itself and cannot be an extra parameter")
+        return v
 
     @field_validator("api_base")
     @classmethod
@@ -146,6 +180,22 @@ class LlamaCppModel(ModelBase):
     n_threads: int = Field(1, gt=0, description="CPU threads per generation (1 is fastest under contention).")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model; beyond → 503.")
     retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when the queue is full.")
+    extra_params: list[str] = Field(
+        default_factory=list,
+        description="Vendor sampling fields this model honours when a request sends them: any of "
+        + ", ".join(f"`{n}`" for n in LLAMACPP_EXTRA_PARAMS)
+        + " (`repetition_penalty` is vLLM's name of `repeat_penalty`). Any other unknown field is logged "
+        "and dropped.",
+    )
+
+    @field_validator("extra_params")
+    @classmethod
+    def _llamacpp_params(cls, v: list[str]) -> list[str]:
+        unknown = [name for name in v if name not in LLAMACPP_EXTRA_PARAMS]
+        if unknown:
+            known = ", ".join(LLAMACPP_EXTRA_PARAMS)
+            raise ValueError(f"the embedded model cannot honour {', '.join(unknown)}; it knows {known}")
+        return v
 
 
 class MockModel(ModelBase):

@@ -26,7 +26,9 @@ import numpy as np
 import numpy.typing as npt
 from llama_cpp import Llama, StoppingCriteriaList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
 
+from tollhouse.config.models import LLAMACPP_EXTRA_PARAMS
 from tollhouse.errors import (
     ContextWindowExceeded,
     InvalidRequest,
@@ -35,7 +37,16 @@ from tollhouse.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from tollhouse.providers import extras
 from tollhouse.providers.base import Health
+from tollhouse.providers.grammars import (
+    ToolPlan,
+    message_text,
+    parse_call,
+    response_grammar,
+    tool_plan,
+    with_tools,
+)
 from tollhouse.settings import ConfigError, LlamaCppModel
 from tollhouse.types import (
     Capabilities,
@@ -51,7 +62,10 @@ from tollhouse.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Message,
+    Raw,
     TextChoice,
+    TextPart,
+    ToolCallDelta,
     Usage,
     new_id,
 )
@@ -71,7 +85,8 @@ class _Prepared:
     """A request turned into exactly what the worker feeds llama.cpp's create_completion."""
 
     tokens: list[int]
-    options: dict[str, Any]  # max_tokens, stop and sampling keyword arguments
+    options: dict[str, Any]  # max_tokens, stop, sampling and grammar keyword arguments
+    tools: ToolPlan | None = None  # set when the answer may (or must) be a tool call
 
 
 @dataclass(eq=False)
@@ -109,6 +124,48 @@ class _Generation:
         return item if isinstance(item, str) else None
 
 
+def _text_only(req: ChatRequest) -> None:
+    """Refuse content the embedded (text-only) model cannot read, naming the part and the capability."""
+    for i, m in enumerate(req.messages):
+        if isinstance(m.content, list):
+            for j, part in enumerate(m.content):
+                if isinstance(part, TextPart) or (isinstance(part, Raw) and part.type == "text"):
+                    continue
+                kind = type(part).__name__ if not isinstance(part, Raw) else part.type or "unknown"
+                what = {
+                    "ImagePart": "images ('vision' capability)",
+                    "AudioPart": "audio ('audio' capability)",
+                }
+                raise InvalidRequest(
+                    f"model {req.model!r} reads text only and cannot take "
+                    f"{what.get(kind, f'content parts of type {kind!r}')}; send text parts or choose a model "
+                    "that accepts them",
+                    param=f"messages.{i}.content.{j}",
+                )
+
+
+def _vendor_options(params: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp keyword arguments for the allowed vendor fields, each checked (a 400 naming it)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        keyword, kind, low, high = LLAMACPP_EXTRA_PARAMS[name]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise InvalidRequest(f"{name} must be {what} from {low:g} to {high:g}", param=name)
+        out[keyword] = value
+    return out
+
+
+def _answer(text: str, finish: str, plan: ToolPlan | None) -> tuple[Message, str]:
+    """The assistant message for a finished generation: a tool call when the plan allowed one and the
+    answer is one (finish ``tool_calls``), else the text (a call cut short by max_tokens stays text)."""
+    call = parse_call(text) if plan is not None and finish != "length" else None
+    if call is None:
+        return Message("assistant", text), finish
+    return Message("assistant", None, tool_calls=[call]), "tool_calls"
+
+
 def resolve_model_path(cfg: LlamaCppModel) -> Path:
     """The GGUF file to load: ``model_path`` or the file shipped in the configured package."""
     if cfg.model_path:
@@ -135,8 +192,12 @@ class LlamaCppProvider:
 
     def __init__(self, cfg: LlamaCppModel) -> None:
         self.name = cfg.name
-        self.capabilities = Capabilities(chat=cfg.chat, completions=cfg.completions, embeddings=False)
+        # Tools and JSON output by grammar-constrained sampling (``grammars``); text only, no images.
+        self.capabilities = Capabilities(
+            chat=cfg.chat, completions=cfg.completions, embeddings=False, tools=cfg.chat, json_schema=cfg.chat
+        )
         self._cfg = cfg
+        self._extra_params = frozenset(cfg.extra_params)
         path = resolve_model_path(cfg)
         n = cfg.n_threads
         try:
@@ -185,10 +246,11 @@ class LlamaCppProvider:
     async def complete(self, req: ChatRequest) -> ChatResponse:
         prep = await self._prepare(self._prepare_chat, req)
         text, gen = await self._collect(prep)
+        message, finish = _answer(text, gen.finish_reason, prep.tools)
         return ChatResponse(
             id=new_id("chatcmpl"),
             model=req.model,
-            choices=[Choice(0, Message("assistant", text), gen.finish_reason)],
+            choices=[Choice(0, message, finish)],
             usage=Usage(len(prep.tokens), gen.sampled),
         )
 
@@ -197,13 +259,36 @@ class LlamaCppProvider:
         gen = _Generation(asyncio.get_running_loop())
         chunk = partial(ChatChunk, id=new_id("chatcmpl"), model=req.model, created=int(time.time()))
         role: str | None = "assistant"  # on the first chunk only
+        # With tools, text is held until its first character shows whether it is a call ("{"); a call is
+        # held whole and sent as one tool-call delta once it parses.
+        held: list[str] | None = [] if prep.tools is not None else None
+        calling = False
+        finish = None
         async with contextlib.aclosing(self._texts(gen, prep)) as texts:
             async for text in texts:
+                if held is not None:
+                    held.append(text)
+                    if calling:
+                        continue
+                    head = "".join(held).lstrip()
+                    if not head or head.startswith("{"):
+                        calling = bool(head)
+                        continue
+                    text, held = "".join(held), None
                 yield chunk(choices=[ChunkChoice(0, Delta(role, text))])
                 role = None
+        if held:
+            message, finish = _answer("".join(held), gen.finish_reason, prep.tools)
+            delta = Delta(role, message.text() or None)
+            if message.tool_calls:
+                call = message.tool_calls[0]
+                assert not isinstance(call, Raw)
+                delta.tool_calls = [ToolCallDelta(0, call.id, "function", call.name, call.arguments)]
+            yield chunk(choices=[ChunkChoice(0, delta)])
+            role = None
         if role is not None:  # the model ended at once: still open the message
             yield chunk(choices=[ChunkChoice(0, Delta(role, ""))])
-        yield chunk(choices=[ChunkChoice(0, Delta(), finish_reason=gen.finish_reason)])
+        yield chunk(choices=[ChunkChoice(0, Delta(), finish_reason=finish or gen.finish_reason)])
         yield chunk(choices=[], usage=Usage(len(prep.tokens), gen.sampled))
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
@@ -258,11 +343,17 @@ class LlamaCppProvider:
     def _prepare_chat(self, req: ChatRequest) -> _Prepared:
         if self._formatter is None:
             raise InvalidRequest(f"model {req.model!r} does not support chat completions", param="model")
-        if req.tools and not self.capabilities.tools:
-            raise InvalidRequest(f"model {req.model!r} does not support tools", param="tools")
         check_portable(req)  # from the /v1/messages ingress: what only Anthropic understands
+        _text_only(req)
+        if req.extra.get("functions") is not None:
+            raise InvalidRequest(
+                "the embedded model takes tools, not the legacy functions / function_call", param="functions"
+            )
         # Text content only (parts joined); roles pass through to the template, which may refuse them.
-        messages: list[Any] = [{"role": m.role, "content": m.text()} for m in req.messages]
+        messages: list[Any] = [{"role": m.role, "content": message_text(m)} for m in req.messages]
+        plan = tool_plan(req.tools, req.tool_choice)
+        if plan is not None:
+            messages = with_tools(messages, plan.note)
         try:
             formatted = self._formatter(messages=messages)
         except Exception as exc:  # the template's own checks (e.g. role order) raise plain errors
@@ -271,7 +362,12 @@ class LlamaCppProvider:
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
         end = formatted.stop or []
-        return self._prepared(req, tokens, [*(req.stop or []), *([end] if isinstance(end, str) else end)])
+        prep = self._prepared(req, tokens, [*(req.stop or []), *([end] if isinstance(end, str) else end)])
+        grammar = plan.grammar if plan is not None else response_grammar(req.response_format)
+        if grammar is not None:
+            prep.options["grammar"] = LlamaGrammar.from_string(grammar)
+            prep.tools = plan
+        return prep
 
     def _prepare_text(self, req: CompletionRequest) -> _Prepared:
         if not self._cfg.completions:
@@ -308,6 +404,11 @@ class LlamaCppProvider:
             # 0xFFFFFFFF means "random", so client seeds (any int64) are folded below it.
             "seed": secrets.randbits(31) if req.seed is None else req.seed % 0xFFFFFFFF,
         }
+        for key in ("frequency_penalty", "presence_penalty"):  # OpenAI's, checked by the API already
+            if req.extra.get(key) is not None:
+                options[key] = req.extra[key]
+        if req.vendor:
+            options.update(_vendor_options(extras.allowed(req.vendor, self._extra_params, self.name)))
         return _Prepared(tokens, options)
 
     async def _prepare(self, fn: Callable[[_T], _Prepared], req: _T) -> _Prepared:

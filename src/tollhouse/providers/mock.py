@@ -28,6 +28,7 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tollhouse.providers import extras
 from tollhouse.providers.base import Health
 from tollhouse.settings import MockModel
 from tollhouse.types import (
@@ -77,6 +78,7 @@ class MockProvider:
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         check_portable(req)
+        extras.allowed(req.vendor, frozenset(), self.name)  # a fake honours no vendor field: log them
         await self._before_answer()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         return ChatResponse(
@@ -88,6 +90,7 @@ class MockProvider:
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         check_portable(req)
+        extras.allowed(req.vendor, frozenset(), self.name)
         fault = await self._begin()
         tokens, finish = self._reply(self._chat_reply(req.messages), req.max_tokens, req.stop)
         cid, created = new_id("chatcmpl"), int(time.time())
@@ -112,6 +115,7 @@ class MockProvider:
                 self.cancelled += 1
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
+        extras.allowed(req.vendor, frozenset(), self.name)
         await self._before_answer()
         tokens, finish = self._reply(self._cfg.reply or f"echo: {req.prompt}", req.max_tokens, req.stop)
         text = (req.prompt if req.echo else "") + "".join(tokens)
@@ -123,6 +127,7 @@ class MockProvider:
         )
 
     async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        extras.allowed(req.vendor, frozenset(), self.name)
         fault = await self._begin()
         tokens, finish = self._reply(self._cfg.reply or f"echo: {req.prompt}", req.max_tokens, req.stop)
         cid, created = new_id("cmpl"), int(time.time())

@@ -33,6 +33,7 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tollhouse.providers import extras
 from tollhouse.providers.base import Health
 from tollhouse.providers.sse import SSEDecoder
 from tollhouse.settings import OpenAIModel
@@ -99,6 +100,7 @@ class OpenAICompatProvider:
         )
         self._cfg = cfg
         self._upstream_model = cfg.upstream_model
+        self._extra_params = frozenset(cfg.extra_params)
         # The key is read once here so a missing variable fails start-up, not the first request.
         self._api_key: str | None = None
         headers = {"User-Agent": "tollhouse"}
@@ -130,12 +132,12 @@ class OpenAICompatProvider:
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         check_portable(req)  # what only Anthropic understands: a 400 by name
-        body = wire.chat_request_to_dict(req, self._upstream_model, stream=False)
+        body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=False), req)
         return wire.chat_response_from_dict(await self._post_json(self._chat_url, body), req.model)
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         check_portable(req)  # what only Anthropic understands: a 400 by name
-        body = wire.chat_request_to_dict(req, self._upstream_model, stream=True)
+        body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: ChatChunk | None = None
         async with aclosing(self._events(self._chat_url, body)) as events:
             async for data in events:
@@ -152,13 +154,15 @@ class OpenAICompatProvider:
             yield tail
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
-        body = wire.completion_request_to_dict(req, self._upstream_model, stream=False)
+        body = self._with_vendor(
+            wire.completion_request_to_dict(req, self._upstream_model, stream=False), req
+        )
         return wire.completion_response_from_dict(
             await self._post_json(self._completions_url, body), req.model
         )
 
     async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
-        body = wire.completion_request_to_dict(req, self._upstream_model, stream=True)
+        body = self._with_vendor(wire.completion_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: CompletionChunk | None = None
         async with aclosing(self._events(self._completions_url, body)) as events:
             async for data in events:
@@ -190,6 +194,13 @@ class OpenAICompatProvider:
     async def aclose(self) -> None:
         if not self._session.closed:
             await self._session.close()
+
+    def _with_vendor(self, body: dict[str, Any], req: ChatRequest | CompletionRequest) -> dict[str, Any]:
+        """Add the vendor fields this deployment allows (never over a field the gateway set)."""
+        if req.vendor:
+            for key, value in extras.allowed(req.vendor, self._extra_params, self.name).items():
+                body.setdefault(key, value)
+        return body
 
     # ---- transport ----------------------------------------------------------------------------------
 

@@ -50,10 +50,19 @@ def test_whitespace_is_folded_but_words_are_not() -> None:
         {"tool_choice": ToolChoice("none")},
         {"response_format": ResponseFormat("json_object")},
         {"extra": {"frequency_penalty": 0.5}},
+        {"vendor": {"top_k": 5}},
     ],
 )
 def test_every_output_changing_parameter_changes_the_key(change: dict[str, object]) -> None:
     assert key(req(**change)) != key(req())
+
+
+def test_vendor_extras_are_part_of_the_key_and_of_the_semantic_context() -> None:
+    assert key(req(vendor={"top_k": 5})) == key(req(vendor={"top_k": 5}))
+    assert key(req(vendor={"top_k": 5})) != key(req(vendor={"top_k": 6}))
+    assert context_hash(req(vendor={"min_p": 0.1}), None) != context_hash(req(), None)
+    # A request without extras keeps the key it had before extras existed.
+    assert key(req(vendor={})) == key(req())
 
 
 def test_transport_fields_do_not_change_the_key() -> None:

@@ -21,7 +21,6 @@ from tollhouse.types import (
     CompletionRequest,
     EmbeddingRequest,
     Message,
-    ToolSpec,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,9 +65,9 @@ async def test_satisfies_the_provider_protocol(provider: LlamaCppProvider) -> No
     assert provider.capabilities.completions
     assert not provider.capabilities.embeddings
     assert provider.capabilities.streaming
-    assert not (
-        provider.capabilities.tools or provider.capabilities.vision or provider.capabilities.json_schema
-    )
+    # Tools and JSON schemas by grammar (test_llamacpp_structured); text only.
+    assert provider.capabilities.tools and provider.capabilities.json_schema
+    assert not (provider.capabilities.vision or provider.capabilities.audio)
     health = await provider.health()
     assert health.ok
     assert health.detail == "loaded"
@@ -199,10 +198,6 @@ async def test_unsupported_options_are_refused(provider: LlamaCppProvider) -> No
     with pytest.raises(InvalidRequest) as err:
         await provider.complete(chat("Hi", n=2))
     assert err.value.param == "n"
-    tool = ToolSpec("f", parameters={"type": "object"})
-    with pytest.raises(InvalidRequest) as err:
-        await provider.complete(chat("Hi", tools=[tool]))
-    assert err.value.param == "tools"
 
 
 async def test_any_int64_seed_and_empty_stop_strings_are_accepted(provider: LlamaCppProvider) -> None:

@@ -135,6 +135,34 @@ async def test_stream_forwards_include_usage_and_ends_with_usage(make: Factory, 
     assert all(c.model == NAME for c in chunks)
 
 
+@pytest.mark.parametrize("mode", ["complete", "stream"])
+async def test_vendor_extras_reach_the_upstream_only_when_allowed(
+    make: Factory, upstream: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await upstream_admin(upstream, "/__requests", "DELETE")
+    vendor = {"top_k": 20, "repetition_penalty": 1.1, "chat_template_kwargs": {"enable_thinking": False}}
+    allowing = make(extra_params=["top_k", "repetition_penalty", "chat_template_kwargs"])
+    with caplog.at_level("INFO", logger="tollhouse.providers"):
+        await run(allowing, chat(vendor={**vendor, "mirostat": 2}), mode)
+        await run(make(), chat(vendor=vendor), mode)
+    first, second = [r["json"] for r in await upstream_admin(upstream, "/__requests")]
+    assert {k: first[k] for k in vendor} == vendor
+    assert "mirostat" not in first
+    assert not set(vendor) & set(second)
+    dropped = [r for r in caplog.records if r.getMessage().startswith("dropped request fields")]
+    assert [r.fields for r in dropped] == [["mirostat"], sorted(vendor)]
+
+
+async def test_vendor_extras_on_text_completions(make: Factory, upstream: str) -> None:
+    await upstream_admin(upstream, "/__requests", "DELETE")
+    provider = make(extra_params=["min_p"])
+    req = CompletionRequest(model=NAME, prompt="hi", vendor={"min_p": 0.05, "top_k": 3})
+    await provider.complete_text(req)
+    [c async for c in provider.stream_text(req)]
+    bodies = [r["json"] for r in await upstream_admin(upstream, "/__requests")]
+    assert [(b.get("min_p"), "top_k" in b) for b in bodies] == [(0.05, False), (0.05, False)]
+
+
 async def test_tools_parts_and_tool_calls_both_ways(make: Factory, upstream: str) -> None:
     """Typed tools, tool choice, response format and content parts go upstream in OpenAI's JSON; the
     upstream's tool calls come back typed, whole or as stream fragments."""

@@ -52,6 +52,7 @@ _RELAYED = (
     "best_of",
     "suffix",
 )
+_RELAYED_SET = frozenset(_RELAYED)
 
 
 MAX_N = 128  # choices per request (OpenAI: 1-128); each deployment may allow fewer (`max_n`)
@@ -91,6 +92,14 @@ class Wire(BaseModel):
 
     def ignored_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())
+
+    def vendor(self) -> dict[str, Any]:
+        """Top-level fields OpenAI does not define (what the openai SDK's ``extra_body`` merges in): each
+        deployment passes on those its ``extra_params`` allows and logs and drops the rest."""
+        extra = self.__pydantic_extra__
+        if not extra:
+            return {}
+        return {k: v for k, v in extra.items() if k not in _RELAYED_SET}
 
     def relayed(self) -> dict[str, Any]:
         # Declared fields from __dict__, undeclared ones from the extras: getattr() on a name a model does
@@ -292,6 +301,7 @@ class ChatCompletionRequest(_Sampling):
             tool_choice=tool_choice_from_dict(self.tool_choice),
             response_format=response_format_from_dict(self.response_format),
             extra=self.relayed(),
+            vendor=self.vendor(),
         )
 
 
@@ -334,6 +344,7 @@ class CompletionCreateRequest(_Sampling):
             echo=self.echo,
             user=self.user,
             extra=self.relayed(),
+            vendor=self.vendor(),
         )
 
 

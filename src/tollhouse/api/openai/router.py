@@ -45,8 +45,8 @@ async def chat_completions(request: Request) -> Response:
     ctx = new_context(request, "chat")
     try:
         await gw.authenticate(ctx, credential(request))
+        # Unknown fields travel as ``vendor``: the deployment passes on what it allows, logs the rest.
         body = await parse_body(request, ChatCompletionRequest)
-        _note_ignored(body)
         req = body.to_internal()
         req.cache = cache_control(request.headers, body.cache)
         if req.stream:
@@ -68,7 +68,6 @@ async def completions(request: Request) -> Response:
     try:
         await gw.authenticate(ctx, credential(request))
         body = await parse_body(request, CompletionCreateRequest)
-        _note_ignored(body)
         req = body.to_internal()
         if req.stream:
             chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, COMPLETIONS, req))
