@@ -25,6 +25,7 @@ from tollhouse.api.ingress import Endpoint, Ingress
 from tollhouse.api.middleware import GatewayMiddleware
 from tollhouse.api.openai import INGRESS as OPENAI
 from tollhouse.api.openai.docs import install_openapi
+from tollhouse.api.prompts import router as prompts_router
 from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings, load_settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         hot_routes.update(ingress.hot_routes)
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(prompts_router)
     app.include_router(costs_router)
     app.include_router(cache_router)
     install_telemetry(app, settings)

@@ -25,12 +25,20 @@ from tollhouse.pipeline.admission import Admission, Limiter
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
+from tollhouse.pipeline.prompts import NoPrompts, PromptSource
 from tollhouse.pricing import PriceBook
+from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
-from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store
+from tollhouse.stores.build import (
+    breaker_state,
+    idempotency_store,
+    ledger_store,
+    prompt_counters,
+    prompt_store,
+)
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.telemetry.observer import Telemetry
 
@@ -56,6 +64,7 @@ class Runtime:
     gateway: Gateway
     telemetry: Telemetry
     idempotency: IdempotencyStore
+    prompts: PromptRegistry | None = None  # None: stored prompts are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
 
     @property
@@ -116,6 +125,15 @@ class Runtime:
                 await stage.start()
                 cache = stage
 
+            prompt_registry: PromptRegistry | None = None
+            prompts: PromptSource = NoPrompts()
+            if settings.prompts.enabled:
+                cfg = settings.prompts
+                prompt_registry = PromptRegistry(cfg, prompt_store(cfg), prompt_counters(cfg, settings.redis))
+                parts.own("prompts", prompt_registry.aclose)
+                await prompt_registry.start()
+                prompts = prompt_registry
+
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(
                 registry=registry,
@@ -125,6 +143,7 @@ class Runtime:
                 router=router,
                 guards=guards,
                 cache=cache,
+                prompts=prompts,
             )
 
             parts.own("telemetry", telemetry.aclose)
@@ -151,6 +170,7 @@ class Runtime:
                 gateway=gateway,
                 telemetry=telemetry,
                 idempotency=idempotency,
+                prompts=prompt_registry,
             )
             try:
                 yield runtime

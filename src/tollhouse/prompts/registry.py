@@ -13,6 +13,8 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from tollhouse.errors import InvalidRequest, NotFound
@@ -25,11 +27,13 @@ from tollhouse.settings import PromptsSettings
 from tollhouse.stores.prompt_counters import PromptCounters, VersionKey
 from tollhouse.stores.prompts import LabelEvent, Prompt, PromptConflict, PromptStore, PromptVersion
 from tollhouse.tasks import cancel, every
-from tollhouse.types import Message, PromptRef, RenderedPrompt, RequestContext
+from tollhouse.types import ChatResponse, Message, PromptRef, RenderedPrompt, RequestContext
 
 log = logging.getLogger("tollhouse.prompts")
 
 DEFAULT_LABEL = "production"
+MAX_SHADOWS = 16  # shadow runs in flight per process; a sampled request beyond that runs none
+SHADOW_ANSWERS = 100  # the latest shadow answers kept per prompt, for comparison
 
 
 class PromptRegistry:
@@ -46,6 +50,8 @@ class PromptRegistry:
         self._rng = random.Random()
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
+        self._shadows: set[asyncio.Task[None]] = set()
+        self.shadow_answers: dict[str, deque[dict[str, Any]]] = {}
         self.webhook = Webhook(cfg.rollback.webhook_url)
         self.rollbacks = 0
 
@@ -60,7 +66,7 @@ class PromptRegistry:
         ]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._shadows]:
             await cancel(task)
         try:
             await self.flush()
@@ -168,6 +174,38 @@ class PromptRegistry:
             self._shadow_spent[key] = self._shadow_spent.get(key, 0) + counts.get("s_cost_micros", 0)
         else:
             self._answered[ctx.request_id] = key
+
+    def detach(self, run: Coroutine[Any, Any, None]) -> None:
+        if len(self._shadows) >= MAX_SHADOWS:
+            run.close()
+            return
+        task = asyncio.create_task(self._bounded(run))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _bounded(self, run: Coroutine[Any, Any, None]) -> None:
+        try:
+            await asyncio.wait_for(run, self.cfg.shadow_timeout_s)
+        except TimeoutError:
+            log.info("shadow run cut after %.0f s", self.cfg.shadow_timeout_s)
+
+    def shadow_answer(self, parent: RequestContext, ctx: RequestContext, answer: object) -> None:
+        if ctx.prompt_template is None:
+            return
+        text = None
+        if isinstance(answer, ChatResponse) and answer.choices:
+            content = answer.choices[0].message.content
+            text = content if isinstance(content, str) else None
+        ring = self.shadow_answers.setdefault(ctx.prompt_template, deque(maxlen=SHADOW_ANSWERS))
+        ring.append(
+            {
+                "request_id": parent.request_id,
+                "live_version": None if parent.prompt_version is None else int(parent.prompt_version),
+                "shadow_version": None if ctx.prompt_version is None else int(ctx.prompt_version),
+                "answer": text,
+                "at": time.time(),
+            }
+        )
 
     async def rate(self, request_id: str, score: float) -> bool:
         """Count a rating of an earlier request answered with a stored prompt (False: not one)."""
