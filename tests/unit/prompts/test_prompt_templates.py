@@ -3,6 +3,8 @@ version's schema with a 400 naming the variable; output is bounded."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tollhouse.errors import InvalidRequest
@@ -70,7 +72,7 @@ def test_rendering_uses_the_variables() -> None:
     assert render("{{ q }}", {"q": "{{ 7 * 7 }}"}, 1000) == "{{ 7 * 7 }}"
 
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "max_length": 10},
     "count": {"type": "integer"},
     "tone": {"type": "string", "enum": ["formal", "casual"], "default": "formal"},
