@@ -1,4 +1,5 @@
-"""Command line: ``tollhouse serve``, ``check-config``, ``config-docs``, ``keys …`` and ``usage``."""
+"""Command line: ``tollhouse serve``, ``check-config``, ``config-docs``, ``keys …``, ``prompts …``, ``usage``
+and ``eval``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 
 from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
+from tollhouse.cli_prompts import add_prompt_commands
 from tollhouse.errors import TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
 
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=cmd_config_docs)
     add_key_commands(sub, _load)
     add_usage_commands(sub, _load)
+    add_prompt_commands(sub, _load)
     ev = sub.add_parser("eval", help="measure quality on the shared dev sets")
     ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache"])
     ev.add_argument(

@@ -240,7 +240,7 @@ class FilePromptStore:
 
     def _write(self, path: Path, prompt: Prompt) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump(prompt.to_dict(), sort_keys=False, allow_unicode=True))
+        tmp.write_text(yaml.safe_dump(prompt.to_dict(), sort_keys=False, allow_unicode=True, width=100))
         os.replace(tmp, path)
 
     async def _update(self, prompt_id: str, fn: Any, create: bool = False) -> Any:
