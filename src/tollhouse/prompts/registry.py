@@ -163,8 +163,8 @@ class PromptRegistry:
 
     def observe(self, ctx: RequestContext) -> None:
         """Count a finished request (a shadow run's counters are kept apart, prefixed ``s_``)."""
-        if ctx.prompt_template is None or ctx.prompt_version is None:
-            return
+        if ctx.prompt_template is None or ctx.prompt_version is None or ctx.endpoint == "eval":
+            return  # evaluation runs are not live traffic
         key = (ctx.prompt_template, int(ctx.prompt_version))
         shadow = ctx.endpoint == "shadow"
         counts = self._pending.setdefault(key, {})
