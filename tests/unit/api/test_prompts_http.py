@@ -92,6 +92,9 @@ def test_a_stored_prompt_is_rendered_with_its_model_and_version_header(client: T
     assert r.json()["model"] == "mock"
     assert r.headers["x-tollhouse-prompt"] == "greet"
     assert r.headers["x-tollhouse-prompt-version"] == "1"
+    assert "prompt;dur=" in r.headers["server-timing"]
+    scrape = client.get("/metrics", headers=AUTH).text
+    assert 'tollhouse_prompt_requests_total{prompt="greet",status="200",version="1"} 1.0' in scrape
     # The request's own messages follow the template's; its model wins over the version's.
     r = ask(
         client,
@@ -302,3 +305,20 @@ def test_metrics_ratings_and_automatic_rollback(client: TestClient) -> None:
     assert (
         ask(client, {"id": "greet", "variables": {"name": "a"}}).headers["x-tollhouse-prompt-version"] == "1"
     )
+
+
+def test_yaml_files_edited_by_hand_are_hot_reloaded(client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "prompts" / "faq.yaml"
+    path.write_text(
+        "labels: {production: 1}\n"
+        "versions:\n"
+        "  - model: mock\n"
+        "    messages: [{role: user, content: 'FAQ about {{ topic }}'}]\n"
+    )
+    _wait(lambda: ask(client, {"id": "faq", "variables": {"topic": "billing"}}).status_code == 200)
+    assert text(ask(client, {"id": "faq", "variables": {"topic": "billing"}})) == "echo: FAQ about billing"
+    path.write_text(
+        path.read_text() + "  - model: mock\n    messages: [{role: user, content: 'v2 {{ topic }}'}]\n"
+    )
+    path.write_text(path.read_text().replace("production: 1", "production: 2"))
+    _wait(lambda: text(ask(client, {"id": "faq", "variables": {"topic": "x"}})) == "echo: v2 x")

@@ -62,3 +62,13 @@ def test_comparison_intervals_contain_the_difference() -> None:
     lo, hi = c["rating_diff"]["ci95"]
     assert c["rating_diff"]["estimate"] == -1.0 and lo < -1.0 < hi
     assert metrics.compare(_counts(0, 0), b) == {"error_rate_diff": None, "rating_diff": None}
+
+
+def test_trace_attributes_name_the_prompt_and_version() -> None:
+    from tollhouse.telemetry.genai import request_attributes
+
+    ctx = RequestContext("r")
+    assert "tollhouse.prompt.id" not in request_attributes(ctx, 200)
+    ctx.prompt_template, ctx.prompt_version = "greet", "3"
+    attrs = request_attributes(ctx, 200)
+    assert attrs["tollhouse.prompt.id"] == "greet" and attrs["tollhouse.prompt.version"] == "3"
