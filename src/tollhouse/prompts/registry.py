@@ -22,7 +22,7 @@ from tollhouse.prompts import metrics
 from tollhouse.prompts.drafts import draft_version
 from tollhouse.prompts.experiments import Experiment
 from tollhouse.prompts.notify import Webhook
-from tollhouse.prompts.template import bind, render
+from tollhouse.prompts.template import bind, check_template, render
 from tollhouse.settings import PromptsSettings
 from tollhouse.stores.prompt_counters import PromptCounters, VersionKey
 from tollhouse.stores.prompts import LabelEvent, Prompt, PromptConflict, PromptStore, PromptVersion
@@ -81,6 +81,13 @@ class PromptRegistry:
         prompts = await self.store.load()
         experiments = {}
         for pid, p in prompts.items():
+            for number, version in list(p.versions.items()):
+                try:  # hand-written files are checked as a push is
+                    for i, (_, source) in enumerate(version.messages):
+                        check_template(source, f"{pid} version {number} messages.{i}.content")
+                except InvalidRequest as exc:
+                    log.warning("prompt version ignored: %s", exc.message)
+                    del p.versions[number]
             if p.experiment:
                 try:
                     experiments[pid] = Experiment.parse(p.experiment, set(p.versions))
