@@ -59,6 +59,16 @@ def _prompts_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         action = args.prompts_action
         if getattr(args, "label", None):
             check_label(args.label)
+        if action == "metrics" and settings.prompts.counters == "memory":
+            if not args.url:
+                raise InvalidRequest(
+                    "prompts.counters is memory: the counts live in the gateway's process. Pass --url "
+                    "http://HOST:PORT to read them from a running gateway's admin API, or use counters: "
+                    "redis."
+                )
+            fetched = _fetch_metrics(settings, args)
+            print(json.dumps(fetched, indent=2) if args.json else _metrics_table(fetched))
+            return 0
 
         async def go(reg: PromptRegistry) -> Any:
             if action == "list":
@@ -109,6 +119,27 @@ def _prompts_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return run
+
+
+def _fetch_metrics(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """``GET /admin/prompts/{id}/versions/{v}/metrics`` of a running gateway, with the admin key."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = f"?against={args.against}" if args.against is not None else ""
+    pid = urllib.parse.quote(args.id, safe="")
+    url = f"{args.url.rstrip('/')}/admin/prompts/{pid}/versions/{args.version}/metrics{query}"
+    admin = settings.admin_key()
+    req = urllib.request.Request(url, headers={"authorization": f"Bearer {admin}"} if admin else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            data: dict[str, Any] = json.loads(resp.read())
+            return data
+    except urllib.error.HTTPError as exc:
+        raise InvalidRequest(f"{url}: {exc.code} {exc.read().decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise InvalidRequest(f"{url}: {exc}") from None
 
 
 def _fmt(value: Any) -> str:
@@ -178,6 +209,9 @@ def add_prompt_commands(sub: Any, load: Loader) -> None:
         if action == "metrics":
             p.add_argument("--version", type=int, required=True)
             p.add_argument("--against", type=int, help="compare with this version (default: the one before)")
+            p.add_argument(
+                "--url", help="a running gateway (needed with counters: memory), e.g. http://127.0.0.1:8000"
+            )
         if action in ("push", "label", "rollback"):
             p.add_argument("--author", default="cli", help="who is making the change (kept in the history)")
         p.set_defaults(func=_prompts_cmd(load))
