@@ -19,6 +19,13 @@ class RollbackSettings(Strict):
     error_ratio: float = Field(
         2.0, gt=1, description="New error rate at least this many times the previous version's."
     )
+    min_error_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="The new version's error rate must also reach this: one error in 100 against a version "
+        "that had none is not a regression.",
+    )
     rating_drop: float | None = Field(
         None, gt=0, description="Also roll back when the mean rating fell by this much (None: ratings off)."
     )

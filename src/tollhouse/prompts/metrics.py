@@ -116,7 +116,7 @@ def should_roll_back(new: Mapping[str, int], old: Mapping[str, int], policy: Rol
         return None
     new_rate = new.get("errors", 0) / n
     old_rate = old.get("errors", 0) / o
-    if new.get("errors", 0) > 0 and new_rate >= policy.error_ratio * old_rate:
+    if new_rate > 0 and new_rate >= policy.min_error_rate and new_rate >= policy.error_ratio * old_rate:
         return (
             f"error rate {new_rate:.3f} over {n} requests is >= {policy.error_ratio:g}x "
             f"the previous version's {old_rate:.3f} over {o}"

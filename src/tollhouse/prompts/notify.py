@@ -32,8 +32,8 @@ class Webhook:
             async with self._session.post(url, json=event) as resp:
                 if resp.status >= 300:
                     log.warning("rollback webhook answered %d", resp.status)
-        except Exception:
-            log.warning("rollback webhook failed", exc_info=True)
+        except Exception as exc:
+            log.warning("rollback webhook failed: %s: %s", type(exc).__name__, exc)
 
     async def aclose(self) -> None:
         if self._tasks:

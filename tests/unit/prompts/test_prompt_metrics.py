@@ -20,6 +20,9 @@ def test_rollback_needs_min_requests_and_twice_the_error_rate() -> None:
     assert metrics.should_roll_back(_counts(100, 9), old, policy) is None  # 1.8x
     assert metrics.should_roll_back(_counts(100, 0), _counts(100, 0), policy) is None  # no errors at all
     assert metrics.should_roll_back(_counts(100, 50), {}, policy) is None  # nothing to compare with
+    # Against a version without errors: 1 in 100 is noise (below min_error_rate), 2 in 100 is not.
+    assert metrics.should_roll_back(_counts(100, 1), _counts(100, 0), policy) is None
+    assert metrics.should_roll_back(_counts(100, 2), _counts(100, 0), policy) is not None
 
 
 def test_rollback_on_a_rating_drop_when_configured() -> None:
