@@ -25,7 +25,15 @@ from tollhouse.evals.judge import Judge, pairwise, pointwise
 from tollhouse.operations import CHAT, EMBEDDINGS
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings
-from tollhouse.types import ChatRequest, EmbeddingRequest, Message, PromptRef, RequestContext, new_id
+from tollhouse.types import (
+    CacheControl,
+    ChatRequest,
+    EmbeddingRequest,
+    Message,
+    PromptRef,
+    RequestContext,
+    new_id,
+)
 
 
 @dataclass(slots=True)
@@ -117,6 +125,7 @@ async def _answer(rt: Runtime, prompt: str, version: int, case: Case) -> Outcome
         model="",
         messages=[Message(m["role"], m["content"]) for m in case.messages],
         prompt=PromptRef(prompt, version=version, variables=case.variables),
+        cache=CacheControl(no_cache=True, no_store=True),  # each version answers for itself, every run
     )
     try:
         resp = await rt.gateway.handle(ctx, CHAT, req)
