@@ -10,6 +10,7 @@ conditional write, so two processes rolling back the same label at once move it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -17,7 +18,8 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from tollhouse.errors import InvalidRequest, NotFound
+from tollhouse.errors import InvalidRequest, NotFound, StoreUnavailable
+from tollhouse.outage import Outage, cause
 from tollhouse.prompts import metrics
 from tollhouse.prompts.drafts import draft_version
 from tollhouse.prompts.experiments import Experiment
@@ -54,6 +56,10 @@ class PromptRegistry:
         self.shadow_answers: dict[str, deque[dict[str, Any]]] = {}
         self.webhook = Webhook(cfg.rollback.webhook_url)
         self.rollbacks = 0
+        self.store_outage = Outage("prompt store", log, "serving the prompts loaded last")
+        self.counters_outage = Outage(
+            "prompt counters", log, "counts are kept in this process and added when it is back; no rollbacks"
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -62,7 +68,7 @@ class PromptRegistry:
         await self.reload()
         self._tasks = [
             every(self.cfg.reload_interval_s, self._poll, "prompts-reload", log),
-            every(self.cfg.rollback.check_interval_s, self.flush, "prompts-flush", log),
+            every(self.cfg.rollback.check_interval_s, self._tick, "prompts-flush", log),
         ]
 
     async def aclose(self) -> None:
@@ -96,8 +102,13 @@ class PromptRegistry:
         self._prompts, self._experiments, self._token = prompts, experiments, token
 
     async def _poll(self) -> None:
-        if await self.store.token() != self._token:
-            await self.reload()
+        try:
+            if await self.store.token() != self._token:
+                await self.reload()
+        except Exception as exc:
+            self.store_outage.failed(exc)
+            return
+        self.store_outage.ok()
 
     # ---- the request path ----------------------------------------------------------------------------
 
@@ -215,18 +226,37 @@ class PromptRegistry:
         )
 
     async def rate(self, request_id: str, score: float) -> bool:
-        """Count a rating of an earlier request answered with a stored prompt (False: not one)."""
-        await self.flush()  # the request may still be waiting in this process's counts
-        key = await self.counters.answered_by(request_id)
-        if key is None:
+        """Count a rating of an earlier request answered with a stored prompt (False: not one, or the
+        counters are unreachable — the rating is then lost, and the outage logged)."""
+        try:
+            await self.flush()  # the request may still be waiting in this process's counts
+            key = await self.counters.answered_by(request_id)
+            if key is None:
+                return False
+            await self.counters.add({key: metrics.rating(score)})
+        except Exception as exc:
+            self.counters_outage.failed(exc)
             return False
-        await self.counters.add({key: metrics.rating(score)})
         return True
 
     # ---- counters and rollback -----------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Add this process's counts to the shared counters, then check the labels of the prompts counted."""
+        """Add this process's counts to the shared counters, then check the labels of the prompts counted.
+        Raises when the counters are unreachable (the counts are kept for the next flush)."""
+        try:
+            await self._flush()
+        except Exception as exc:
+            self.counters_outage.failed(exc)
+            raise
+        self.counters_outage.ok()
+
+    async def _tick(self) -> None:
+        """The periodic flush: an outage is logged once by ``flush``, not once per tick."""
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def _flush(self) -> None:
         async with self._flush_lock:
             pending, self._pending = self._pending, {}
             answered, self._answered = self._answered, {}
@@ -340,12 +370,15 @@ class PromptRegistry:
         prompt = self.get(pid)
         if number not in prompt.versions:
             raise NotFound(f"Prompt '{pid}' has no version {number}.", param="version")
-        await self.flush()
         other = (
             against if against is not None else max((v for v in prompt.versions if v < number), default=None)
         )
         keys: list[VersionKey] = [(pid, number)] + ([(pid, other)] if other is not None else [])
-        counts = await self.counters.read(keys)
+        try:
+            await self.flush()
+            counts = await self.counters.read(keys)
+        except Exception as exc:
+            raise StoreUnavailable("prompt counters", cause(exc)) from None
         mine = counts[(pid, number)]
         out: dict[str, Any] = {
             "prompt": pid,
