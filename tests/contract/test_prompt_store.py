@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from tests.support.stores import REDIS_URL
 
-from tollhouse.stores.prompt_counters import MemoryPromptCounters, PromptCounters, RedisPromptCounters
+from tollhouse.stores.prompt_counters import (
+    MemoryPromptCounters,
+    PostgresPromptCounters,
+    PromptCounters,
+    RedisPromptCounters,
+)
 from tollhouse.stores.prompts import FilePromptStore, LabelEvent, PromptConflict, PromptStore, PromptVersion
 from tollhouse.stores.prompts_sql import PostgresPromptStore, SqlitePromptStore
 
@@ -109,13 +114,15 @@ async def test_hand_written_yaml_files_are_read(tmp_path: Path) -> None:
     assert await store.token() != token
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "postgres"])
 async def counters(request: pytest.FixtureRequest) -> AsyncIterator[PromptCounters]:
     c: PromptCounters
     if request.param == "memory":
         c = MemoryPromptCounters()
-    else:
+    elif request.param == "redis":
         c = RedisPromptCounters(REDIS_URL, request.getfixturevalue("redis_prefix"))
+    else:
+        c = PostgresPromptCounters(request.getfixturevalue("pg_dsn"))
     yield c
     await c.aclose()
 

@@ -1,7 +1,7 @@
-"""Two real gateway processes sharing PostgreSQL (prompts, keys) and Redis (per-version counters): version 2
-of a prompt errors twice as often as version 1 on the mock provider, and the production label moves back
-to version 1 after version 2's 100th request and not before — with the webhook called, the log line
-written, and the move in the version history — and both processes then serve version 1."""
+"""Two real gateway processes sharing PostgreSQL (prompts, keys) and Redis or PostgreSQL (per-version
+counters): version 2 of a prompt errors twice as often as version 1 on the mock provider, and the production
+label moves back to version 1 after version 2's 100th request and not before — with the webhook called, the
+log line written, and the move in the version history — and both processes then serve version 1."""
 
 from __future__ import annotations
 
@@ -53,9 +53,11 @@ def hook_url() -> Iterator[str]:
         server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def pair(hook_url: str) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+@pytest.fixture(scope="module", params=["redis", "postgres"])
+def pair(hook_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Counters in Redis or in PostgreSQL (prompts and keys are always in PostgreSQL)."""
     require_redis()
+    _Hooks.received.clear()
     config = {
         "embedded": {"chat": False, "embeddings": False},
         "models": [
@@ -70,7 +72,7 @@ def pair(hook_url: str) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
             "enabled": True,
             "backend": "postgres",
             "postgres_dsn_env": "TH_PG",
-            "counters": "redis",
+            "counters": request.param,
             "reload_interval_s": 0.1,
             "rollback": {"check_interval_s": 0.1, "webhook_url": hook_url},
         },

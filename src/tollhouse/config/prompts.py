@@ -58,10 +58,11 @@ class PromptsSettings(Strict):
     max_output_chars: int = Field(
         200_000, ge=1, description="A rendered template longer than this is refused (400)."
     )
-    counters: Literal["memory", "redis"] = Field(
+    counters: Literal["memory", "redis", "postgres"] = Field(
         "memory",
-        description="Where per-version counters live: `memory` (this process) or `redis` (every replica; "
-        "needed for rollbacks to see all traffic).",
+        description="Where per-version counters live: `memory` (this process), or `redis` / `postgres` "
+        "(every replica adds to the same counts: needed for rollbacks to see all traffic; `postgres` "
+        "uses `postgres_dsn_env`).",
     )
     shadow_timeout_s: float = Field(60.0, gt=0, description="A shadow run still going after this is cut.")
     rollback: RollbackSettings = Field(default_factory=RollbackSettings, description="Automatic rollback.")

@@ -181,4 +181,6 @@ def prompt_counters(cfg: PromptsSettings, redis: RedisSettings) -> PromptCounter
 
     if cfg.counters == "redis":
         return pc.RedisPromptCounters(redis.url, redis.prefix)
+    if cfg.counters == "postgres":
+        return pc.PostgresPromptCounters(dsn_from_env(cfg.postgres_dsn_env, "prompts"))
     return pc.MemoryPromptCounters()
