@@ -15,7 +15,14 @@ from tollhouse.stores.prompt_counters import (
     PromptCounters,
     RedisPromptCounters,
 )
-from tollhouse.stores.prompts import FilePromptStore, LabelEvent, PromptConflict, PromptStore, PromptVersion
+from tollhouse.stores.prompts import (
+    MAX_EVALUATIONS,
+    FilePromptStore,
+    LabelEvent,
+    PromptConflict,
+    PromptStore,
+    PromptVersion,
+)
 from tollhouse.stores.prompts_sql import PostgresPromptStore, SqlitePromptStore
 
 
@@ -90,6 +97,15 @@ async def test_experiments_are_stored_and_cleared(store: PromptStore) -> None:
     assert (await store.load())["greet"].experiment == exp
     await store.set_experiment("greet", None)
     assert (await store.load())["greet"].experiment is None
+
+
+async def test_evaluations_are_kept_newest_last_and_bounded(store: PromptStore) -> None:
+    await store.push(_draft("one"))
+    for i in range(MAX_EVALUATIONS + 3):
+        await store.add_evaluation("greet", {"run": i, "gate": "pass"})
+    kept = (await store.load())["greet"].evaluations
+    assert len(kept) == MAX_EVALUATIONS and kept[-1] == {"run": MAX_EVALUATIONS + 2, "gate": "pass"}
+    assert kept[0]["run"] == 3
 
 
 async def test_hand_written_yaml_files_are_read(tmp_path: Path) -> None:

@@ -102,6 +102,12 @@ async def end_experiment(pid: str, prompts: PromptsDep) -> Response:
     return json_response({"id": pid, "experiment": None})
 
 
+@router.get("/{pid}/evaluations")
+async def evaluations(pid: str, prompts: PromptsDep) -> Response:
+    """Results of ``tollhouse eval prompt`` runs, newest last."""
+    return json_response({"data": prompts.get(pid).evaluations})
+
+
 @router.get("/{pid}/shadow")
 async def shadow_answers(pid: str, prompts: PromptsDep) -> Response:
     prompts.get(pid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -187,13 +188,16 @@ class Report:
     runs: list[VersionRun]
     pairs: dict[str, int] = field(default_factory=dict)  # pairwise: candidate / baseline / tie counts
     failures: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "at": self.at,
+            "dataset": self.opts.dataset.name,
             "prompt": self.opts.prompt,
             "cases": len(self.cases),
             "versions": {
-                r.version: {
+                str(r.version): {
                     "checks": {k: {"passed": sum(v), "of": len(v)} for k, v in r.passed.items()},
                     "errors": sum(o.error is not None for o in r.outcomes),
                     "latency_p50_s": _p(r, 0.5),
@@ -248,7 +252,8 @@ async def evaluate(settings: Settings, opts: Options) -> Report:
                     )
                     counts[{"a": "candidate", "b": "baseline", "tie": "tie"}[result.verdict]] += 1
                 report.pairs = counts
-    _gate(report)
+        _gate(report)
+        await rt.prompts.add_evaluation(opts.prompt, report.to_dict())  # kept with the prompt
     return report
 
 

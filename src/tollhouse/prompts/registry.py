@@ -364,6 +364,11 @@ class PromptRegistry:
         await self.store.set_experiment(pid, data)
         await self.reload()
 
+    async def add_evaluation(self, pid: str, result: dict[str, Any]) -> None:
+        self.get(pid)
+        await self.store.add_evaluation(pid, result)
+        await self.reload()
+
     async def version_metrics(self, pid: str, number: int, against: int | None = None) -> dict[str, Any]:
         """A version's figures (live and shadow), and its comparison with ``against`` (default: the
         version before it)."""
@@ -386,6 +391,7 @@ class PromptRegistry:
             "labels": sorted(k for k, v in prompt.labels.items() if v == number),
             **metrics.summary(mine),
             "shadow": metrics.summary(mine, "s_"),
+            "evaluations": [e for e in prompt.evaluations if str(number) in (e.get("versions") or {})],
         }
         if other is not None:
             out["compared_with"] = {"version": other, **metrics.compare(mine, counts[(pid, other)])}

@@ -113,6 +113,8 @@ class Prompt:
     labels: dict[str, int] = field(default_factory=dict)
     history: list[LabelEvent] = field(default_factory=list)
     experiment: dict[str, Any] | None = None
+    # Results of ``tollhouse eval prompt`` runs (newest last, the last ``MAX_EVALUATIONS`` kept).
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def latest(self) -> int:
@@ -125,6 +127,7 @@ class Prompt:
             "experiment": self.experiment,
             "versions": [self.versions[v].to_dict() for v in sorted(self.versions)],
             "history": [e.to_dict() for e in self.history],
+            "evaluations": list(self.evaluations),
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class Prompt:
             labels={str(k): int(v) for k, v in (data.get("labels") or {}).items()},
             history=[LabelEvent.from_dict(e) for e in data.get("history") or []],
             experiment=data.get("experiment"),
+            evaluations=list(data.get("evaluations") or []),
         )
 
 
@@ -164,6 +168,10 @@ class PromptStore(Protocol):
 
     async def set_experiment(self, prompt_id: str, experiment: dict[str, Any] | None) -> None: ...
 
+    async def add_evaluation(self, prompt_id: str, result: dict[str, Any]) -> None:
+        """Keep an evaluation's result with the prompt (the last ``MAX_EVALUATIONS``)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -176,6 +184,13 @@ def apply_label(prompt: Prompt, event: LabelEvent, expect: int | None) -> None:
         raise PromptConflict(f"label {event.label!r} of {prompt.id!r} is at {current}, not {expect}")
     prompt.labels[event.label] = event.version
     prompt.history.append(event)
+
+
+MAX_EVALUATIONS = 50
+
+
+def keep_evaluation(prompt: Prompt, result: dict[str, Any]) -> None:
+    prompt.evaluations = [*prompt.evaluations, result][-MAX_EVALUATIONS:]
 
 
 def add_version(prompt: Prompt, version: PromptVersion) -> PromptVersion:
@@ -272,6 +287,9 @@ class FilePromptStore:
             prompt.experiment = experiment
 
         await self._update(prompt_id, fn)
+
+    async def add_evaluation(self, prompt_id: str, result: dict[str, Any]) -> None:
+        await self._update(prompt_id, lambda p: keep_evaluation(p, result))
 
     async def aclose(self) -> None:
         return None

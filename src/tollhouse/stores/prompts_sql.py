@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tollhouse.stores.prompts import LabelEvent, Prompt, PromptVersion, add_version, apply_label
+from tollhouse.stores.prompts import (
+    LabelEvent,
+    Prompt,
+    PromptVersion,
+    add_version,
+    apply_label,
+    keep_evaluation,
+)
 from tollhouse.stores.sql import SqliteDB, open_pg_pool
 
 T = TypeVar("T")
@@ -86,6 +93,9 @@ class SqlitePromptStore:
 
         await self._update(prompt_id, fn)
 
+    async def add_evaluation(self, prompt_id: str, result: dict[str, Any]) -> None:
+        await self._update(prompt_id, lambda p: keep_evaluation(p, result))
+
     async def aclose(self) -> None:
         await self._db.aclose()
 
@@ -134,6 +144,9 @@ class PostgresPromptStore:
             prompt.experiment = experiment
 
         await self._update(prompt_id, fn)
+
+    async def add_evaluation(self, prompt_id: str, result: dict[str, Any]) -> None:
+        await self._update(prompt_id, lambda p: keep_evaluation(p, result))
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

@@ -90,6 +90,13 @@ def test_an_equal_version_passes_the_gate(setup: Path, capsys: pytest.CaptureFix
     assert "json_schema    1/1 (100%)  1/1 (100%)" in out and "gate: pass" in out
     saved = json.loads((setup / "out.json").read_text())
     assert saved["gate"] == "pass" and saved["versions"]["2"]["checks"]["contains"] == {"passed": 1, "of": 1}
+    # The result is kept with the prompt, visible per version.
+    assert _eval(setup, "--version", "3", "--against", "1") == 1
+    capsys.readouterr()
+    assert main(["prompts", "show", "support", "--json", "--config", str(setup / "tollhouse.yaml")]) == 0
+    kept = json.loads(capsys.readouterr().out)["evaluations"]
+    assert [(e["gate"], sorted(e["versions"])) for e in kept] == [("pass", ["1", "2"]), ("fail", ["1", "3"])]
+    assert kept[0]["dataset"] == "cases.jsonl" and kept[1]["failures"]
 
 
 def test_a_regression_fails_the_gate_with_exit_1(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
