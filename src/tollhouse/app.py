@@ -26,6 +26,7 @@ from tollhouse.api.idempotency import Idempotency
 from tollhouse.api.ingress import Endpoint, Ingress
 from tollhouse.api.middleware import GatewayMiddleware
 from tollhouse.api.openai import INGRESS as OPENAI
+from tollhouse.api.prompts import router as prompts_router
 from tollhouse.api.schema import install as install_schema
 from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.runtime import Runtime
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         hot_routes.update(ingress.hot_routes)
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(prompts_router)
     app.include_router(costs_router)
     app.include_router(cache_router)
     install_telemetry(app, settings)

@@ -1,4 +1,5 @@
-"""Command line: ``tollhouse serve``, ``check-config``, ``config-docs``, ``keys …`` and ``usage``."""
+"""Command line: ``tollhouse serve``, ``check-config``, ``config-docs``, ``keys …``, ``prompts …``, ``usage``
+and ``eval``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 
 from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
+from tollhouse.cli_prompts import add_prompt_commands
 from tollhouse.errors import StoreUnavailable, TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
 from tollhouse.version import __version__
@@ -166,8 +168,33 @@ def build_parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=cmd_config_docs)
     add_key_commands(sub, _load)
     add_usage_commands(sub, _load)
-    ev = sub.add_parser("eval", help="measure quality on the shared dev sets")
-    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache"])
+    add_prompt_commands(sub, _load)
+    ev = sub.add_parser("eval", help="measure quality on the shared dev sets, or gate a prompt version")
+    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache", "prompt"])
+    ev.add_argument("prompt_id", nargs="?", help="prompt: the stored prompt's id")
+    ev.add_argument("--config", help="prompt: YAML config file (models, prompts)")
+    ev.add_argument("--version", type=int, help="prompt: the candidate version")
+    ev.add_argument("--against", type=int, help="prompt: the baseline version")
+    ev.add_argument("--dataset", help="prompt: JSONL cases (variables, messages, expected, tags, checks)")
+    ev.add_argument("--checks", help="prompt: YAML list of checks applied to every case")
+    ev.add_argument("--judge", help="prompt: model that judges the answers (e.g. local, the embedded model)")
+    ev.add_argument("--rubric", help="prompt: what the judge should prefer")
+    ev.add_argument("--judge-mode", dest="judge_mode", choices=["pairwise", "pointwise"], default="pairwise")
+    ev.add_argument("--embed-model", dest="embed_model", default="local-embed", help="prompt: for similarity")
+    ev.add_argument(
+        "--max-regression",
+        dest="max_regression",
+        type=float,
+        default=0.0,
+        help="prompt: how far a check's pass rate may fall below the baseline's (0.05 = 5 points)",
+    )
+    ev.add_argument(
+        "--min-pass-rate",
+        dest="min_pass_rate",
+        type=float,
+        help="prompt: every check of the candidate must pass at least this share",
+    )
+    ev.add_argument("--out", help="prompt: also write the results as JSON here")
     ev.add_argument(
         "--datasets",
         default="../shared/datasets",
@@ -200,8 +227,37 @@ DATASETS_HELP = (
 )
 
 
+def cmd_eval_prompt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tollhouse.evals.prompt_eval import Options, run_prompt_eval
+
+    if not args.prompt_id or args.version is None or not args.dataset:
+        print("tollhouse: eval prompt ID --version N --dataset cases.jsonl [--against M]", file=sys.stderr)
+        return 2
+    opts = Options(
+        prompt=args.prompt_id,
+        version=args.version,
+        against=args.against,
+        dataset=Path(args.dataset),
+        checks=Path(args.checks) if args.checks else None,
+        judge=args.judge,
+        mode=args.judge_mode,
+        embed_model=args.embed_model,
+        max_regression=args.max_regression,
+        min_pass_rate=args.min_pass_rate,
+        out=Path(args.out) if args.out else None,
+    )
+    if args.rubric:
+        opts.rubric = args.rubric
+    return run_prompt_eval(_load(args), opts, sys.stdout)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    if args.target == "prompt":
+        return cmd_eval_prompt(args)
 
     from tollhouse.evals.guardrails import missing, run
     from tollhouse.evals.report import SETS

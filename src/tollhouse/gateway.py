@@ -1,6 +1,6 @@
 """The Gateway: runs every operation (``operations.py``) through the stage sequence, written once here.
 
-    resolve → admission (limits / budgets) → input guardrails → cache lookup → route + provider
+    prompt → resolve → admission (limits / budgets) → input guardrails → cache lookup → route + provider
             → output guardrails → cache store → settle → ledger
 
 ``handle`` answers a request whole; ``handle_stream`` opens the stream (failing over until its first content
@@ -25,18 +25,19 @@ from tollhouse.errors import (
     ResponseSchemaMismatch,
     TollhouseError,
 )
-from tollhouse.operations import C, Operation, Q, R
+from tollhouse.operations import C, Operation, Prompting, Q, R
 from tollhouse.pipeline.admission import Limiter, Unlimited
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
+from tollhouse.pipeline.prompts import NoPrompts, PromptSource
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
 from tollhouse.routing.router import Router, StreamStart
 from tollhouse.routing.streams import aclose_all
 from tollhouse.tokens import TokenCounters
-from tollhouse.types import RequestContext, Reservation, Usage
+from tollhouse.types import Principal, RenderedPrompt, RequestContext, Reservation, Usage
 
 T = TypeVar("T")
 
@@ -52,6 +53,7 @@ class Gateway:
     guards: GuardChain = field(default_factory=NoGuards)
     cache: ResponseCache = field(default_factory=NoCache)
     ledger: Ledger = field(default_factory=NoLedger)
+    prompts: PromptSource = field(default_factory=NoPrompts)
     router: Router = None  # type: ignore[assignment]  # built from the registry when not given
     # Set when the server begins to shut down: a request cancelled from then on, whose client is still
     # there, was cut at the end of the grace period (503), not abandoned by its client (499).
@@ -77,6 +79,8 @@ class Gateway:
     async def handle(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> R:
         """Answer ``req`` whole. Usage is settled and the request recorded exactly once, whatever happens
         (usage counts even when an output guardrail blocks the answer)."""
+        if op.prompting is not None:
+            req = self._prompt(ctx, op, op.prompting, req)
         group, reservation = await self._admit(ctx, op, req)
         usage: Usage | None = None
         error: BaseException | None = None
@@ -125,6 +129,8 @@ class Gateway:
     async def handle_stream(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> AsyncIterator[C]:
         """Admit, route and open the upstream stream, waiting for its first content chunk so that failures
         before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
+        if op.prompting is not None:
+            req = self._prompt(ctx, op, op.prompting, req)
         group, reservation = await self._admit(ctx, op, req, stream=True)
         include_usage = op.include_usage(req)
         try:
@@ -167,6 +173,49 @@ class Gateway:
         return self._relay(ctx, start, reservation, include_usage, store=store, assembler=assembler)
 
     # ---- stages --------------------------------------------------------------------------------------------
+
+    def _prompt(self, ctx: RequestContext, op: Operation[Q, R, C], prompting: Prompting[Q], req: Q) -> Q:
+        """Render the stored prompt the request names (if any) into it; start its shadow run, if sampled."""
+        ref = prompting.ref(req)
+        if ref is None:
+            return req
+        t0 = time.perf_counter()
+        try:
+            rendered = self.prompts.render(ctx, ref, prompting.user(req))
+            out = prompting.apply(req, rendered)
+            shadow = (
+                None if rendered.shadow is None else prompting.quiet(prompting.apply(req, rendered.shadow))
+            )
+        except BaseException as exc:
+            self._finish(ctx, None, exc)
+            raise
+        ctx.mark_stage("prompt", t0)
+        if shadow is not None and rendered.shadow is not None:
+            self.prompts.detach(self._shadow(ctx, op, shadow, rendered.shadow))
+        return out
+
+    async def _shadow(
+        self, parent: RequestContext, op: Operation[Q, R, C], req: Q, prompt: RenderedPrompt
+    ) -> None:
+        """A candidate version answering the same request in the background: never seen by the caller, not
+        admitted against the caller's limits (the registry caps its spend), recorded in the ledger as the
+        ``shadow`` endpoint and counted apart in the version's metrics."""
+        ctx = RequestContext(f"{parent.request_id}-shadow", parent.ingress, "shadow", principal=Principal())
+        ctx.prompt_template, ctx.prompt_version = prompt.id, str(prompt.version)
+        usage: Usage | None = None
+        error: BaseException | None = None
+        try:
+            group = self._resolve(ctx, op, req, req.model)
+            _require(group.primary, op.capability)
+            resp = await self._call(ctx, lambda: op.complete(self.router, ctx, group, req))
+            usage = resp.usage
+            self.prompts.shadow_answer(parent, ctx, resp)
+        except BaseException as exc:
+            error = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._finish(ctx, usage, error)
 
     def _resolve(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, model: str) -> Group:
         """Resolve the model name to its group; validate the request against the group's first deployment
@@ -263,6 +312,8 @@ class Gateway:
             ctx.error_class = type(error).__name__
         t0 = time.perf_counter()
         self.ledger.record(ctx)
+        if ctx.prompt_template is not None:
+            self.prompts.observe(ctx)
         ctx.mark_stage("ledger", t0)
 
     def _status_of(self, ctx: RequestContext, error: BaseException) -> int:

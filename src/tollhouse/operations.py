@@ -18,6 +18,7 @@ from tollhouse.guardrails.limits import tool_name
 from tollhouse.guardrails.output import repair_request
 from tollhouse.pipeline.cache import ResponseCache
 from tollhouse.pipeline.guard import GuardChain
+from tollhouse.prompts.apply import apply_chat, quiet_chat
 from tollhouse.providers.base import Provider
 from tollhouse.routing.auto import cascade
 from tollhouse.routing.group import Group
@@ -37,6 +38,8 @@ from tollhouse.types import (
     Estimate,
     GuardInput,
     Message,
+    PromptRef,
+    RenderedPrompt,
     RequestContext,
     ResponseFormat,
     TextChoice,
@@ -90,6 +93,18 @@ class Caching(Generic[Q, R, C]):
 
 
 @dataclass(frozen=True, slots=True)
+class Prompting(Generic[Q]):
+    """How an operation takes a stored prompt: the reference a request carries, the user an experiment may
+    assign by, the rendered prompt applied (its messages in front, its model and parameters unless the
+    request sets them), and a copy to run in the background (a shadow run: never streamed)."""
+
+    ref: Callable[[Q], PromptRef | None]
+    user: Callable[[Q], str | None]
+    apply: Callable[[Q, RenderedPrompt], Q]
+    quiet: Callable[[Q], Q]
+
+
+@dataclass(frozen=True, slots=True)
 class Operation(Generic[Q, R, C]):
     """One capability, as the stage sequence sees it (module docstring)."""
 
@@ -111,6 +126,8 @@ class Operation(Generic[Q, R, C]):
     caching: Caching[Q, R, C] | None = None
     # Whether a budget policy may move the request to a cheaper model.
     downgradable: bool = True
+    # Stored prompts (None: the operation takes none).
+    prompting: Prompting[Q] | None = None
 
 
 # ---- chat -------------------------------------------------------------------------------------------------
@@ -185,6 +202,12 @@ CHAT: Operation[ChatRequest, ChatResponse, ChatChunk] = Operation(
         store=lambda cache, ctx, req, resp: cache.store(ctx, req, resp),
         replay=lambda resp, include_usage: _iterate(entry_replay(resp, include_usage)),
         assembler=Assembler,
+    ),
+    prompting=Prompting(
+        ref=lambda req: req.prompt,
+        user=lambda req: req.user,
+        apply=apply_chat,
+        quiet=quiet_chat,
     ),
 )
 

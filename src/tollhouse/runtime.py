@@ -26,12 +26,21 @@ from tollhouse.pipeline.admission import Admission, Limiter
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
+from tollhouse.pipeline.prompts import NoPrompts, PromptSource
 from tollhouse.pricing import PriceBook
+from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
-from tollhouse.stores.build import breaker_state, idempotency_store, ledger_store, network_stores
+from tollhouse.stores.build import (
+    breaker_state,
+    idempotency_store,
+    ledger_store,
+    network_stores,
+    prompt_counters,
+    prompt_store,
+)
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
@@ -58,6 +67,7 @@ class Runtime:
     gateway: Gateway
     telemetry: Telemetry
     idempotency: IdempotencyStore
+    prompts: PromptRegistry | None = None  # None: stored prompts are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
 
@@ -134,6 +144,15 @@ class Runtime:
                 await stage.start()
                 cache = stage
 
+            prompt_registry: PromptRegistry | None = None
+            prompts: PromptSource = NoPrompts()
+            if settings.prompts.enabled:
+                cfg = settings.prompts
+                prompt_registry = PromptRegistry(cfg, prompt_store(cfg), prompt_counters(cfg, settings.redis))
+                parts.own("prompts", prompt_registry.aclose)
+                await prompt_registry.start()
+                prompts = prompt_registry
+
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(
                 registry=registry,
@@ -143,6 +162,7 @@ class Runtime:
                 router=router,
                 guards=guards,
                 cache=cache,
+                prompts=prompts,
             )
 
             parts.own("telemetry", telemetry.aclose)
@@ -170,6 +190,7 @@ class Runtime:
                 telemetry=telemetry,
                 idempotency=idempotency,
                 stores=tuple(network_stores(settings)),
+                prompts=prompt_registry,
             )
             try:
                 yield runtime

@@ -54,6 +54,7 @@ from tollhouse.config.models import (
     Pricing,
     Timeouts,
 )
+from tollhouse.config.prompts import PromptsSettings, RollbackSettings
 from tollhouse.config.routing import (
     AutoRouterConfig,
     BreakerSettings,
@@ -112,8 +113,10 @@ __all__ = [
     "OpenAIModel",
     "PIISettings",
     "Pricing",
+    "PromptsSettings",
     "RedisSettings",
     "RetrySettings",
+    "RollbackSettings",
     "RoutingSettings",
     "RuleEntry",
     "SemanticCacheSettings",
@@ -227,6 +230,7 @@ class Settings(BaseSettings):
     models: list[ModelConfig] = Field(default_factory=list, description="Model deployments (see below).")
     routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Routing.")
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings, description="Idempotency.")
+    prompts: PromptsSettings = Field(default_factory=PromptsSettings, description="Stored prompts.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis.")
 
     @model_validator(mode="after")

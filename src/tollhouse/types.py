@@ -248,6 +248,35 @@ class ChatRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     cache: CacheControl | None = None
     vendor: dict[str, Any] = field(default_factory=dict)
+    # A stored prompt to render in front of ``messages`` (the prompts stage replaces it with its messages).
+    prompt: PromptRef | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PromptRef:
+    """A request's reference to a stored prompt: its id, a version or a label (neither: the experiment's
+    split, else the ``production`` label), the template's variables, and the unit an experiment assigns
+    by (None: the key, then the user)."""
+
+    id: str
+    version: int | None = None
+    label: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    unit: str | None = None
+
+
+@dataclass(slots=True)
+class RenderedPrompt:
+    """A prompt version rendered for one request: its messages (in front of the request's own), and the
+    model and parameters it sets unless the request sets them. ``shadow``: a candidate rendered with the
+    same variables, to run in the background (never answered)."""
+
+    id: str
+    version: int
+    messages: list[Message]
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    shadow: RenderedPrompt | None = None
 
 
 @dataclass(slots=True)

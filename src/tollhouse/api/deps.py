@@ -15,8 +15,10 @@ from starlette.types import Scope
 
 from tollhouse.access.keys import KeyService
 from tollhouse.api.errors import validation_error
+from tollhouse.errors import NotFound
 from tollhouse.gateway import Gateway
 from tollhouse.ledger.reports import Reports
+from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.runtime import Runtime
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.types import Ingress, RequestContext
@@ -51,7 +53,15 @@ def get_telemetry(request: Request) -> Telemetry:
     return get_runtime(request).telemetry
 
 
+def get_prompts(request: Request) -> PromptRegistry:
+    prompts = get_runtime(request).prompts
+    if prompts is None:
+        raise NotFound("Stored prompts are not enabled on this gateway (prompts.enabled).")
+    return prompts
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PromptsDep = Annotated[PromptRegistry, Depends(get_prompts)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 KeysDep = Annotated[KeyService, Depends(get_keys)]
 ReportsDep = Annotated[Reports, Depends(get_reports)]

@@ -249,6 +249,9 @@ def _usage_headers(ctx: RequestContext, headers: list[tuple[bytes, bytes]]) -> N
         headers.extend(ctx.ratelimit_headers)
     if ctx.cost_usd is not None and not ctx.stream:
         headers.append((b"x-tollhouse-cost-usd", f"{ctx.cost_usd:.8f}".encode()))
+    if ctx.prompt_version is not None and ctx.prompt_template is not None:
+        headers.append((b"x-tollhouse-prompt", ctx.prompt_template.encode()))
+        headers.append((b"x-tollhouse-prompt-version", ctx.prompt_version.encode()))
     if ctx.cache_status is not None:
         headers.append((b"x-tollhouse-cache", ctx.cache_status.encode()))
         if ctx.cache_similarity is not None:

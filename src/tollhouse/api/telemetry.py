@@ -45,14 +45,22 @@ class FeedbackBody(BaseModel):
     summary="Attach user feedback to an earlier request",
     responses={202: {"model": FeedbackAccepted}},
 )
-async def feedback(request: Request, gw: GatewayDep, telemetry: TelemetryDep) -> Response:
+async def feedback(
+    request: Request, gw: GatewayDep, telemetry: TelemetryDep, runtime: RuntimeDep
+) -> Response:
     ctx = new_context(request, "feedback")
     await gw.authenticate(ctx, credential(request))
     body = await parse_body(request, FeedbackBody)
-    if telemetry.evaluation is None:
-        raise NotFound("Feedback is not enabled on this gateway (telemetry.evaluation.enabled).")
-    if not telemetry.feedback(body.request_id, body.score, body.comment, ctx.principal.key_id):
+    if telemetry.evaluation is None and runtime.prompts is None:
+        raise NotFound(
+            "Feedback is not enabled on this gateway (telemetry.evaluation.enabled or prompts.enabled)."
+        )
+    if telemetry.evaluation is not None and not telemetry.feedback(
+        body.request_id, body.score, body.comment, ctx.principal.key_id
+    ):
         raise Overloaded("Feedback queue is full, try again shortly.", retry_after=1.0)
+    if runtime.prompts is not None:  # a rating of a stored prompt's version, when one answered
+        await runtime.prompts.rate(body.request_id, body.score)
     resp = json_response({"object": "feedback", "request_id": body.request_id, "status": "accepted"})
     resp.status_code = 202
     return resp

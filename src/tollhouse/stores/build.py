@@ -18,6 +18,7 @@ from tollhouse.settings import (
     KeysSettings,
     LedgerSettings,
     LimitsSettings,
+    PromptsSettings,
     RedisSettings,
     Settings,
 )
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from tollhouse.stores.cache import CacheStore
     from tollhouse.stores.evaluation import EvalStore
     from tollhouse.stores.idempotency import IdempotencyStore
+    from tollhouse.stores.prompt_counters import PromptCounters
+    from tollhouse.stores.prompts import PromptStore
     from tollhouse.stores.semantic import SemanticLog
 
 S = TypeVar("S")
@@ -195,3 +198,29 @@ def network_stores(settings: Settings) -> list[StoreTarget]:
         name = "database" if len(dsns) == 1 else f"database:{env_of[dsn]}"
         out.append(StoreTarget(name, "postgres", dsn, tuple(users)))
     return out
+
+
+def prompt_store(cfg: PromptsSettings) -> PromptStore:
+    """Where prompt versions, labels and experiments live."""
+    if cfg.backend == "postgres":
+        from tollhouse.stores.prompts_sql import PostgresPromptStore
+
+        return PostgresPromptStore(dsn_from_env(cfg.postgres_dsn_env, "prompts"))
+    if cfg.backend == "sqlite":
+        from tollhouse.stores.prompts_sql import SqlitePromptStore
+
+        return SqlitePromptStore(cfg.sqlite_path)
+    from tollhouse.stores.prompts import FilePromptStore
+
+    return FilePromptStore(cfg.folder)
+
+
+def prompt_counters(cfg: PromptsSettings, redis: RedisSettings) -> PromptCounters:
+    """Per-version counters: shared through Redis, or this process's own."""
+    from tollhouse.stores import prompt_counters as pc
+
+    if cfg.counters == "redis":
+        return pc.RedisPromptCounters(redis.url, redis.prefix)
+    if cfg.counters == "postgres":
+        return pc.PostgresPromptCounters(dsn_from_env(cfg.postgres_dsn_env, "prompts"))
+    return pc.MemoryPromptCounters()

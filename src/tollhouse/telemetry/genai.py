@@ -61,6 +61,9 @@ def request_attributes(ctx: RequestContext, status: int) -> Attributes:
         out["tollhouse.ttft_ms"] = round(ctx.ttft_seconds * 1000, 3)
     if ctx.cache_status is not None:
         out["tollhouse.cache"] = ctx.cache_status
+    if ctx.prompt_template is not None:
+        out["tollhouse.prompt.id"] = ctx.prompt_template
+        out["tollhouse.prompt.version"] = ctx.prompt_version or ""
     if ctx.principal.key_id is not None:
         out["tollhouse.key_id"] = ctx.principal.key_id
     if ctx.principal.team is not None:

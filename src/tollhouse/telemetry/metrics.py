@@ -168,6 +168,11 @@ class Metrics:
         self.cache_saved = counter(
             "tollhouse_cache_saved_usd", "USD that cache hits saved (the stored answers' cost).", ("model",)
         )
+        self.prompt_requests = counter(
+            "tollhouse_prompt_requests",
+            "Requests that used a stored prompt, by prompt id, version and status (docs/PROMPTS.md).",
+            ("prompt", "version", "status"),
+        )
         self.eval_dropped = counter(
             "tollhouse_eval_records_dropped", "Evaluation records dropped (queue full or write failed)."
         )
@@ -231,6 +236,8 @@ class Metrics:
         if ctx.guardrail_events:
             for rule, outcome in ctx.guardrail_events:
                 self.guardrail_events.labels(rule, outcome).inc()
+        if ctx.prompt_template is not None:
+            self.prompt_requests.labels(ctx.prompt_template, ctx.prompt_version or "", str(status)).inc()
 
     def _routing(self, ctx: RequestContext, model: str, deployment: str) -> None:
         """Attempts, retries, fallbacks and failed provider calls, from the routing fields."""

@@ -22,6 +22,8 @@ from pydantic import (
 from tollhouse.api.errors import FieldError
 from tollhouse.api.openai import checks
 from tollhouse.api.openai.checks import INT64_MAX, INT64_MIN
+from tollhouse.api.prompt_ref import METADATA_KEY, prompt_ref
+from tollhouse.errors import InvalidRequest
 from tollhouse.types import ChatRequest, CompletionRequest, EmbeddingRequest, Message
 from tollhouse.wire.openai_content import (
     content_from_dict,
@@ -211,8 +213,20 @@ class ChatCompletionRequest(_Sampling):
         }
     )
 
-    model: str = Field(..., min_length=1, description="Model name or alias (see GET /v1/models).")
-    messages: list[ChatMessage] = Field(..., min_length=1)
+    model: str = Field(
+        "",
+        description="Model name or alias (see GET /v1/models); optional with a stored `prompt` that "
+        "sets one.",
+    )
+    messages: list[ChatMessage] = Field(
+        default_factory=list, description="At least one, unless a stored `prompt` supplies them."
+    )
+    prompt: Any = Field(
+        None,
+        description='A stored prompt: `{"id": "support-answer", "version": 3 | "label": "production", '
+        '"variables": {...}}` (also as `metadata.tollhouse_prompt` or the `x-tollhouse-prompt` header). '
+        "Its messages go in front of `messages`; its model and parameters apply unless set here.",
+    )
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
@@ -284,8 +298,22 @@ class ChatCompletionRequest(_Sampling):
             checks.narrow_ints(v, "", levels=0)
         return v
 
-    def to_internal(self) -> ChatRequest:
+    def to_internal(self, prompt_header: str | None = None) -> ChatRequest:
+        ref = prompt_ref(self.prompt, self.metadata, prompt_header)
+        if ref is None:
+            if not self.model:
+                raise InvalidRequest("model: a model name is required.", param="model")
+            if not self.messages:
+                raise InvalidRequest("messages: at least one message is required.", param="messages")
+        extra = self.relayed()
+        if self.metadata and METADATA_KEY in self.metadata:  # ours, not the upstream's
+            rest = {k: v for k, v in self.metadata.items() if k != METADATA_KEY}
+            if rest:
+                extra["metadata"] = rest
+            else:
+                extra.pop("metadata", None)
         return ChatRequest(
+            prompt=ref,
             model=self.model,
             messages=[m.to_internal() for m in self.messages],
             stream=bool(self.stream),
@@ -300,7 +328,7 @@ class ChatCompletionRequest(_Sampling):
             tools=None if self.tools is None else [tool_from_dict(t) for t in self.tools],
             tool_choice=tool_choice_from_dict(self.tool_choice),
             response_format=response_format_from_dict(self.response_format),
-            extra=self.relayed(),
+            extra=extra,
             vendor=self.vendor(),
         )
 

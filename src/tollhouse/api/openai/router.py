@@ -19,6 +19,7 @@ from tollhouse.api.openai.protocol import (
     EmbeddingCreateRequest,
     Wire,
 )
+from tollhouse.api.prompt_ref import HEADER as PROMPT_HEADER
 from tollhouse.api.render import cost_trailer, json_response, sse_response
 from tollhouse.errors import ModelNotFound
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
@@ -47,7 +48,7 @@ async def chat_completions(request: Request) -> Response:
         await gw.authenticate(ctx, credential(request))
         # Unknown fields travel as ``vendor``: the deployment passes on what it allows, logs the rest.
         body = await parse_body(request, ChatCompletionRequest)
-        req = body.to_internal()
+        req = body.to_internal(request.headers.get(PROMPT_HEADER))
         req.cache = cache_control(request.headers, body.cache)
         if req.stream:
             chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, CHAT, req))

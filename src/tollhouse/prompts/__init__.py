@@ -1,0 +1,1 @@
+"""Stored prompts: versioned templates, labels, experiments, per-version metrics and automatic rollback."""
