@@ -45,7 +45,7 @@ class SemanticHit:
 class SemanticConfig:
     """What ``build_semantic_index`` needs (the settings' ``cache.semantic`` section mirrors it)."""
 
-    threshold: float = 0.95  # calibrated by `tollhouse eval cache` (docs/QUALITY.md)
+    threshold: float = 0.9375  # calibrated by `tollhouse eval cache` for the int8 encoder (docs/QUALITY.md)
     checks: bool = True  # the lexical match checks; off raises false hits
     backend: Backend = "memory"
     sqlite_path: str = "tollhouse-cache.db"
@@ -272,7 +272,9 @@ class TextFeatures:
         )
         # "advantages and disadvantages": a base the text also holds bare is not negated by it.
         negated_bases = frozenset(
-            _stem(m.string[m.end() :]) for w in raw if w[0].isalpha() and (m := _NEG_PREFIX.match(w.lower()))
+            _stem(w[len(p.group()) :])
+            for w in raw
+            if w[0].isalpha() and (p := _NEG_PREFIX.match(w.lower())) is not None
         ) - frozenset(stems)
         return cls(
             numbers=frozenset(n.replace(",", "") for n in _NUMBER.findall(text)),

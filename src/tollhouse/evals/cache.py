@@ -14,6 +14,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from tollhouse.caching.embedder import EncoderKind, load_encoder
 from tollhouse.caching.semantic import CHECKS, TextFeatures, mismatch, query_text
 from tollhouse.evals.report import rate
 
@@ -149,12 +150,13 @@ def load_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
-def embed_pairs(pairs: Sequence[Pair], encode: Callable[[list[str]], F32] | None = None) -> F32:
-    """Cosine similarity of each pair's embedded (whitespace-folded) texts."""
+def embed_pairs(
+    pairs: Sequence[Pair], encode: Callable[[list[str]], F32] | None = None, encoder: EncoderKind = "int8"
+) -> F32:
+    """Cosine similarity of each pair's embedded (whitespace-folded) texts (by ``encode``, or else by the
+    semantic cache's ``encoder``)."""
     if encode is None:
-        from tollhouse.embeddings.encoder import SentenceEncoder
-
-        encode = SentenceEncoder(batch_size=32).encode
+        encode = load_encoder(encoder, batch_size=32).encode
     a = encode([query_text(p.q1) for p in pairs])
     b = encode([query_text(p.q2) for p in pairs])
     sim: F32 = np.einsum("ij,ij->i", a, b).astype(np.float32)
@@ -224,7 +226,7 @@ def report(ev: CacheEval, thresholds: Sequence[float], out: TextIO) -> float | N
 
     out.write(f"\nMatch checks (fails counted on pairs with cosine >= {chosen:.4f}):\n")
     out.write(
-        f"{'check':<12}{'fails non-dup':>14}{'fails dup':>10}   without this check: "
+        f"{'check':<16}{'fails non-dup':>14}{'fails dup':>10}   without this check: "
         f"{'FH':>6}{'DH':>7} at {chosen:.4f}; lowest t for FH<=1%: DH there\n"
     )
     above = ev.similarity >= chosen
@@ -235,13 +237,15 @@ def report(ev: CacheEval, thresholds: Sequence[float], out: TextIO) -> float | N
         t_rest = ev.lowest_threshold(rest)
         there = f"{t_rest:.4f}: {_pct(ev.rates(t_rest, rest).dup_hit)}" if t_rest is not None else "none"
         out.write(
-            f"{c:<12}{int((f & ~ev.duplicate).sum()):>14}{int((f & ev.duplicate).sum()):>10}"
+            f"{c:<16}{int((f & ~ev.duplicate).sum()):>14}{int((f & ev.duplicate).sum()):>10}"
             f"{'':>23}{_pct(lo.false_hit)}{_pct(lo.dup_hit)}{'':>10}{there}\n"
         )
     return chosen
 
 
-def run_cache_eval(datasets_dir: Path, thresholds: list[float] | None, out: TextIO) -> int:
+def run_cache_eval(
+    datasets_dir: Path, thresholds: list[float] | None, out: TextIO, encoder: EncoderKind = "int8"
+) -> int:
     """``tollhouse eval cache --datasets DIR``: DIR holds ``paraphrase/dev.jsonl`` (or is that folder, or
     the file). Returns 0, or 2 with a message naming the path when the data is missing or malformed."""
     path = Path(datasets_dir)
@@ -255,7 +259,7 @@ def run_cache_eval(datasets_dir: Path, thresholds: list[float] | None, out: Text
     except (OSError, ValueError) as exc:
         out.write(f"error: {exc}\n")
         return 2
-    out.write(f"Semantic cache calibration on {path}\n")
-    ev = CacheEval(pairs, embed_pairs(pairs))
+    out.write(f"Semantic cache calibration on {path} (encoder {encoder})\n")
+    ev = CacheEval(pairs, embed_pairs(pairs, encoder=encoder))
     report(ev, sorted(thresholds) if thresholds else GRID, out)
     return 0
