@@ -1,7 +1,8 @@
-"""Semantic cache lookup cost: embed p50, search p50 at 10k / 100k entries in one scope (exact, HNSW), total;
-``--redis URL`` / ``--pg DSN`` add the shared-backend figures of ADR 0009. Usage: ``.venv/bin/python
-bench/semantic_cache.py [--datasets DIR] [--n 200]``. Vectors are real embedded paraphrase / SciFact sentences
-and mixtures of two (random vectors make ANN recall meaningless); queries are paraphrases of stored texts."""
+"""Semantic cache lookup cost: embed p50 (the int8 and exact encoders, ADR 0016), search p50 at 10k / 100k
+entries in one scope (exact, HNSW), total; ``--redis URL`` / ``--pg DSN`` add the shared-backend figures of
+ADR 0009. Usage: ``.venv/bin/python bench/semantic_cache.py [--datasets DIR] [--n 200] [--encoder KIND]``.
+Vectors are real embedded paraphrase / SciFact sentences and mixtures of two (random vectors make ANN recall
+meaningless); queries are paraphrases of stored texts."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from tollhouse.caching.embedder import load_encoder
 from tollhouse.caching.semantic import SemanticScope
 from tollhouse.caching.vectors import MemorySemanticIndex, _hnswlib
-from tollhouse.embeddings.encoder import SentenceEncoder
 
 F32 = npt.NDArray[np.float32]
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,22 +135,32 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200, help="queries per measurement")
     ap.add_argument("--redis", help="Redis URL: measure propagation between two processes' indexes")
     ap.add_argument("--pg", help="PostgreSQL DSN: measure brute-force cosine in SQL over 10k rows")
+    ap.add_argument(
+        "--encoder", choices=["int8", "exact", "both"], default="both", help="cache.semantic.encoder to time"
+    )
     args = ap.parse_args()
     if not (args.datasets / "paraphrase" / "dev.jsonl").is_file():
         print(f"paraphrase pairs not found under {args.datasets}", file=sys.stderr)
         return 2
     q1, q2, other = load_texts(args.datasets, args.n)
-    enc = SentenceEncoder()
-    t0 = time.perf_counter()
-    stored, queries, extra = enc.encode(q1), enc.encode(q2), enc.encode(other)
-    print(f"embedded {len(q1) * 2 + len(other)} real sentences in {time.perf_counter() - t0:.1f} s")
-
-    embed = []
-    for t in q2:
+    kinds = ["int8", "exact"] if args.encoder == "both" else [args.encoder]
+    embed_p50: dict[str, float] = {}
+    for kind in kinds:
+        enc = load_encoder(kind)
         t0 = time.perf_counter()
-        enc.encode([t])
-        embed.append(time.perf_counter() - t0)
-    print(f"embed (one query):                    {ms(embed)}")
+        stored, queries, extra = enc.encode(q1), enc.encode(q2), enc.encode(other)
+        print(
+            f"[{kind}] embedded {len(q1) * 2 + len(other)} real sentences in {time.perf_counter() - t0:.1f} s"
+        )
+        for t in q2[:20]:  # warm-up
+            enc.encode([t])
+        embed = []
+        for t in q2:
+            t0 = time.perf_counter()
+            enc.encode([t])
+            embed.append(time.perf_counter() - t0)
+        embed_p50[kind] = statistics.median(embed)
+        print(f"[{kind}] embed (one query):             {ms(embed)}")
 
     base = np.concatenate([stored, extra])
     results: dict[str, float] = {}
@@ -164,8 +175,8 @@ def main() -> int:
             results[label] = statistics.median(times)
             print(f"{label + ' (+ checks):':<38}{ms(times)}  hits {hits}/{len(q2)}")
     best_100k = min(v for k, v in results.items() if k.startswith("search 100k"))
-    total = statistics.median(embed) + best_100k
-    print(f"total lookup at 100k (embed + search): p50 {total * 1000:7.3f} ms")
+    for kind, p50 in embed_p50.items():
+        print(f"[{kind}] total lookup at 100k (embed + search): p50 {(p50 + best_100k) * 1000:7.3f} ms")
 
     if args.redis:
         delays = asyncio.run(redis_propagation(args.redis, stored[0], 100))

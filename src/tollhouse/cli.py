@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--thresholds",
         help="cache: comma-separated similarity thresholds to report (default: a sweep)",
     )
+    ev.add_argument(
+        "--encoder",
+        choices=["int8", "exact"],
+        default="int8",
+        help="cache: the sentence encoder to measure (cache.semantic.encoder; default int8)",
+    )
     ev.set_defaults(func=cmd_eval)
     return p
 
@@ -285,7 +291,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"tollhouse: --thresholds must be numbers separated by commas, got {args.thresholds!r}")
             return 2
-        return run_cache_eval(Path(args.datasets), thresholds, sys.stdout)
+        return run_cache_eval(Path(args.datasets), thresholds, sys.stdout, encoder=args.encoder)
     try:
         lines = run(datasets, which, args.limit)
     except (ValueError, KeyError) as exc:  # a row without the fields its set needs

@@ -23,7 +23,7 @@ def build_cache(cfg: CacheSettings, redis: RedisSettings, prices: PriceBook) -> 
         from tollhouse.caching.semantic import semantic_config
 
         index = build_semantic_index(semantic_config(cfg.semantic), redis)
-        embedder = EncoderEmbedder()
+        embedder = EncoderEmbedder(encoder=cfg.semantic.encoder)
     return ResponseCacheStage(cfg, cache_store(cfg, redis), prices, index=index, embedder=embedder)
 
 

@@ -45,7 +45,7 @@ class SemanticHit:
 class SemanticConfig:
     """What ``build_semantic_index`` needs (the settings' ``cache.semantic`` section mirrors it)."""
 
-    threshold: float = 0.95  # calibrated by `tollhouse eval cache` (docs/QUALITY.md)
+    threshold: float = 0.9375  # calibrated by `tollhouse eval cache` for the int8 encoder (docs/QUALITY.md)
     checks: bool = True  # the lexical match checks; off raises false hits
     backend: Backend = "memory"
     sqlite_path: str = "tollhouse-cache.db"
@@ -90,7 +90,16 @@ class SemanticIndex(Protocol):
 
 # ---- match checks -----------------------------------------------------------------------------------
 
-CHECKS = ("numbers", "negation", "entities", "order", "antonyms", "rare_words")
+CHECKS = (
+    "numbers",
+    "negation",
+    "entities",
+    "order",
+    "antonyms",
+    "rare_words",
+    "negating_prefix",
+    "qualifiers",
+)
 _ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # U.S. → US
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*(?:\+\+|#)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -134,6 +143,19 @@ _ANTONYMS = [
     inside/outside add/remove send/receive same/different similar/different"""
     )
 ]
+# Prefixes that negate the word they attach to: "non-profit" / "profit", "unsafe" / "safe".
+_NEG_PREFIX = re.compile(r"^(?:non|anti|un|in|im|il|ir|dis)-?(?=[a-z]{4})")
+# Restricting qualifiers: present on one side only, they narrow the question to a case the other text does
+# not ask about ("the next chief minister" / "the chief minister", "a second-hand car" / "a car").
+_QUALIFIERS = frozenset(
+    _split(
+        """only next previous former current future new second-hand newest latest free paid cheap cheapest
+    expensive specific particular private public online offline local foreign international domestic
+    national severe mild chronic acute permanent temporary partial single married male female junior
+    senior minor beginner advanced professional fake official legal illegal organic raw digital manual
+    automatic electric wireless indoor outdoor young adult elderly teenage small large big tiny huge"""
+    )
+)
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _a, _b in _ANTONYMS:
     _OPPOSITE[_a] = _OPPOSITE.get(_a, frozenset()) | {_b}
@@ -213,6 +235,7 @@ class TextFeatures:
     content: tuple[str, ...]  # stems of content words in order of appearance, first occurrence only
     stems: tuple[str, ...]  # stems of every word in order
     rare: frozenset[str]  # content stems the encoder's vocabulary lacks as whole words
+    negated_bases: frozenset[str]  # "profit" of "non-profit" / "nonprofit", "safe" of "unsafe"
 
     @classmethod
     def of(cls, text: str) -> TextFeatures:
@@ -247,6 +270,12 @@ class TextFeatures:
             for w, s in zip(raw, stems, strict=True)
             if vocab and s in content and w.isalpha() and w.lower() not in vocab and s not in vocab
         )
+        # "advantages and disadvantages": a base the text also holds bare is not negated by it.
+        negated_bases = frozenset(
+            _stem(w[len(p.group()) :])
+            for w in raw
+            if w[0].isalpha() and (p := _NEG_PREFIX.match(w.lower())) is not None
+        ) - frozenset(stems)
         return cls(
             numbers=frozenset(n.replace(",", "") for n in _NUMBER.findall(text)),
             negated=any(s == "not" or s in _NEGATION for s in stems),
@@ -255,6 +284,7 @@ class TextFeatures:
             content=content,
             stems=stems,
             rare=rare,
+            negated_bases=negated_bases,
         )
 
 
@@ -301,6 +331,22 @@ def _antonym_swap(a: TextFeatures, b: TextFeatures) -> bool:
     return any(_OPPOSITE.get(w, frozenset()) & only_b for w in a.words - b.words)
 
 
+def _negating_prefix(a: TextFeatures, b: TextFeatures) -> bool:
+    """A word negated by a prefix in one text stands bare in the other: "non-profit" / "profit"."""
+    plain_a = frozenset(a.stems)
+    plain_b = frozenset(b.stems)
+    return bool((a.negated_bases - b.negated_bases) & plain_b) or bool(
+        (b.negated_bases - a.negated_bases) & plain_a
+    )
+
+
+def _one_sided_qualifier(a: TextFeatures, b: TextFeatures) -> bool:
+    """A restricting qualifier ("only", "next", "used", "free", …) in one text and not the other."""
+    qa = {s for s in a.stems if s in _QUALIFIERS and s not in a.entities}
+    qb = {s for s in b.stems if s in _QUALIFIERS and s not in b.entities}
+    return qa != qb and bool((qa - b.words) or (qb - a.words))
+
+
 def mismatch(stored: TextFeatures, query: TextFeatures, checks: Collection[str] = CHECKS) -> str | None:
     """The name of the first match check the pair fails, or None when every check in ``checks`` passes."""
     if "numbers" in checks and stored.numbers != query.numbers:
@@ -319,6 +365,10 @@ def mismatch(stored: TextFeatures, query: TextFeatures, checks: Collection[str] 
         return "antonyms"
     if "order" in checks and _order_swapped(stored, query):
         return "order"
+    if "negating_prefix" in checks and _negating_prefix(stored, query):
+        return "negating_prefix"
+    if "qualifiers" in checks and _one_sided_qualifier(stored, query):
+        return "qualifiers"
     return None
 
 

@@ -45,6 +45,27 @@ def verdict(a: str, b: str, checks: tuple[str, ...] = CHECKS) -> str | None:
             "order",
         ),
         ("Flights from Boston to Denver", "Flights from Denver to Boston", "entities_or_order"),
+        (
+            "What are some good non-alcoholic drinks?",
+            "What are some good alcoholic drinks?",
+            "negating_prefix",
+        ),
+        (
+            "Is it possible to travel back in time?",
+            "Is it impossible to travel back in time?",
+            "negating_prefix",
+        ),
+        (
+            "Who is the chief minister of Tamil Nadu?",
+            "Who is the next chief minister of Tamil Nadu?",
+            "qualifiers",
+        ),
+        (
+            "How do I install Windows 10 on a hard drive?",
+            "How do I install Windows 10 on a new hard drive?",
+            "qualifiers",
+        ),
+        ("Does true love happen twice?", "Does true love happen only twice?", "qualifiers"),
     ],
 )
 def test_look_alikes_fail_their_check(stored: str, query: str, check: str) -> None:
@@ -79,6 +100,13 @@ def test_look_alikes_fail_their_check(stored: str, query: str, check: str) -> No
         ),
         ("What is the peak value of 220V a.c.?", "What is the peak value of 220V a.c?"),
         ("Can an EEE student do an MS in the U.S.?", "Can a EEE student do MS in the US?"),
+        ("Is it safe or unsafe to use Xiaomi phones?", "Is it safe to use Xiaomi phones?"),
+        (
+            "What are the advantages and disadvantages of solar power?",
+            "What are the advantages of solar power?",
+        ),
+        ("Will Israel declare war on New Zealand?", "Will Israel go to war with New Zealand?"),
+        ("How do I find a free online course in Python?", "Where can I find a free online Python course?"),
     ],
 )
 def test_paraphrases_pass(stored: str, query: str) -> None:

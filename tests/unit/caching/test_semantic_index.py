@@ -73,9 +73,9 @@ async def test_threshold_is_inclusive_and_decides(embedder: EncoderEmbedder) -> 
 async def test_checks_reject_a_near_identical_look_alike(embedder: EncoderEmbedder) -> None:
     stored, query = "What major events happened in 1994?", "What major events happened in 1995?"
     a, b = await embedder.embed(stored), await embedder.embed(query)
-    assert float(a @ b) > 0.9  # the embedding alone cannot tell them apart
-    on = MemorySemanticIndex(threshold=0.9, checks=True)
-    off = MemorySemanticIndex(threshold=0.9, checks=False)
+    assert float(a @ b) > 0.85  # the embedding alone cannot tell them apart
+    on = MemorySemanticIndex(threshold=0.85, checks=True)
+    off = MemorySemanticIndex(threshold=0.85, checks=False)
     for idx in (on, off):
         await idx.add(SCOPE, a, stored, "y1994", later())
     assert await on.search(SCOPE, b, query) is None
