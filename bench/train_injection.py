@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/train_injection.py [--data ../shared/datasets/injection/dev.jsonl]
 
-The artifact holds fitted weights and thresholds only (no texts). Cross-validated figures:
-``tollhouse eval guardrails``.
+The artifact holds fitted weights and thresholds only (no texts). Besides the dev set it fits on generated
+prompts and documents (``evals/synthetic.py``, deterministic). Cross-validated figures:
+``tollhouse eval injection``.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ def main() -> None:
     benign = [
         json.loads(line)["prompt"] for line in Path(args.benign).read_text().split("\n") if line.strip()
     ]
-    prep = training.prepare(
-        [r["text"] for r in rows],
-        [int(r["label"]) for r in rows],
-        [str(r.get("source", "")) for r in rows],
-        SentenceEncoder().encode,
-        benign=benign,
-    )
-    model = training.fit(prep, np.arange(len(prep.y)))  # dev set, benign texts, generated ordinary prompts
+    texts = [r["text"] for r in rows]
+    labels = [int(r["label"]) for r in rows]
+    sources = [str(r.get("source", "")) for r in rows]
+    # 1. The document threshold, calibrated on templates the model did not see (ADR 0017).
+    half = training.prepare(texts, labels, sources, None, benign=benign, half=0)
+    doc_threshold = training.calibrate_documents(training.fit(half, np.arange(len(half.y))), benign[200:])
+    print(f"document threshold {doc_threshold}")
+    # 2. The shipped models on everything: dev set, benign texts, generated prompts and documents.
+    prep = training.prepare(texts, labels, sources, SentenceEncoder().encode, benign=benign)
+    model = training.fit(prep, np.arange(len(prep.y)), doc_threshold)
     model.save(args.out)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes) from {len(prep.y)} rows")
 

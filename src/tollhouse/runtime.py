@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tollhouse.access.build import Access
 from tollhouse.access.keys import KeyService
@@ -19,6 +19,7 @@ from tollhouse.caching.build import build_cache
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import GuardrailChain
+from tollhouse.guardrails.moderator import Moderator
 from tollhouse.ledger.reports import Reports
 from tollhouse.ledger.usage import CostLedger, UsageLedger
 from tollhouse.pipeline.admission import Admission, Limiter
@@ -57,6 +58,7 @@ class Runtime:
     telemetry: Telemetry
     idempotency: IdempotencyStore
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
+    moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
 
     @property
     def keys(self) -> KeyService:
