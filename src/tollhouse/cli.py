@@ -15,7 +15,7 @@ import sys
 
 from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
-from tollhouse.errors import TollhouseError
+from tollhouse.errors import StoreUnavailable, TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
 
 
@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tollhouse: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:  # e.g. `tollhouse costs` while the ledger database is down
+        print(f"tollhouse: {exc.message} ({exc.cause})", file=sys.stderr)
+        return 1
     except TollhouseError as exc:  # e.g. `tollhouse keys revoke` of an unknown id
         print(f"tollhouse: {exc.message}", file=sys.stderr)
         return 1

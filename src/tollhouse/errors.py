@@ -17,6 +17,7 @@ TollhouseError                      500 server_error
 │   └── BudgetExceeded              429 or 402 code=budget_exceeded (a spend budget is used up)
 │       └── Downgrade               (internal: the gateway re-routes to a cheaper model; 429 if not)
 ├── Overloaded                      503 overloaded_error (retry_after; our own queue is full)
+├── StoreUnavailable                503 code=store_unavailable (retry_after; names the store that is down)
 └── UpstreamError                   502 upstream_error (retryable)
     ├── UpstreamTimeout             504 (retryable)
     ├── UpstreamRateLimited         429 (retry_after, retryable)
@@ -160,6 +161,24 @@ class Overloaded(TollhouseError):
     type = "overloaded_error"
     code = "overloaded"
     retryable = True
+
+
+class StoreUnavailable(TollhouseError):
+    """A store the answer needs (key store, usage ledger, cache, idempotency store…) cannot be reached. The
+    message names the store, never its address; ``cause`` (the underlying error) is for the log only."""
+
+    status = 503
+    type = "server_error"
+    code = "store_unavailable"
+    retryable = True
+
+    def __init__(self, store: str, cause: str = "", *, retry_after: float = 5.0) -> None:
+        super().__init__(
+            f"The {store} is unavailable; try again shortly.",
+            retry_after=retry_after,
+        )
+        self.store = store
+        self.cause = cause
 
 
 class UpstreamError(TollhouseError):

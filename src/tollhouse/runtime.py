@@ -146,7 +146,7 @@ class Runtime:
                 registry=registry,
                 access=access,
                 ledger=ledger,
-                reports=Reports(ledger_store),
+                reports=Reports(ledger_store, ledger.outage if isinstance(ledger, UsageLedger) else None),
                 router=router,
                 guards=guards,
                 cache=cache,

@@ -9,19 +9,25 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tollhouse.outage import Outage
+
 
 def every(
     interval_s: float, job: Callable[[], Awaitable[None]], name: str, log: logging.Logger
 ) -> asyncio.Task[None]:
-    """Run ``job`` every ``interval_s`` seconds until cancelled; a failing run is logged, not fatal."""
+    """Run ``job`` every ``interval_s`` seconds until cancelled; a failing run is not fatal, and a run of
+    failures is logged once (with its cause) and once more when a run succeeds again."""
+    outage = Outage(f"background job {name}", log, "retrying every run")
 
     async def run() -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
                 await job()
-            except Exception:
-                log.warning("%s failed", name, exc_info=True)
+            except Exception as exc:
+                outage.failed(exc)
+                continue
+            outage.ok()
 
     return asyncio.create_task(run(), name=f"tollhouse-{name}")
 

@@ -5,16 +5,12 @@ $0 — the lost counters are rebuilt from the ledger. Runs its own throwaway ``r
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from tests.conftest import mock_settings
-from tests.support.mock_upstream import free_port
+from tests.support.servers import ThrowawayRedis
 
 from tollhouse.errors import TollhouseError
 from tollhouse.operations import CHAT
@@ -24,50 +20,6 @@ from tollhouse.types import ChatRequest, KeyLimits, Message, Principal, RequestC
 
 pytestmark = pytest.mark.slow
 REPLY = "one two three four five six seven eight nine ten"  # the whole max_tokens: $1 each, as reserved
-
-
-class ThrowawayRedis:
-    """A ``redis-server`` of our own, without persistence, that can be restarted (losing everything)."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        cmd += ["--appendonly", "no", "--dir", str(self.workdir)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = ThrowawayRedis(free_port(), tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _settings(tmp_path: Path, redis_url: str) -> Settings:

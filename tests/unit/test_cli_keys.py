@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.mock_upstream import free_port
 
 from tollhouse.cli import main
 
@@ -98,3 +99,37 @@ def test_budget_flags(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--daily-usd" in capsys.readouterr().err
     updated = run(capsys, "keys", "update", created["id"], "--config", config, "--daily-usd", "3")
     assert isinstance(updated, dict) and updated["daily_usd"] == 3.0 and updated["monthly_usd"] == 40.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "store"),
+    [(["costs"], "usage ledger"), (["usage"], "usage ledger"), (["keys", "list"], "key store")],
+)
+def test_a_database_that_is_down_is_one_clear_line_and_a_failing_exit(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    store: str,
+) -> None:
+    monkeypatch.setenv("TH_DOWN_DSN", f"postgresql://postgres@127.0.0.1:{free_port()}/test")  # nobody listens
+    path = tmp_path / "tollhouse.yaml"
+    down = {"backend": "postgres", "postgres_dsn_env": "TH_DOWN_DSN"}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "embedded": {"chat": False, "embeddings": False},
+                "keys": down,
+                "ledger": {**down, "journal_dir": str(tmp_path / "j")},
+            }
+        )
+    )
+    assert main([*argv, "--config", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert (
+        lines[0].startswith(f"tollhouse: The {store} (PostgreSQL) is unavailable")
+        and "ConnectionRefusedError" in lines[0]
+    )

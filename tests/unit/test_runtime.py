@@ -17,6 +17,7 @@ import tollhouse
 from tollhouse.api.openai import INGRESS as OPENAI
 from tollhouse.app import INGRESSES, create_app
 from tollhouse.caching.stage import ResponseCacheStage
+from tollhouse.errors import StoreUnavailable
 from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.ledger.usage import UsageLedger
 from tollhouse.pipeline.cache import NoCache
@@ -114,9 +115,10 @@ async def test_a_part_that_fails_half_way_is_closed_too(
     (tmp_path / "not-a-dir").write_text("")
     settings = full_settings(tmp_path, cache={"sqlite_path": str(tmp_path / "not-a-dir" / "cache.db")})
     before = background_tasks()
-    with pytest.raises(OSError, match="not-a-dir"):
+    with pytest.raises(StoreUnavailable, match="exact cache") as err:
         async with Runtime.open(settings):
             pytest.fail("the runtime must not open")
+    assert "not-a-dir" in err.value.cause  # the log and the operator see why
     opened = parts(caplog, "owning")
     assert opened == ALL_PARTS[: ALL_PARTS.index("cache") + 1]
     assert parts(caplog, "closing") == opened[::-1]

@@ -24,6 +24,7 @@ from tollhouse.access.alerts import BudgetAlerter
 from tollhouse.access.limits import Background
 from tollhouse.config.access import BudgetLimit, BudgetsSettings
 from tollhouse.errors import BudgetExceeded, Downgrade, Overloaded
+from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import BudgetStore, Counter, Reserved
 from tollhouse.tasks import cancel
@@ -169,7 +170,17 @@ class BudgetLimiter:
         self.alerter: BudgetAlerter | None = None  # set by ``access.Access`` (needs a running loop)
         self.ledger: SpendRecord | None = None  # set by the runtime when the ledger is on
         self.store_errors = 0
-        self._ledger_down = False
+        closed = cfg.on_store_error == "closed" or fallback is None
+        self.outage = Outage(
+            "budget store",
+            log,
+            "refusing budgeted requests with 503"
+            if closed
+            else "checking budgets with this process's counters",
+        )
+        self._ledger_outage = Outage(
+            "usage ledger (budget rebuild)", log, "lost budget counters cannot be rebuilt until it is back"
+        )
         self._reads: dict[_Source, tuple[float, asyncio.Future[float]]] = {}  # ledger reads for seeding
 
     def _counters(self, p: Principal, amount: int) -> tuple[list[Counter], list[str], list[_Source]]:
@@ -234,13 +245,15 @@ class BudgetLimiter:
         """Reserve on the store, seeding missing counters from the ledger first; on a store (or, while
         seeding, ledger) failure, follow ``on_store_error``: 503, or the in-process fallback store."""
         try:
-            return self.store, await self._seeded(self.store, counters, sources, strict=True)
+            got = await self._seeded(self.store, counters, sources, strict=True)
         except Exception as exc:
             self.store_errors += 1
-            log.warning("budget store unreachable", extra={"error": type(exc).__name__})
+            self.outage.failed(exc)
             if self.cfg.on_store_error == "closed" or self.fallback is None:
                 raise Overloaded("Budget checks are unavailable; try again shortly.", retry_after=1) from None
             return self.fallback, await self._seeded(self.fallback, counters, sources, strict=False)
+        self.outage.ok()
+        return self.store, got
 
     async def _seeded(
         self, store: BudgetStore, counters: list[Counter], sources: list[_Source], *, strict: bool
@@ -276,19 +289,13 @@ class BudgetLimiter:
             async with asyncio.timeout(REBUILD_TIMEOUT_S):
                 usd = await asyncio.shield(read[1])
         except Exception as exc:
-            if not self._ledger_down:
-                self._ledger_down = True
-                cause = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)[:200]
-                log.warning(
-                    "ledger unreachable: lost budget counters cannot be rebuilt",
-                    extra={"error": type(exc).__name__, "cause": cause},
-                )
+            self._ledger_outage.failed(
+                TimeoutError("no answer in time") if isinstance(exc, TimeoutError) else exc
+            )
             if strict:
                 raise
             return 0
-        if self._ledger_down:
-            self._ledger_down = False
-            log.info("ledger reachable again: lost budget counters are rebuilt")
+        self._ledger_outage.ok()
         return _micros(usd)
 
     async def settle(
@@ -306,7 +313,7 @@ class BudgetLimiter:
             await store.settle(counters, epochs, delta, cost)
         except Exception as exc:
             self.store_errors += 1
-            log.warning("budget settlement failed", extra={"error": type(exc).__name__, "micro_usd": delta})
+            self.outage.failed(exc, phase="settle", micro_usd=delta)
 
     async def aclose(self) -> None:
         if self._settlements is not None:

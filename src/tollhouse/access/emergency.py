@@ -20,6 +20,7 @@ from tollhouse.access.budget import REBUILD_TIMEOUT_S, SpendRecord
 from tollhouse.access.limits import Background
 from tollhouse.config.access import EmergencySettings
 from tollhouse.errors import Downgrade, InvalidRequest
+from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import BudgetStore, Counter
 from tollhouse.tasks import cancel, every
@@ -69,7 +70,12 @@ class EmergencyMode:
         self.active = False
         self.ledger: SpendRecord | None = None  # set by the runtime when the ledger is on
         self._task: asyncio.Task[None] | None = None
-        self._ledger_down = False
+        self.outage = Outage("emergency spend counter store", log, "the day's spend is not counted meanwhile")
+        self._ledger_outage = Outage(
+            "usage ledger (emergency spend rebuild)",
+            log,
+            "the day's spend cannot be rebuilt until it is back",
+        )
 
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         if self.active:
@@ -99,7 +105,9 @@ class EmergencyMode:
             if (await self.store.reserve([counter])).missing and await self._seed(counter):
                 await self.store.reserve([counter])
         except Exception as exc:
-            log.warning("emergency spend counter update failed", extra={"error": type(exc).__name__})
+            self.outage.failed(exc)
+            return
+        self.outage.ok()
 
     async def _seed(self, counter: Counter) -> bool:
         """Seed the missing day counter from the ledger; False when the ledger cannot answer (a cost not
@@ -111,14 +119,9 @@ class EmergencyMode:
                 async with asyncio.timeout(REBUILD_TIMEOUT_S):
                     spent = round(await self.ledger.spent_usd(since, until) * 1_000_000)
             except Exception as exc:
-                if not self._ledger_down:
-                    self._ledger_down = True
-                    log.warning(
-                        "ledger unreachable: the day's spend cannot be rebuilt",
-                        extra={"error": type(exc).__name__, "cause": str(exc)[:200]},
-                    )
+                self._ledger_outage.failed(exc)
                 return False
-            self._ledger_down = False
+            self._ledger_outage.ok()
         await self.store.seed([counter], [spent])
         return True
 

@@ -31,6 +31,7 @@ from tollhouse.config.access import (
 )
 from tollhouse.config.base import Strict
 from tollhouse.errors import NotFound
+from tollhouse.outage import Outage
 from tollhouse.stores.base import ApiKey, KeyStore
 from tollhouse.stores.build import existing_key_store
 from tollhouse.tasks import cancel
@@ -179,6 +180,7 @@ class KeyCache:
         self._used: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.outage = Outage("key store", log, "serving the keys loaded before it went away")
 
     async def start(self) -> None:
         await self.reload()
@@ -210,8 +212,10 @@ class KeyCache:
                 if time.monotonic() >= next_touch:
                     next_touch = time.monotonic() + self.cfg.touch_interval_s
                     await self._touch()
-            except Exception:  # the store is down: keep serving the last good copy, retry next tick
-                log.warning("key store unreachable; serving cached keys", exc_info=True)
+            except Exception as exc:  # the store is down: keep serving the last good copy, retry next tick
+                self.outage.failed(exc)
+                continue
+            self.outage.ok()
 
     async def _touch(self) -> None:
         used, self._used = self._used, {}

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Literal
 
 from tollhouse.errors import Overloaded, PermissionDenied, RateLimited
+from tollhouse.outage import Outage
 from tollhouse.stores.base import Bucket, Decision, RateLimitStore
 from tollhouse.tasks import cancel
 from tollhouse.types import SETTLED, Estimate, RequestContext, Reservation, Usage
@@ -108,6 +109,12 @@ class RateLimiter:
         self.fallback = fallback
         self.background = background  # settle in tasks (remote store) or inline (in-process store)
         self.store_errors = 0
+        closed = on_store_error == "closed" or fallback is None
+        self.outage = Outage(
+            "rate limit store",
+            log,
+            "refusing limited requests with 503" if closed else "limiting with this process's own counters",
+        )
 
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         limits = ctx.principal.limits
@@ -153,20 +160,22 @@ class RateLimiter:
 
     async def _reserve(self, buckets: list[Bucket]) -> Decision:
         try:
-            return await self.store.reserve(buckets)
+            decision = await self.store.reserve(buckets)
         except Exception as exc:
             self.store_errors += 1
-            log.warning("rate limit store unreachable", extra={"error": type(exc).__name__})
+            self.outage.failed(exc)
             if self.policy == "closed" or self.fallback is None:
                 raise Overloaded("Rate limiting is unavailable; try again shortly.", retry_after=1) from None
             return await self.fallback.reserve(buckets)
+        self.outage.ok()
+        return decision
 
     async def adjust(self, bucket: Bucket, delta: int) -> None:
         try:
             await self.store.adjust(bucket.key, bucket.capacity, delta)
         except Exception as exc:
             self.store_errors += 1
-            log.warning("rate limit settlement failed", extra={"error": type(exc).__name__})
+            self.outage.failed(exc, phase="settle")
             if self.fallback is not None:
                 await self.fallback.adjust(bucket.key, bucket.capacity, delta)
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from tollhouse.api.render import render_error
-from tollhouse.errors import InvalidRequest, NotFound, TollhouseError
+from tollhouse.errors import InvalidRequest, NotFound, StoreUnavailable, TollhouseError
 
 log = logging.getLogger("tollhouse.api")
 
@@ -69,17 +69,20 @@ def install(app: FastAPI) -> None:
 
     async def on_tollhouse(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TollhouseError)
-        level = logging.WARNING if exc.status >= 500 else logging.INFO
-        log.log(
-            level,
-            "request failed",
-            extra={
-                "status": exc.status,
-                "error_type": exc.type,
-                "error_code": exc.code,
-                "detail": exc.message,
-            },
+        # A store outage is logged once, with its cause, by whoever owns the store (``outage.Outage``);
+        # each request it fails is only an info line, like a 429.
+        level = (
+            logging.WARNING if exc.status >= 500 and not isinstance(exc, StoreUnavailable) else logging.INFO
         )
+        extra: dict[str, object] = {
+            "status": exc.status,
+            "error_type": exc.type,
+            "error_code": exc.code,
+            "detail": exc.message,
+        }
+        if isinstance(exc, StoreUnavailable):
+            extra["cause"] = exc.cause
+        log.log(level, "request failed", extra=extra)
         return render_error(exc, request_id_of(request))
 
     async def on_validation(request: Request, exc: Exception) -> Response:

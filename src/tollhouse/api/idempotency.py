@@ -1,7 +1,11 @@
 """``Idempotency-Key`` (pure ASGI): a POST retried with the same key gets the first result back, byte for
 byte (streams included), without another provider call; a duplicate that arrives while the first is still
 running waits for it. Keys are scoped by credential and path, and bound to the request body: the same key
-with a different body is refused (422). Requests without the header pass straight through."""
+with a different body is refused (422). Requests without the header pass straight through.
+
+While the store (Redis) cannot be reached a request with a key is refused with 503 ``store_unavailable``
+rather than run without the guarantee: the caller asked for at-most-once, and its retry with the same key
+after the outage is safe (docs/FAILURES.md)."""
 
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from tollhouse.errors import (
     IdempotencyConflict,
     IdempotencyKeyReused,
     InvalidRequest,
+    StoreUnavailable,
     TollhouseError,
 )
+from tollhouse.outage import Outage, cause
 from tollhouse.runtime import IdempotencyStore, StoredResponse
 from tollhouse.settings import IdempotencySettings
 from tollhouse.types import RequestContext
@@ -37,6 +43,9 @@ class Idempotency:
         self.app = app
         self.cfg = cfg
         self.store = store
+        self.outage = Outage(
+            "idempotency store", log, "requests with an Idempotency-Key are refused with 503"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -63,11 +72,18 @@ class Idempotency:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes) -> None:
         fingerprint = hashlib.sha256(body).hexdigest()
         store = self.store if self.store is not None else runtime_of(scope).idempotency
-        stored = await store.get(key)
-        if stored is None and not await store.begin(key):
-            stored = await store.wait(key, self.cfg.wait_s)
+        try:
+            stored = await store.get(key)
             if stored is None and not await store.begin(key):
-                raise IdempotencyConflict("A request with this Idempotency-Key is still in progress.")
+                stored = await store.wait(key, self.cfg.wait_s)
+                if stored is None and not await store.begin(key):
+                    raise IdempotencyConflict("A request with this Idempotency-Key is still in progress.")
+        except TollhouseError:
+            raise
+        except Exception as exc:
+            self.outage.failed(exc)
+            raise StoreUnavailable("idempotency store", cause(exc)) from exc
+        self.outage.ok()
         if stored is not None:
             if stored.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(
@@ -112,7 +128,10 @@ class Idempotency:
                     headers.append((b"x-tollhouse-deployment", ctx.deployment.encode()))
                 resp = StoredResponse(status, headers, b"".join(parts), fingerprint)
         finally:
-            await store.finish(key, resp)
+            try:
+                await store.finish(key, resp)
+            except Exception as exc:  # the answer is sent; the lock expires by itself after wait_s
+                self.outage.failed(exc, phase="finish")
 
 
 async def _read_body(receive: Receive) -> bytes:

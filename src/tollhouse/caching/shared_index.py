@@ -12,10 +12,11 @@ from collections.abc import Hashable, Sequence
 
 from tollhouse.caching.semantic import F32, SemanticHit, SemanticScope
 from tollhouse.caching.vectors import MemorySemanticIndex
+from tollhouse.outage import Outage
 from tollhouse.stores.semantic import SemanticChange, SemanticDrop, SemanticLog, SemanticRow
 from tollhouse.tasks import cancel
 
-log = logging.getLogger("tollhouse.cache")
+_log = logging.getLogger("tollhouse.cache")
 
 RETRY_S = 1.0  # pause after a failed read of the log
 
@@ -30,6 +31,9 @@ class SharedSemanticIndex:
         self.follow = follow
         self.applied = 0  # changes made by other processes applied here (tests, metrics)
         self._task: asyncio.Task[None] | None = None
+        self.outage = Outage(
+            "semantic cache log", _log, "this process's semantic index misses other processes' entries"
+        )
 
     async def start(self) -> None:
         """Open the log, replay it into the local index, then follow it. Raises when it cannot be reached."""
@@ -74,10 +78,10 @@ class SharedSemanticIndex:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "semantic cache: reading the shared log failed", extra={"error": type(exc).__name__}
-                )
+                self.outage.failed(exc)
                 await asyncio.sleep(RETRY_S)
+                continue
+            self.outage.ok()
 
     async def _apply(self, changes: Sequence[SemanticChange], *, foreign: bool = False) -> None:
         """In order: runs of entries as one batch (in a thread), each invalidation where it falls."""

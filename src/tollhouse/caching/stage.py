@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tollhouse.caching.entry import CachedAnswer, cacheable, fresh_tool_call_ids
 from tollhouse.caching.keys import context_hash, exact_key, fold, tenant_scope, user_turns
 from tollhouse.caching.stats import CacheStats
 from tollhouse.config.cache import CacheAccess, CacheMode, CacheSettings
+from tollhouse.errors import StoreUnavailable
+from tollhouse.outage import Outage, cause
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.cache import CacheStore
 from tollhouse.types import CachePlan, ChatRequest, ChatResponse, RequestContext, new_id
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from tollhouse.caching.semantic import Embedder, SemanticIndex, SemanticScope
 
 log = logging.getLogger("tollhouse.cache")
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +58,11 @@ class ResponseCacheStage:
         self.index = index
         self.embedder = embedder
         self.stats = CacheStats()
+        # One warning per outage of the answers' store, and of the semantic path (encoder, index, log).
+        self.outage = Outage(
+            f"exact cache store ({cfg.backend})", log, "lookups miss and answers are not stored"
+        )
+        self.semantic_outage = Outage("semantic cache", log, "semantic lookups miss")
         self._policies: dict[tuple[str | None, str], Policy] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -157,10 +166,11 @@ class ResponseCacheStage:
             found = await self.index.search(_scope(plan), plan.vector, plan.text)
         except Exception as exc:
             self.stats.errors += 1
-            log.warning("semantic cache lookup failed", extra={"error": type(exc).__name__})
+            self.semantic_outage.failed(exc)
             return None
         finally:
             ctx.mark_stage("cache_semantic", t0)
+        self.semantic_outage.ok()
         if found is None:
             return None
         answer = await self._get(found.entry_key, plan.model)
@@ -178,10 +188,16 @@ class ResponseCacheStage:
     async def _get(self, key: str, model: str) -> CachedAnswer | None:
         try:
             raw = await self.backend.get(key)
-            return None if raw is None else CachedAnswer.from_bytes(raw, model)
         except Exception as exc:
             self.stats.errors += 1
-            log.warning("cache lookup failed; treated as a miss", extra={"error": type(exc).__name__})
+            self.outage.failed(exc)
+            return None
+        self.outage.ok()
+        try:
+            return None if raw is None else CachedAnswer.from_bytes(raw, model)
+        except Exception as exc:  # an entry this version cannot read: a miss
+            self.stats.errors += 1
+            log.warning("cache entry unreadable; treated as a miss", extra={"error": type(exc).__name__})
             return None
 
     def _hit(
@@ -221,26 +237,46 @@ class ResponseCacheStage:
     async def _write(self, plan: CachePlan, raw: bytes) -> None:
         try:
             await self.backend.set(plan.key, raw, plan.ttl_s, plan.tenant, plan.model)
-            self.stats.stores += 1
+        except Exception as exc:
+            self.stats.errors += 1
+            self.outage.failed(exc, phase="store")
+            return
+        self.outage.ok()
+        self.stats.stores += 1
+        try:
             if plan.context is not None and self.index is not None and self.embedder is not None:
                 vector = plan.vector if plan.vector is not None else await self.embedder.embed(plan.text)
                 await self.index.add(_scope(plan), vector, plan.text, plan.key, time.time() + plan.ttl_s)
         except Exception as exc:
             self.stats.errors += 1
-            log.warning("cache store failed", extra={"error": type(exc).__name__})
+            self.semantic_outage.failed(exc, phase="store")
 
     # ---- admin --------------------------------------------------------------------------------------
 
     async def invalidate(self, *, tenant: str | None = None, model: str | None = None) -> int:
-        removed: int = await self.backend.invalidate(tenant=tenant, model=model)
+        """Drop entries; ``StoreUnavailable`` (a 503, never a silent success) when a store is down."""
+        removed: int = await self._admin(self.backend.invalidate(tenant=tenant, model=model))
         if self.index is not None:
-            await self.index.invalidate(tenant=tenant, model=model)
+            try:
+                await self.index.invalidate(tenant=tenant, model=model)
+            except Exception as exc:
+                self.semantic_outage.failed(exc, phase="invalidate")
+                raise StoreUnavailable("semantic cache log", cause(exc)) from exc
         self.stats.invalidations += 1
         return removed
 
+    async def _admin(self, op: Awaitable[T]) -> T:
+        try:
+            out = await op
+        except Exception as exc:
+            self.outage.failed(exc, phase="admin")
+            raise StoreUnavailable(self.outage.store, cause(exc)) from exc
+        self.outage.ok()
+        return out
+
     async def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = self.stats.to_dict()
-        out["entries"] = await self.backend.entries()
+        out["entries"] = await self._admin(self.backend.entries())
         out["semantic_entries"] = self.index.entries() if self.index is not None else 0
         out["mode"] = self.cfg.mode
         out["backend"] = self.cfg.backend

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollhouse.errors import NotFound
+from tollhouse.errors import NotFound, StoreUnavailable
+from tollhouse.outage import Outage
 from tollhouse.stores.base import USAGE_FIELDS, LedgerStore
 
 
@@ -23,22 +24,38 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Reports:
-    def __init__(self, store: LedgerStore | None) -> None:
+    """``outage``: the ledger writer's, so one outage of the database is logged once whoever meets it. While
+    the database is down every report raises ``StoreUnavailable`` (a 503); the next report after it is back
+    reconnects."""
+
+    def __init__(self, store: LedgerStore | None, outage: Outage | None = None) -> None:
         self.store = store
+        self.outage = outage  # None: the caller reports the error itself (the CLI)
 
     def _store(self) -> LedgerStore:
         if self.store is None:
             raise NotFound("The usage ledger is off (ledger.enabled: false).")
         return self.store
 
+    async def _rows(self, group_by: str, since: float, until: float) -> list[dict[str, Any]]:
+        try:
+            rows = await self._store().usage(group_by, since, until)
+        except StoreUnavailable as exc:
+            if self.outage is not None:
+                self.outage.failed(exc, phase="report")
+            raise
+        if self.outage is not None:
+            self.outage.ok()
+        return rows
+
     async def usage(self, group_by: str, since: float, until: float) -> dict[str, Any]:
-        rows = await self._store().usage(group_by, since, until)
+        rows = await self._rows(group_by, since, until)
         data = [{group_by: r["grp"], **{f: r[f] for f in USAGE_FIELDS}} for r in rows]
         return {"group_by": group_by, "since": since, "until": until, "data": data, "totals": _totals(rows)}
 
     async def cache(self, since: float, until: float) -> dict[str, Any]:
         """Cache outcomes over every replica (from the ledger): hits, semantic hits, misses, USD saved."""
-        t = _totals(await self._store().usage("model", since, until))
+        t = _totals(await self._rows("model", since, until))
         looked = t["cache_hits"] + t["cache_misses"]
         return {
             "since": since,
@@ -52,9 +69,8 @@ class Reports:
 
     async def costs(self, since: float, until: float, top: int = 10) -> dict[str, Any]:
         """Totals, average cost per request, cache hit rate, cost by model, top users by cost."""
-        store = self._store()
-        by_model = await store.usage("model", since, until)
-        by_user = await store.usage("user", since, until)
+        by_model = await self._rows("model", since, until)
+        by_user = await self._rows("user", since, until)
         t = _totals(by_model)
         n = t["requests"]
         return {

@@ -14,6 +14,7 @@ import uuid
 
 from tollhouse.config.access import LedgerSettings
 from tollhouse.ledger.journal import Journal, Segment
+from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import LedgerRecord, LedgerStore
 from tollhouse.tasks import cancel
@@ -89,6 +90,11 @@ class UsageLedger:
         self._task: asyncio.Task[None] | None = None
         self.unknown_costs = 0  # successful requests whose usage (so cost) was unknown
         self.journal_errors = 0
+        # One warning per outage (and one line when it ends), shared with the reports that read the store.
+        self.outage = Outage(
+            "usage ledger database", log, "records stay in the local journal until it is back"
+        )
+        self._journal_outage = Outage("ledger journal", log, "usage records are not kept")
 
     # ---- request path: append only --------------------------------------------------------------------
 
@@ -100,10 +106,11 @@ class UsageLedger:
             log.warning("usage unknown: cost recorded as null", extra={"deployment": ctx.deployment})
         try:
             n = self.journal.append(build_ledger_record(ctx, cost))
-        except Exception:  # a record must never fail a request; the log line keeps the evidence
+        except Exception as exc:  # a record must never fail a request; the log line keeps the evidence
             self.journal_errors += 1
-            log.exception("ledger journal append failed", extra={"request_id": ctx.request_id})
+            self._journal_outage.failed(exc, request_id=ctx.request_id)
             return
+        self._journal_outage.ok()
         if n >= self.cfg.batch_size:
             self._wake.set()
 
@@ -113,8 +120,8 @@ class UsageLedger:
         self.journal.open()
         try:
             await self.store.open()
-        except Exception:
-            log.exception("ledger database unreachable at start-up; journaling until it is back")
+        except Exception as exc:  # start anyway: records are journaled and the store reconnects by itself
+            self.outage.failed(exc, phase="start-up")
         self._adopt_orphans()
         self._task = asyncio.create_task(self._run(), name="tollhouse-ledger-writer")
 
@@ -139,15 +146,13 @@ class UsageLedger:
                 if records:
                     await self.store.write(records)
             except Exception as exc:
-                log.warning(
-                    "ledger write failed; records stay journaled",
-                    extra={"error": type(exc).__name__, "segments": len(self._pending)},
-                )
+                self.outage.failed(exc, segments=len(self._pending))
                 # A pool may hold connections that died with the outage: reconnect, retry once at once.
                 if retried or not await self._reopen():
                     return False
                 retried = True
                 continue
+            self.outage.ok()
             self._pending.pop(0)
             seg.delete()
         return True
@@ -167,9 +172,10 @@ class UsageLedger:
             return
         try:
             removed = await self.store.purge(time.time() - self.cfg.retention_days * 86400)
-        except Exception:
-            log.warning("ledger purge failed", exc_info=True)
+        except Exception as exc:
+            self.outage.failed(exc, phase="purge")
             return
+        self.outage.ok()
         if removed:
             log.info("ledger records purged", extra={"rows": removed})
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from tollhouse.outage import Outage
 from tollhouse.routing.breaker import CircuitBreaker, State
 from tollhouse.stores.breakers import BreakerState, CircuitEvent
 from tollhouse.tasks import cancel
@@ -37,6 +38,9 @@ class SharedBreakers:
         self._state = state
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
+        self.outage = Outage(
+            "shared circuit state store", log, "each process keeps its own circuits meanwhile"
+        )
 
     @classmethod
     async def start(cls, router: Router, state: BreakerState) -> SharedBreakers:
@@ -64,14 +68,17 @@ class SharedBreakers:
         try:
             await self._state.publish(name, "open" if state == "open" else "closed", ttl_ms)
         except Exception as exc:
-            log.warning("could not share circuit state", extra={"deployment": name, "error": str(exc)})
+            self.outage.failed(exc, deployment=name)
+            return
+        self.outage.ok()
 
     async def claim_probe(self, name: str) -> bool:
         """One of the fleet's ``half_open_probes`` probe slots for this cooldown, or False."""
         cfg = self._router.cfg.breaker
         try:
             n = await self._state.claim_probe(name, int(cfg.cooldown_s * 1000))
-        except Exception:
+        except Exception as exc:
+            self.outage.failed(exc)
             return True  # store down: the local probe limit still applies
         return n <= cfg.half_open_probes
 
@@ -92,7 +99,7 @@ class SharedBreakers:
             try:
                 await self._state.follow(self._apply, self._subscribed)
             except Exception as exc:
-                log.warning("circuit state channel lost; retrying", extra={"error": str(exc)})
+                self.outage.failed(exc, phase="follow")
                 await asyncio.sleep(RETRY_S)
 
     async def _resync(self) -> None:
@@ -101,8 +108,9 @@ class SharedBreakers:
         try:
             open_ms = await self._state.open_ms(names)
         except Exception as exc:
-            log.warning("could not read shared circuit state", extra={"error": str(exc)})
+            self.outage.failed(exc, phase="resync")
             return
+        self.outage.ok()
         now = self._router.clock()
         for name, ms in zip(names, open_ms, strict=True):
             breaker = self._router.targets[name].breaker

@@ -128,7 +128,7 @@ class SqliteCacheStore:
     workers of one host. Calls run in a worker thread; expired rows are purged in batches."""
 
     def __init__(self, path: str) -> None:
-        self.db = SqliteDB(path)
+        self.db = SqliteDB(path, "exact cache (SQLite)")
         self._writes = 0
 
     async def open(self) -> None:

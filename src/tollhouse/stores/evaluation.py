@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any, Protocol
 
-from tollhouse.stores.sql import SqliteDB, open_pg_pool
+from tollhouse.stores.sql import PgPool, SqliteDB
 
 
 @dataclass(slots=True)
@@ -124,7 +124,7 @@ class SqliteEvalStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db = SqliteDB(path)
+        self._db = SqliteDB(path, "evaluation store (SQLite)")
 
     async def open(self) -> None:
         await self._db.open(_SQLITE_SCHEMA)
@@ -201,10 +201,10 @@ class PostgresEvalStore:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._pool: Any = None
+        self._pool = PgPool(dsn, _PG_SCHEMA, 7007001, "evaluation store (PostgreSQL)")
 
     async def open(self) -> None:
-        self._pool = await open_pg_pool(self.dsn, _PG_SCHEMA, 7007001)
+        await self._pool.open()
 
     async def write(self, records: Sequence[EvalRecord], feedback: Sequence[Feedback]) -> None:
         cols = ", ".join(COLUMNS)
@@ -241,6 +241,4 @@ class PostgresEvalStore:
         return {**_record_dict(dict(row)), "feedback": [dict(f) for f in fb]}
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._pool.aclose()

@@ -11,7 +11,7 @@ from dataclasses import astuple
 from typing import Any
 
 from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, spent_select, usage_select
-from tollhouse.stores.sql import open_pg_pool
+from tollhouse.stores.sql import PgPool
 
 _KEYS_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
@@ -23,10 +23,10 @@ _KEYS_SCHEMA = [
 class PostgresKeyStore:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._pool: Any = None
+        self._pool = PgPool(dsn, _KEYS_SCHEMA, 7007002, "key store (PostgreSQL)")
 
     async def open(self) -> None:
-        self._pool = await open_pg_pool(self.dsn, _KEYS_SCHEMA, 7007002)
+        await self._pool.open()
 
     async def put(self, key: ApiKey) -> None:
         import asyncpg
@@ -68,9 +68,7 @@ class PostgresKeyStore:
             )
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._pool.aclose()
 
 
 _PG_TYPES = {
@@ -113,10 +111,10 @@ _GROUP_PG = {
 class PostgresLedgerStore:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._pool: Any = None
+        self._pool = PgPool(dsn, _LEDGER_SCHEMA, 7007003, "usage ledger (PostgreSQL)")
 
     async def open(self) -> None:
-        self._pool = await open_pg_pool(self.dsn, _LEDGER_SCHEMA, 7007003)
+        await self._pool.open()
 
     async def write(self, records: Sequence[LedgerRecord]) -> None:
         marks = ", ".join(f"${i + 1}" for i in range(len(LEDGER_COLUMNS)))
@@ -135,8 +133,6 @@ class PostgresLedgerStore:
         self, since: float, until: float, by: str | None = None, value: str | None = None
     ) -> float:
         args = (since, until) if by is None else (since, until, value)
-        if self._pool is None:
-            raise ConnectionError("the ledger database is not connected")
         async with self._pool.acquire() as conn:
             return float(await conn.fetchval(spent_select(by, "$1", "$2", "$3"), *args))
 
@@ -150,6 +146,4 @@ class PostgresLedgerStore:
         return int(status.split()[-1])
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._pool.aclose()

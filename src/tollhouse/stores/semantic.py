@@ -112,7 +112,7 @@ class SqliteSemanticLog:
         self.path = path
         self.max_entries = max_entries
         self.poll_s = poll_s
-        self.db = SqliteDB(path)
+        self.db = SqliteDB(path, "semantic cache log (SQLite)")
         self._last_id = 0
         self._own: set[int] = set()  # ids this instance wrote and has not yet passed while reading
         self._writes = 0

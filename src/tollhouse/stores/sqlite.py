@@ -25,7 +25,7 @@ INSERT OR IGNORE INTO api_keys_version (id, version) VALUES (1, 0);
 
 class SqliteKeyStore:
     def __init__(self, path: str) -> None:
-        self._db = SqliteDB(path)
+        self._db = SqliteDB(path, "key store (SQLite)")
 
     async def open(self) -> None:
         await self._db.open(_KEYS_SCHEMA)
@@ -129,7 +129,7 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 
 class SqliteLedgerStore:
     def __init__(self, path: str) -> None:
-        self._db = SqliteDB(path)
+        self._db = SqliteDB(path, "usage ledger (SQLite)")
 
     async def open(self) -> None:
         await self._db.open(_LEDGER_SCHEMA)

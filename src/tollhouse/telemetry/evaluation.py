@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
+from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.settings import EvaluationSettings
 from tollhouse.stores.evaluation import EvalRecord, EvalStore, Feedback
@@ -81,6 +82,7 @@ class EvalLogger:
         self._task: asyncio.Task[None] | None = None
         self._on_drop = on_drop or (lambda n: None)
         self._rate = settings.sample_rate
+        self.outage = Outage("evaluation store", log, "evaluation records and feedback are dropped (counted)")
 
     # ---- request path: append only ------------------------------------------------------------------
 
@@ -109,8 +111,12 @@ class EvalLogger:
     # ---- background ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.store.open()
-        await self._purge()
+        try:
+            await self.store.open()
+        except Exception as exc:  # start anyway: records queue up and the store reconnects when it is back
+            self.outage.failed(exc, phase="start-up")
+        else:
+            await self._purge()
         self._task = asyncio.create_task(self._run(), name="tollhouse-evaluation-writer")
 
     async def flush(self) -> None:
@@ -120,18 +126,19 @@ class EvalLogger:
             return
         try:
             await self.store.write(records, feedback)
-        except Exception:
-            log.exception(
-                "evaluation write failed", extra={"records": len(records), "feedback": len(feedback)}
-            )
+        except Exception as exc:
+            self.outage.failed(exc, records=len(records), feedback=len(feedback))
             self._on_drop(len(records) + len(feedback))
+            return
+        self.outage.ok()
 
     async def _purge(self) -> None:
         try:
             removed = await self.store.purge(time.time() - self.settings.retention_days * 86400)
-        except Exception:
-            log.exception("evaluation purge failed")
+        except Exception as exc:
+            self.outage.failed(exc, phase="purge")
             return
+        self.outage.ok()
         if removed:
             log.info("evaluation records purged", extra={"rows": removed})
 

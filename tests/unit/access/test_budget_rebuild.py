@@ -91,7 +91,7 @@ async def test_an_unreachable_ledger_refuses_when_budgets_fail_closed(
     # The counter was not seeded with 0 (that would forget the day's spend): the next try rebuilds.
     day = time.strftime("%Y-%m-%d", time.gmtime())
     assert (await limiter.store.reserve([Counter(f"b:key:k:d:{day}", 10, 0, 60)])).missing == (0,)
-    lines = [r for r in caplog.records if "ledger unreachable" in r.getMessage()]
+    lines = [r for r in caplog.records if "usage ledger (budget rebuild) unavailable" in r.getMessage()]
     assert len(lines) == 1  # once per outage, with its cause
     assert getattr(lines[0], "cause", "")
 
