@@ -131,6 +131,7 @@ def generated_held_out(
         None,
         training.ORDINARY if limit is None else min(training.ORDINARY, limit),
         benign=benign,
+        synthetic_n=training.SYNTHETIC if limit is None else min(training.SYNTHETIC, 4 * limit),
         half=0,
     )
     m = training.fit(prep, np.arange(len(prep.y), dtype=np.int64), doc_threshold)
