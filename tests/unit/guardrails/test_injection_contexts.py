@@ -85,7 +85,7 @@ def test_segments_are_windows_of_two_sentences() -> None:
 
 def test_generated_data_is_deterministic_and_the_template_halves_are_disjoint() -> None:
     assert synthetic.direct(50, seed=3) == synthetic.direct(50, seed=3)
-    texts, labels, kinds = synthetic.direct(200, seed=1)
+    _, labels, kinds = synthetic.direct(200, seed=1)
     assert set(kinds) == {"hijack", "extraction", "typo", "benign"}
     assert all((k == "benign") == (y == 0) for y, k in zip(labels, kinds, strict=True))
     assert not set(synthetic.ATTACKS[0::2]) & set(synthetic.ATTACKS[1::2])
