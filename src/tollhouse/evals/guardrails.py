@@ -150,7 +150,7 @@ def generated_held_out(
     neg = [i for i, y in enumerate(dlabels) if not y]
     out.append(
         f"  tool results: emails with an injected line  recall {rate(sum(dflags[i] for i in pos), len(pos))} "
-        f"(n={len(pos)}, document threshold {doc_threshold})"
+        f"(n={len(pos)}, document threshold {doc_threshold:.2f})"
     )
     out.append(
         f"  tool results: ordinary business emails      FPR {rate(sum(dflags[i] for i in neg), len(neg))} "

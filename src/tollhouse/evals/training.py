@@ -22,9 +22,9 @@ from tollhouse.guardrails.normalize import normalise
 
 I64 = npt.NDArray[np.int64]
 L2 = 1e-4
-HARD_SOURCES = frozenset({"notinject", "xstest-safe", "synthetic"})  # benign look-alikes (label 0 only)
+HARD_SOURCES = frozenset({"notinject", "xstest-safe"})  # benign look-alikes (label 0 only)
 HARD_WEIGHT = 3.0  # their weight in the loss, on top of class balancing
-THRESHOLD = 0.55
+THRESHOLD = 0.45
 ORDINARY = 400  # generated benign task prompts added to every training fold (guardrails/ordinary.py)
 SYNTHETIC = 1600  # generated direct prompts (evals/synthetic.py), half attacks, in every training fold
 DOCUMENTS = 1200  # generated emails, half with an injected line: the document model's windows
