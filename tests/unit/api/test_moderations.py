@@ -3,6 +3,7 @@ and a ledger record per request (in-process app, the shipped classifier)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def test_a_key_limited_to_other_models_may_not_moderate(client: TestClient) -> N
     assert client.post(URL, json={"input": "hello"}, headers=auth(key)).status_code == 403
     key = admin(client, "POST", "/admin/keys", {"models": ["priced", "tollhouse-moderation"]})["key"]
     assert client.post(URL, json={"input": "hello"}, headers=auth(key)).status_code == 200
+
+
+def test_every_call_is_one_ledger_record_at_no_cost(client: TestClient) -> None:
+    key = admin(client, "POST", "/admin/keys", {"rpm": 2})["key"]
+    for _ in range(3):  # two answered, one refused by the rate limit
+        client.post(URL, json={"input": ["hello", "there"]}, headers=auth(key))
+    deadline = time.monotonic() + 5
+    while True:
+        rows = admin(client, "GET", "/admin/usage?group_by=model")
+        if rows["totals"]["requests"] >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (row,) = [r for r in rows["data"] if r["model"] == "tollhouse-moderation"]
+    assert row["requests"] == 3 and row["errors"] == 1 and row["cost_usd"] == 0
