@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--limit", type=_positive, help="use an even slice of this many rows per set")
     ev.add_argument(
+        "--classifier",
+        action="store_true",
+        help="injection: also cross-validate the opt-in embedding classifier (encodes every row: slow)",
+    )
+    ev.add_argument(
         "--thresholds",
         help="cache: comma-separated similarity thresholds to report (default: a sweep)",
     )
@@ -293,7 +298,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return 2
         return run_cache_eval(Path(args.datasets), thresholds, sys.stdout, encoder=args.encoder)
     try:
-        lines = run(datasets, which, args.limit)
+        lines = run(datasets, which, args.limit, classifier=args.classifier)
     except (ValueError, KeyError) as exc:  # a row without the fields its set needs
         print(f"tollhouse: --datasets: {exc}", file=sys.stderr)
         return 2

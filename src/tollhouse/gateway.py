@@ -37,7 +37,7 @@ from tollhouse.routing.group import Group
 from tollhouse.routing.router import Router, StreamStart
 from tollhouse.routing.streams import aclose_all
 from tollhouse.tokens import TokenCounters
-from tollhouse.types import Principal, RenderedPrompt, RequestContext, Reservation, Usage
+from tollhouse.types import Estimate, Principal, RenderedPrompt, RequestContext, Reservation, Usage
 
 T = TypeVar("T")
 
@@ -73,6 +73,27 @@ class Gateway:
         """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
         body, an unknown model or an invalid parameter. No-op when it is already recorded."""
         self._finish(ctx, None, error)
+
+    async def local(self, ctx: RequestContext, model: str, estimate: Estimate, work: Callable[[], T]) -> T:
+        """A request the gateway answers itself (``/v1/moderations``): the key's limits admit it like any
+        request (its model allow-list, request and token rates; no upstream, so no cost), ``work`` runs in a
+        worker thread, and the request is settled and recorded exactly once."""
+        ctx.model_requested = model
+        t0 = time.perf_counter()
+        reservation = await self.limiter.admit(ctx, estimate)
+        ctx.mark_stage("limits", t0)
+        usage = Usage(estimate.prompt_tokens, 0)
+        error: BaseException | None = None
+        try:
+            return await asyncio.to_thread(work)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                await reservation.settle(usage if error is None else None)
+            finally:
+                self._finish(ctx, usage if error is None else None, error)
 
     # ---- the stage sequence ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tollhouse.access.build import Access
 from tollhouse.access.keys import KeyService
@@ -20,6 +20,7 @@ from tollhouse.caching.build import build_cache
 from tollhouse.caching.stage import ResponseCacheStage
 from tollhouse.gateway import Gateway
 from tollhouse.guardrails.chain import GuardrailChain
+from tollhouse.guardrails.moderator import Moderator
 from tollhouse.ledger.reports import Reports
 from tollhouse.ledger.usage import CostLedger, UsageLedger
 from tollhouse.pipeline.admission import Admission, Limiter
@@ -70,6 +71,7 @@ class Runtime:
     prompts: PromptRegistry | None = None  # None: stored prompts are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
+    moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
 
     @property
     def keys(self) -> KeyService:

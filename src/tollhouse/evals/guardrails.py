@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from tollhouse.evals import pii, training
+from tollhouse.evals import pii, synthetic, training
 from tollhouse.evals.ordinary import HELD_OUT
-from tollhouse.evals.report import SETS, prf, rate
+from tollhouse.evals.report import SETS, f1, prf, rate
 from tollhouse.evals.report import rows as _rows
 from tollhouse.guardrails.injection import InjectionDetector, InjectionModel
 from tollhouse.guardrails.moderation import NAMES, ModerationModel
@@ -43,7 +43,10 @@ def _pct(times: list[float]) -> str:
     return f"p50 {np.percentile(times, 50):.3f} ms  p99 {np.percentile(times, 99):.3f} ms"
 
 
-def eval_injection(path: Path, limit: int | None = None, latency_rows: int = 300) -> list[str]:
+def eval_injection(
+    path: Path, limit: int | None = None, latency_rows: int = 300, *, classifier: bool = False
+) -> list[str]:
+    """``classifier``: also cross-validate the opt-in embedding classifier (encodes every row: minutes)."""
     rows = _rows(path, limit)
     from tollhouse.embeddings.encoder import SentenceEncoder
 
@@ -54,28 +57,32 @@ def eval_injection(path: Path, limit: int | None = None, latency_rows: int = 300
         [r["text"] for r in rows],
         [int(r["label"]) for r in rows],
         [str(r.get("source", "")) for r in rows],
-        SentenceEncoder().encode,
+        SentenceEncoder().encode if classifier else None,
         training.ORDINARY if limit is None else min(training.ORDINARY, limit),  # a slice: fewer extras
         benign=benign,
+        synthetic_n=training.SYNTHETIC if limit is None else min(training.SYNTHETIC, 4 * limit),
     )
     folds = 5 if len(rows) >= 50 else 2
-    cv = training.cross_validate(prep, folds=folds, classifiers=(False, True))
+    configs = (False, True) if classifier else (False,)
+    cv = training.cross_validate(prep, folds=folds, classifiers=configs)
     out: list[str] = []
     y = [int(v) for v in prep.y[: prep.n]]
     rule = [int(r is not None) for r in prep.rule[: prep.n]]
     out.append(
         f"injection rules alone ({len(rows)} rows, fixed): {prf(*_counts(rule, y), _per_row(rule, y))}"
     )
-    for classifier in (False, True):
-        mode = "rules + model + embedding classifier" if classifier else "rules + model (default)"
-        preds, layers = cv[classifier]
+    for config in configs:
+        mode = "rules + model + embedding classifier" if config else "rules + model (default)"
+        preds, layers = cv[config]
         title = f"{folds}-fold cross-validation): {mode}"
         out += _injection_metrics(rows, y, preds[: prep.n], layers[: prep.n], title)
         if benign:
             fpr = rate(sum(preds[prep.n :]), len(benign))
             out.append(f"  moderation texts (benign long-form, n={len(benign)}, CV): FPR {fpr}")
+    shipped = InjectionModel.load()
+    out += generated_held_out(rows, benign, shipped.doc_threshold, limit)
     # Ordinary prompts written apart from the generated ones; the shipped model never saw them.
-    det = InjectionDetector(InjectionModel.load(), None, classifier=False)
+    det = InjectionDetector(shipped, None, classifier=False)
     flagged = sum(1 for t in HELD_OUT if (d := det.fast(t)[0]) is not None and d.injection)
     out.append(
         f"  ordinary prompts (held out, n={len(HELD_OUT)}): FPR {rate(flagged, len(HELD_OUT))} "
@@ -108,6 +115,54 @@ def eval_injection(path: Path, limit: int | None = None, latency_rows: int = 300
             out.append(
                 f"  latency {name:<9} {_pct(times[label])} (shipped default, {len(times[label])} rows)"
             )
+    return out
+
+
+def generated_held_out(
+    rows: list[dict[str, Any]], benign: list[str], doc_threshold: float, limit: int | None = None
+) -> list[str]:
+    """Generated prompts and documents from templates the model did not see: fitted with the generated data
+    of one half of the templates (``half=0``, plus the dev set and the benign texts), scored on the other
+    half. The failure kinds of issue 18, measured on phrasings that were never fitted."""
+    prep = training.prepare(
+        [r["text"] for r in rows],
+        [int(r["label"]) for r in rows],
+        [str(r.get("source", "")) for r in rows],
+        None,
+        training.ORDINARY if limit is None else min(training.ORDINARY, limit),
+        benign=benign,
+        synthetic_n=training.SYNTHETIC if limit is None else min(training.SYNTHETIC, 4 * limit),
+        half=0,
+    )
+    m = training.fit(prep, np.arange(len(prep.y), dtype=np.int64), doc_threshold)
+    det = InjectionDetector(m, None, classifier=False)
+    n = 600 if limit is None else min(600, 4 * limit)
+    texts, _, kinds = synthetic.direct(n, seed=11, half=1)
+    flags = [int(bool((d := det.fast(t)[0]) is not None and d.injection)) for t in texts]
+    out = ["injection, generated data from held-out templates (fitted on one half, scored on the other)"]
+    for kind in ("hijack", "extraction", "typo", "benign"):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        what = "FPR" if kind == "benign" else "recall"
+        out.append(f"  direct {kind:<11} {what} {rate(sum(flags[i] for i in idx), len(idx))} (n={len(idx)})")
+    docs, dlabels, _ = synthetic.documents(n, seed=11, half=1)
+    dflags = [int(det.document(t).injection) for t in docs]
+    pos = [i for i, y in enumerate(dlabels) if y]
+    neg = [i for i, y in enumerate(dlabels) if not y]
+    out.append(
+        f"  tool results: emails with an injected line  recall {rate(sum(dflags[i] for i in pos), len(pos))} "
+        f"(n={len(pos)}, document threshold {doc_threshold:.2f})"
+    )
+    out.append(
+        f"  tool results: ordinary business emails      FPR {rate(sum(dflags[i] for i in neg), len(neg))} "
+        f"(n={len(neg)})"
+    )
+    unseen = benign[200:]  # the document model trains on windows of the first 200 only
+    if unseen:
+        hits = sum(det.document(t).injection for t in unseen)
+        out.append(
+            f"  tool results: long-form web texts (moderation set, unseen)  FPR {rate(hits, len(unseen))} "
+            f"(n={len(unseen)})"
+        )
     return out
 
 
@@ -146,13 +201,14 @@ def eval_moderation(path: Path, limit: int | None = None) -> list[str]:
     )
     texts = training.Texts.of([normalise(r["prompt"]) for r in rows])
     folds = 5 if len(rows) >= 50 else 2
-    pred, per = training.cross_validate_moderation(texts, labels, folds=folds)
+    pred, per, probs = training.cross_validate_moderation(texts, labels, folds=folds)
     both = [int(a or b) for a, b in zip(lex, pred, strict=True)]
     out.append(
         f"  rules + classifier ({folds}-fold CV) flagged: {prf(*_counts(both, gold), _per_row(both, gold))}"
     )
     fp = sum(1 for b, g in zip(both, gold, strict=True) if b and not g)
     out.append(f"    false-positive rate on safe rows {rate(fp, len(gold) - sum(gold))}")
+    out.append("    " + at_max_fpr(lex, probs, gold, 0.03))
     for cat, (cp, cg) in per.items():
         out.append(
             f"    {cat:<3} {NAMES[cat]:<17} {prf(*_counts(cp, cg))}  "
@@ -168,6 +224,26 @@ def eval_moderation(path: Path, limit: int | None = None) -> list[str]:
     return out
 
 
+def at_max_fpr(lex: list[int], probs: list[float], gold: list[int], max_fpr: float) -> str:
+    """The best F1 over thresholds whose false-positive rate stays ≤ ``max_fpr`` (out-of-fold scores; the
+    threshold is chosen on the same rows, so the figure is an optimistic bound)."""
+    neg = len(gold) - sum(gold)
+    best: tuple[float, float, list[int]] | None = None
+    for th in np.arange(0.3, 0.99, 0.02):
+        pred = [int(bool(lx) or p >= th) for lx, p in zip(lex, probs, strict=True)]
+        tp, fp, fn = _counts(pred, gold)
+        if neg and fp / neg <= max_fpr and (best is None or f1(tp, fp, fn) > best[0]):
+            best = (f1(tp, fp, fn), float(th), pred)
+    if best is None:
+        return f"at FPR <= {max_fpr:.0%}: no threshold gets there"
+    pred = best[2]
+    fp = sum(1 for p, g in zip(pred, gold, strict=True) if p and not g)
+    return (
+        f"at FPR <= {max_fpr:.0%} (threshold {best[1]:.2f}, chosen on these scores): "
+        f"{prf(*_counts(pred, gold), _per_row(pred, gold))}  FPR {rate(fp, neg)}"
+    )
+
+
 def missing(datasets: Path, which: str) -> list[str]:
     """The dev-set files an evaluation needs that ``datasets`` lacks (for ``all``: only when it has none)."""
     names = ["injection", "pii", "moderation"] if which == "all" else [which]
@@ -175,15 +251,18 @@ def missing(datasets: Path, which: str) -> list[str]:
     return absent if which != "all" or len(absent) == len(names) else []
 
 
-def run(datasets: Path, which: str, limit: int | None = None) -> list[str]:
+def run(datasets: Path, which: str, limit: int | None = None, *, classifier: bool = False) -> list[str]:
     """The report lines; with ``all``, the sets ``datasets`` lacks are named and skipped."""
     out: list[str] = []
-    for name, evaluate in (("injection", eval_injection), ("pii", pii.run), ("moderation", eval_moderation)):
+    for name in ("injection", "pii", "moderation"):
         if which not in ("all", name):
             continue
         path = datasets / SETS[name]
         if not path.is_file():
             out.append(f"{name}: skipped, {path} not found")
             continue
-        out += evaluate(path, limit)
+        if name == "injection":
+            out += eval_injection(path, limit, classifier=classifier)
+        else:
+            out += (pii.run if name == "pii" else eval_moderation)(path, limit)
     return out

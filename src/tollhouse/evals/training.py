@@ -13,17 +13,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tollhouse.evals import synthetic
 from tollhouse.evals.ordinary import generate
 from tollhouse.guardrails.features import F32, LinearText, lexical_matrix, piece_embeddings, piece_matrix
-from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, rule_hit
+from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, rule_hit, segments
 from tollhouse.guardrails.moderation import CATEGORIES, ModerationModel
+from tollhouse.guardrails.normalize import normalise
 
 I64 = npt.NDArray[np.int64]
 L2 = 1e-4
-HARD_SOURCES = frozenset({"notinject", "xstest-safe"})  # benign look-alikes
+HARD_SOURCES = frozenset({"notinject", "xstest-safe"})  # benign look-alikes (label 0 only)
 HARD_WEIGHT = 3.0  # their weight in the loss, on top of class balancing
-THRESHOLD = 0.55
+THRESHOLD = 0.5
 ORDINARY = 400  # generated benign task prompts added to every training fold (guardrails/ordinary.py)
+SYNTHETIC = 1600  # generated direct prompts (evals/synthetic.py), half attacks, in every training fold
+DOCUMENTS = 1200  # generated emails, half with an injected line: the document model's windows
+DOC_THRESHOLD = 0.5  # replaced by the calibrated value (``calibrate_documents``) when training ships
 BAND = (0.45, 0.85)  # cheap probabilities re-scored by the embedding LR when the classifier is on
 MOD_THRESHOLD = 0.5
 
@@ -112,6 +117,34 @@ class Prepared:
     weight: npt.NDArray[np.float32]
     n: int
     scored: int
+    doc: Texts  # the document model's rows: the first ``n`` are the dev set's, then generated windows
+    doc_y: I64
+
+
+def document_rows(
+    half: synthetic.Half, seed: int, extra_benign: list[str], n: int = DOCUMENTS
+) -> tuple[list[str], list[int]]:
+    """The document model's generated rows: windows of generated emails (1 when a window holds the injected
+    line), injected lines alone, ordinary email lines, ordinary prompts, windows of ``extra_benign``."""
+    texts, _, lines = synthetic.documents(n, seed, half)
+    out: list[str] = []
+    ys: list[int] = []
+    for text, line in zip(texts, lines, strict=True):
+        for w in segments(text):
+            out.append(w)
+            ys.append(int(bool(line) and line in w))
+        if line:
+            out.append(line)
+            ys.append(1)
+    attacks, alabels, _ = synthetic.direct(n * SYNTHETIC // DOCUMENTS // 2, seed + 7, half)
+    out += [a for a, y in zip(attacks, alabels, strict=True) if y]  # attack lines pasted into content
+    ys += [1] * sum(alabels)
+    more = (
+        synthetic.benign_lines(n // 3, seed, half)
+        + generate(n // 3, seed)
+        + [w for t in extra_benign for w in segments(t)]
+    )
+    return out + more, ys + [0] * len(more)
 
 
 def prepare(
@@ -121,15 +154,22 @@ def prepare(
     embed: Callable[[list[str]], F32] | None,
     ordinary: int = ORDINARY,
     benign: list[str] | None = None,
+    *,
+    synthetic_n: int = SYNTHETIC,
+    half: synthetic.Half = None,
+    seed: int = 0,
 ) -> Prepared:
     """``benign``: extra texts known not to be injections (long-form web text from the moderation set).
-    ``embed`` (the sentence encoder) is needed only for the opt-in classifier's figures and weights."""
+    ``embed`` (the sentence encoder) is needed only for the opt-in classifier's figures and weights.
+    ``half``: generate from that half of the templates only (the eval scores the other half)."""
     n = len(texts)
+    dev_texts, dev_labels = list(texts), list(labels)
     more = benign or []
     generated = generate(ordinary) if ordinary else []
-    texts = [*texts, *more, *generated]
-    labels = [*labels, *[0] * (len(more) + len(generated))]
-    sources = [*sources, *["benign"] * len(more), *["ordinary"] * len(generated)]
+    made, made_y, _ = synthetic.direct(synthetic_n, seed, half) if synthetic_n else ([], [], [])
+    texts = [*texts, *more, *generated, *made]
+    labels = [*labels, *[0] * (len(more) + len(generated)), *made_y]
+    sources = [*sources, *["benign"] * len(more), *["ordinary"] * len(generated), *["synthetic"] * len(made)]
     seen: list[str] = []
     rules: list[str | None] = []
     for t in texts:
@@ -140,16 +180,29 @@ def prepare(
     hard = np.asarray([s in HARD_SOURCES for s in sources]) & (y == 0)
     weight = np.where(hard, HARD_WEIGHT, 1.0).astype(np.float32)
     emb = embed(seen) if embed is not None else None
-    return Prepared(seen, rules, Texts.of(seen), emb, y, weight, n, n + len(more))
+    docs = DOCUMENTS * synthetic_n // SYNTHETIC
+    doc_texts, doc_labels = document_rows(half, seed, more[:200], docs) if synthetic_n else ([], [])
+    doc = Texts.of([normalise(t) for t in [*dev_texts, *doc_texts]])
+    doc_y = np.asarray([*dev_labels, *doc_labels], dtype=np.int64)
+    return Prepared(seen, rules, Texts.of(seen), emb, y, weight, n, n + len(more), doc, doc_y)
 
 
-def fit(p: Prepared, idx: I64) -> InjectionModel:
+def fit(
+    p: Prepared, idx: I64, doc_threshold: float = DOC_THRESHOLD, *, documents: bool = True
+) -> InjectionModel:
+    """Both models on the rows ``idx`` (dev rows among them count for the document model too, with every
+    generated document row). ``documents=False``: a null document model (the direct-prompt CV)."""
     cheap = p.texts.fit(idx, p.y[idx], p.weight[idx])
+    if documents:
+        doc_idx = np.concatenate([idx[idx < p.n], np.arange(p.n, len(p.doc_y), dtype=np.int64)])
+        doc = p.doc.fit(doc_idx, p.doc_y[doc_idx])
+    else:
+        doc = LinearText(np.zeros_like(cheap.lex_w), np.zeros_like(cheap.piece_w), -30.0)
     if p.emb is not None:
         ew, eb = fit_logreg(p.emb[idx], p.y[idx], l2=L2, steps=500, weight=p.weight[idx])
     else:
         ew, eb = np.zeros(384, dtype=np.float32), 0.0
-    return InjectionModel(cheap, ew, eb, THRESHOLD, *BAND)
+    return InjectionModel(cheap, doc, doc_threshold, ew, eb, THRESHOLD, *BAND)
 
 
 def predict(m: InjectionModel, p: Prepared, i: int, classifier: bool = False) -> tuple[int, str]:
@@ -173,11 +226,26 @@ def cross_validate(
     always = np.arange(p.scored, len(p.y), dtype=np.int64)
     out = {c: ([0] * p.scored, [""] * p.scored) for c in classifiers}
     for k in range(folds):
-        m = fit(p, np.concatenate([np.flatnonzero(fold != k), always]))
+        m = fit(p, np.concatenate([np.flatnonzero(fold != k), always]), documents=False)
         for i in np.flatnonzero(fold == k):
             for c in classifiers:
                 out[c][0][i], out[c][1][i] = predict(m, p, int(i), c)
     return out
+
+
+DOC_MAX_FPR = 0.01  # on generated business emails from held-out templates
+
+
+def calibrate_documents(m: InjectionModel, benign_docs: list[str], seed: int = 11) -> float:
+    """The document threshold: the lowest on a 0.05 grid whose false-positive rate on emails generated from
+    the other half of the templates (``m`` fitted on ``half=0``) and on ``benign_docs`` stays ≤ 1 %."""
+    docs, labels, _ = synthetic.documents(DOCUMENTS, seed, half=1)
+    neg = np.asarray([m.doc_prob(t) for t, y in zip(docs, labels, strict=True) if not y])
+    other = np.asarray([m.doc_prob(t) for t in benign_docs]) if benign_docs else np.zeros(1)
+    for th in np.arange(0.5, 0.96, 0.05):
+        if (neg >= th).mean() <= DOC_MAX_FPR and (other >= th).mean() <= DOC_MAX_FPR * 3:
+            return round(float(th), 2)
+    return 0.95
 
 
 # ---- moderation ---------------------------------------------------------------------------------------
@@ -209,15 +277,18 @@ def fit_moderation(t: Texts, labels: Labels, idx: I64) -> ModerationModel:
 
 def cross_validate_moderation(
     t: Texts, labels: Labels, folds: int = 5, seed: int = 0
-) -> tuple[list[int], dict[str, tuple[list[int], list[int]]]]:
-    """Out-of-fold "flagged" predictions, and per category (every labelled one) out-of-fold (pred, gold)."""
+) -> tuple[list[int], dict[str, tuple[list[int], list[int]]], list[float]]:
+    """Out-of-fold "flagged" predictions, per category (every labelled one) out-of-fold (pred, gold), and
+    the out-of-fold "flagged" probabilities."""
     y = flagged(labels)
     fold = folds_of(y, folds, seed)
     pred = [0] * len(y)
+    probs = [0.0] * len(y)
     for k in range(folds):
         m = t.fit(np.flatnonzero(fold != k), y[fold != k])
         for i in np.flatnonzero(fold == k):
-            pred[i] = int(m.prob(t.norms[i]) >= MOD_THRESHOLD)
+            probs[i] = m.prob(t.norms[i])
+            pred[i] = int(probs[i] >= MOD_THRESHOLD)
     per: dict[str, tuple[list[int], list[int]]] = {}
     for cat in labels:
         rows, yc = _known(labels, cat, np.arange(len(y), dtype=np.int64))
@@ -230,4 +301,4 @@ def cross_validate_moderation(
             for j in np.flatnonzero(cfold == k):
                 cp[j] = int(m.prob(t.norms[rows[j]]) >= MOD_THRESHOLD)
         per[cat] = (cp, [int(v) for v in yc])
-    return pred, per
+    return pred, per, probs

@@ -3,6 +3,12 @@
 Layers, cheapest first: high-precision regex rules on the normalised text (and its base64 / ROT13
 decodings) block at once; a logistic regression over hashed n-grams and word pieces (~0.2 ms) decides the
 rest. Opt-in, an uncertain band is re-scored with the embedded encoder (~10 ms, in a worker thread).
+
+Two contexts, two models with their own thresholds (ADR 0017): a *direct* model for what the user typed, and
+a *document* model for untrusted content (tool results): it scores each window of two sentences and flags
+the content when any window reads as an instruction addressed to the assistant, so an attack line buried in
+an ordinary email is not diluted by the text around it, and the email's own requests ("please forward the
+invoice") are not read as attacks on the assistant.
 Weights ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``; weights only).
 """
 
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -57,7 +64,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         ("reveal_prompt", r"\b(reveal|print|show|repeat|output|leak|tell me|display)\b.{0,30}\b(your|the) "
          r"(system|initial|original|hidden|secret) (prompt|instructions|message)\b"),
         ("persona_jailbreak", r"\b(do anything now|developer mode|dan mode|\bdan\b,|"
-         r"unfiltered (ai|model|assistant)|without (any )?(restrictions|filters|censorship|limitations)|"
+         r"unfiltered (ai|model|assistant)|"
+         r"(you|ai|assistant|model|chatbot|respond|answer|reply|act|operate)\b.{0,30}"
+         r"without (any )?(restrictions|filters|censorship|limitations)|"
          r"jailbr(eak|oken) mode|you are (now )?(a |an )?jailbr(eak|oken))\b"),
         ("act_unrestricted", r"\b(pretend|act|behave|roleplay) (as|like|that)\b.{0,60}\b(no|without|free of|"
          r"not bound by) (rules|restrictions|limits|guidelines|filters|ethics|morals)\b"),
@@ -73,6 +82,18 @@ def rule_hit(norm: str) -> str | None:
     return None
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+MAX_SEGMENTS = 64  # windows scored per document (the rest of a long document is read by the rules only)
+
+
+def segments(text: str) -> list[str]:
+    """Windows of two consecutive sentences / lines of a document (the whole text when it has one)."""
+    parts = [p for p in _SENTENCE.split(text) if p.strip()]
+    if len(parts) < 2:
+        return parts or [text]
+    return [f"{a} {b}" for a, b in itertools.pairwise(parts)][:MAX_SEGMENTS]
+
+
 def all_views(text: str) -> tuple[str, list[str]]:
     """The normalised text and the extra views rules also see (base64 decodings, ROT13)."""
     norm = normalise(text)
@@ -84,6 +105,8 @@ class InjectionModel:
     """Fitted weights: the cheap joint model (lexical + word pieces), the embedding LR and thresholds."""
 
     cheap: LinearText
+    doc: LinearText  # the document model: scores windows of untrusted content
+    doc_threshold: float
     emb_w: F32
     emb_b: float
     threshold: float  # on the cheap probability (or, in the band, on the mean with the embedding LR)
@@ -98,6 +121,8 @@ class InjectionModel:
     def _of(cls, z: Any) -> InjectionModel:
         return cls(
             cheap=LinearText.of(z, "lex_w", "piece_w", "bias"),
+            doc=LinearText.of(z, "doc_lex_w", "doc_piece_w", "doc_bias"),
+            doc_threshold=float(z["doc_threshold"]),
             emb_w=np.ascontiguousarray(z["emb_w"], dtype=np.float32),
             emb_b=float(z["emb_b"]),
             threshold=float(z["threshold"]),
@@ -111,12 +136,20 @@ class InjectionModel:
             lex_w=self.cheap.lex_w.astype(np.float16),
             piece_w=self.cheap.piece_w.astype(np.float16),
             bias=np.float32(self.cheap.bias),
+            doc_lex_w=self.doc.lex_w.astype(np.float16),
+            doc_piece_w=self.doc.piece_w.astype(np.float16),
+            doc_bias=np.float32(self.doc.bias),
+            doc_threshold=np.float32(self.doc_threshold),
             emb_w=self.emb_w,
             emb_b=np.float32(self.emb_b),
             threshold=np.float32(self.threshold),
             band_low=np.float32(self.band_low),
             band_high=np.float32(self.band_high),
         )
+
+    def doc_prob(self, text: str) -> float:
+        """The highest document-model probability over the text's windows."""
+        return max((self.doc.prob(normalise(w)) for w in segments(text)), default=0.0)
 
     def emb_prob(self, vec: F32) -> float:
         return sigmoid(float(vec @ self.emb_w) + self.emb_b)
@@ -152,7 +185,7 @@ class Encoder:
 @dataclass(slots=True)
 class Detection:
     injection: bool
-    layer: str  # rule:<name> | short | model | classifier
+    layer: str  # rule:<name> | short | model | classifier | document
     score: float
 
 
@@ -181,20 +214,34 @@ class InjectionDetector:
             return None, seen, p
         return Detection(p >= self.model.threshold, "model", p), seen, p
 
-    async def detect(self, text: str) -> Detection:
-        key = hashlib.blake2b(text.encode(), digest_size=16).digest()  # no text is kept
+    def document(self, text: str) -> Detection:
+        """Untrusted content (a tool result): the rules over the whole text, then the document model."""
+        norm, extra = all_views(text)
+        for view in (norm, *extra):
+            hit = rule_hit(view)
+            if hit is not None:
+                return Detection(True, f"rule:{hit}", 1.0)
+        p = self.model.doc_prob(text)
+        return Detection(p >= self.model.doc_threshold, "document", p)
+
+    async def detect(self, text: str, *, document: bool = False) -> Detection:
+        """``document``: untrusted content (a tool result), judged by the document model."""
+        # A digest per context, no text kept: the same text may be a prompt and a tool result.
+        key = hashlib.blake2b(text.encode(), digest_size=16, person=b"doc" if document else b"").digest()
         hit = self._seen.get(key)
         if hit is not None:
             self._seen.move_to_end(key)
             return hit
-        if len(text) > OFFLOOP_CHARS:  # ~1 ms of normalising and hashing: keep it off the event loop
-            found, seen, p = await asyncio.to_thread(self.fast, text)
+        offloop = len(text) > OFFLOOP_CHARS  # ~1 ms of normalising and hashing: keep it off the event loop
+        if document:
+            found = await asyncio.to_thread(self.document, text) if offloop else self.document(text)
         else:
-            found, seen, p = self.fast(text)
-        if found is None:
-            assert self.encoder is not None
-            mean = (p + self.model.emb_prob(await self.encoder.encode(seen))) / 2
-            found = Detection(mean >= self.model.threshold, "classifier", mean)
+            maybe, seen, p = await asyncio.to_thread(self.fast, text) if offloop else self.fast(text)
+            if maybe is None:
+                assert self.encoder is not None
+                mean = (p + self.model.emb_prob(await self.encoder.encode(seen))) / 2
+                maybe = Detection(mean >= self.model.threshold, "classifier", mean)
+            found = maybe
         self._seen[key] = found
         if len(self._seen) > CACHE_SIZE:
             self._seen.popitem(last=False)
@@ -231,10 +278,10 @@ class InjectionGuard:
             text = m.text()[: self.max_chars]
             if not text.strip():
                 continue
-            det = await self.detector.detect(text)
+            indirect = m.role == "tool"
+            det = await self.detector.detect(text, document=indirect)
             if not det.injection:
                 continue
-            indirect = m.role == "tool"
             if indirect and self.mode == "redact":
                 rewritten = rewritten or list(messages)
                 rewritten[i] = Message(

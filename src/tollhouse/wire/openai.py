@@ -5,6 +5,7 @@ inside them: ``wire.openai_content``). Used by the API (parse, render) and by th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -354,6 +355,32 @@ def embedding_response_to_dict(r: EmbeddingResponse) -> dict[str, Any]:
         "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(r.data)],
         "model": r.model,
         "usage": {"prompt_tokens": r.usage.prompt_tokens, "total_tokens": r.usage.prompt_tokens},
+    }
+
+
+class ModerationResult(Protocol):
+    @property
+    def flagged(self) -> bool: ...
+    @property
+    def categories(self) -> dict[str, bool]: ...
+    @property
+    def scores(self) -> dict[str, float]: ...
+
+
+def moderation_to_dict(request_id: str, model: str, results: Sequence[ModerationResult]) -> dict[str, Any]:
+    """OpenAI's ``CreateModerationResponse``: one result per input, in order."""
+    return {
+        "id": f"modr-{request_id or uuid.uuid4().hex}",
+        "model": model,
+        "results": [
+            {
+                "flagged": r.flagged,
+                "categories": r.categories,
+                "category_scores": r.scores,
+                "category_applied_input_types": {c: ["text"] for c in r.categories},
+            }
+            for r in results
+        ],
     }
 
 

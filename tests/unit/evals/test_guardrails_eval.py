@@ -19,7 +19,10 @@ def test_eval_guardrails_on_a_slice(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "guardrails", "--datasets", str(datasets), "--limit", "40"]) == 0
     out = capsys.readouterr().out
     assert "injection (40 rows, 2-fold cross-validation): rules + model (default)" in out
-    assert "injection (40 rows, 2-fold cross-validation): rules + model + embedding classifier" in out
+    assert "embedding classifier" not in out  # only with --classifier (it encodes every row)
+    for kind in ("hijack", "extraction", "typo", "benign"):
+        assert f"direct {kind}" in out
+    assert "emails with an injected line  recall" in out and "ordinary business emails      FPR" in out
     assert "notinject" in out and "xstest-safe" in out and "FPR" in out and "ordinary prompts" in out
     assert "latency benign" in out and "latency injection" in out
     assert "moderation texts (benign long-form" in out and "questions (paraphrase set" in out
@@ -27,6 +30,7 @@ def test_eval_guardrails_on_a_slice(capsys: pytest.CaptureFixture[str]) -> None:
     assert "look-alikes flagged" in out and "timestamp 0.000" in out and "STREET_ADDRESS" in out
     assert "EMAIL_ADDRESS" in out and "not supported" in out and "PERSON" in out
     assert "moderation (40 rows" in out and "rules + classifier (2-fold CV) flagged" in out
+    assert "at FPR <= 3%" in out
     assert "sexual" in out and "latency" in out
 
 

@@ -439,3 +439,53 @@ class EmbeddingCreateRequest(Wire):
             dimensions=self.dimensions,
             user=self.user,
         )
+
+
+MAX_MODERATION_INPUTS = 32  # texts per moderation request
+MAX_MODERATION_CHARS = 32_000  # characters per text
+
+
+class ModerationCreateRequest(Wire):
+    """Body of `POST /v1/moderations`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"model": "omni-moderation-latest", "input": "I want to hurt them."}]}
+    )
+
+    model: str | None = Field(None, description="Any moderation model name; one classifier answers.")
+    input: str | list[Any] = Field(
+        ...,
+        description=f"A string, or a list of up to {MAX_MODERATION_INPUTS} strings or "
+        '`{"type": "text", "text": …}` parts; at most {MAX_MODERATION_CHARS} characters each.',
+    )
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _inputs(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return _moderation_text(v, "")
+        if not isinstance(v, list):
+            raise ValueError("must be a string or a list of strings or text parts")
+        if not v:
+            raise ValueError("input must not be empty")
+        if len(v) > MAX_MODERATION_INPUTS:
+            raise ValueError(f"at most {MAX_MODERATION_INPUTS} inputs per request")
+        out = []
+        for i, item in enumerate(v):
+            if isinstance(item, dict):
+                if item.get("type") != "text" or not isinstance(item.get("text"), str):
+                    raise FieldError(str(i), "only text parts are moderated ({'type': 'text', 'text': ...})")
+                item = item["text"]
+            if not isinstance(item, str):
+                raise FieldError(str(i), "items must be strings or text parts")
+            out.append(_moderation_text(item, f"input {i} "))
+        return out
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else [str(t) for t in self.input]
+
+
+def _moderation_text(text: str, where: str) -> str:
+    if len(text) > MAX_MODERATION_CHARS:
+        raise ValueError(f"{where}is too long: at most {MAX_MODERATION_CHARS} characters")
+    return text

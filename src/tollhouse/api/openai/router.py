@@ -11,18 +11,21 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tollhouse.api.cache_control import cache_control
-from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
+from tollhouse.api.deps import credential, get_gateway, get_runtime, new_context, parse_body
 from tollhouse.api.disconnect import gone, unless_disconnected
 from tollhouse.api.openai.protocol import (
     ChatCompletionRequest,
     CompletionCreateRequest,
     EmbeddingCreateRequest,
+    ModerationCreateRequest,
     Wire,
 )
 from tollhouse.api.prompt_ref import HEADER as PROMPT_HEADER
 from tollhouse.api.render import cost_trailer, json_response, sse_response
 from tollhouse.errors import ModelNotFound
+from tollhouse.guardrails.moderator import MODEL_NAME
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
+from tollhouse.types import Estimate
 from tollhouse.wire import openai as wire
 
 router = APIRouter()
@@ -102,6 +105,25 @@ async def embeddings(request: Request) -> Response:
     if body.encoding_format == "base64":
         wire.encode_base64(out)
     return json_response(out)
+
+
+@router.post("/v1/moderations", include_in_schema=False)
+async def moderations(request: Request) -> Response:
+    """OpenAI's moderation endpoint, answered by the gateway's own classifier (no upstream call)."""
+    gw = get_gateway(request)
+    ctx = new_context(request, "moderations")
+    try:
+        await gw.authenticate(ctx, credential(request))
+        body = await parse_body(request, ModerationCreateRequest)
+        _note_ignored(body)
+        texts = body.texts()
+        moderator = get_runtime(request).moderator
+        estimate = Estimate(sum(len(t) for t in texts) // 4 + 1, 0)  # tokens for rate limits: ~4 chars each
+        results = await gw.local(ctx, MODEL_NAME, estimate, lambda: [moderator.moderate(t) for t in texts])
+    except Exception as exc:
+        gw.refused(ctx, exc)
+        raise
+    return json_response(wire.moderation_to_dict(ctx.request_id, MODEL_NAME, results))
 
 
 @router.get("/v1/models", include_in_schema=False)
