@@ -7,16 +7,25 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from tollhouse.api.admin import Admin
 from tollhouse.api.deps import PromptsDep
+from tollhouse.api.prompts_schema import (
+    DataList,
+    ExperimentOut,
+    LabelEvent,
+    PromptDetail,
+    PromptList,
+    PromptVersionOut,
+    VersionMetrics,
+)
 from tollhouse.api.render import json_response
 from tollhouse.errors import InvalidRequest, NotFound
 from tollhouse.prompts import views
 from tollhouse.prompts.drafts import check_label
 
-router = APIRouter(prefix="/admin/prompts", include_in_schema=False, dependencies=[Admin])
+router = APIRouter(prefix="/admin/prompts", tags=["Prompts (admin)"], dependencies=[Admin])
 
 
 async def _json(request: Request) -> Any:
@@ -26,17 +35,17 @@ async def _json(request: Request) -> Any:
         raise InvalidRequest("The body is not valid JSON.") from None
 
 
-@router.get("")
+@router.get("", responses={200: {"model": PromptList}})
 async def list_prompts(prompts: PromptsDep) -> Response:
     return json_response({"data": [views.summary(p) for p in prompts.all()]})
 
 
-@router.get("/{pid}")
+@router.get("/{pid}", responses={200: {"model": PromptDetail}})
 async def show_prompt(pid: str, prompts: PromptsDep) -> Response:
     return json_response(views.detail(prompts.get(pid)))
 
 
-@router.post("/{pid}/versions")
+@router.post("/{pid}/versions", status_code=201, responses={201: {"model": PromptVersionOut}})
 async def push_version(pid: str, request: Request, prompts: PromptsDep) -> Response:
     version = await prompts.push(pid, await _json(request), author="api")
     resp = json_response(version.to_dict())
@@ -44,7 +53,7 @@ async def push_version(pid: str, request: Request, prompts: PromptsDep) -> Respo
     return resp
 
 
-@router.get("/{pid}/versions/{number}")
+@router.get("/{pid}/versions/{number}", responses={200: {"model": PromptVersionOut}})
 async def show_version(pid: str, number: int, prompts: PromptsDep) -> Response:
     version = prompts.get(pid).versions.get(number)
     if version is None:
@@ -52,14 +61,14 @@ async def show_version(pid: str, number: int, prompts: PromptsDep) -> Response:
     return json_response(version.to_dict())
 
 
-@router.get("/{pid}/versions/{number}/metrics")
+@router.get("/{pid}/versions/{number}/metrics", responses={200: {"model": VersionMetrics}})
 async def version_metrics(
     pid: str, number: int, prompts: PromptsDep, against: int | None = Query(None)
 ) -> Response:
     return json_response(await prompts.version_metrics(pid, number, against))
 
 
-@router.get("/{pid}/diff")
+@router.get("/{pid}/diff", response_class=PlainTextResponse)
 async def diff(
     pid: str, prompts: PromptsDep, a: int = Query(..., alias="from"), b: int = Query(..., alias="to")
 ) -> Response:
@@ -70,7 +79,7 @@ async def diff(
     return Response(text, media_type="text/plain")
 
 
-@router.put("/{pid}/labels/{label}")
+@router.put("/{pid}/labels/{label}", responses={200: {"model": LabelEvent}})
 async def move_label(pid: str, label: str, request: Request, prompts: PromptsDep) -> Response:
     check_label(label)
     body = await _json(request)
@@ -82,12 +91,12 @@ async def move_label(pid: str, label: str, request: Request, prompts: PromptsDep
     return json_response(event.to_dict())
 
 
-@router.post("/{pid}/labels/{label}/rollback")
+@router.post("/{pid}/labels/{label}/rollback", responses={200: {"model": LabelEvent}})
 async def roll_back(pid: str, label: str, prompts: PromptsDep) -> Response:
     return json_response((await prompts.roll_back(pid, label, "api")).to_dict())
 
 
-@router.put("/{pid}/experiment")
+@router.put("/{pid}/experiment", responses={200: {"model": ExperimentOut}})
 async def set_experiment(pid: str, request: Request, prompts: PromptsDep) -> Response:
     body = await _json(request)
     if body is not None and not isinstance(body, dict):
@@ -96,19 +105,19 @@ async def set_experiment(pid: str, request: Request, prompts: PromptsDep) -> Res
     return json_response({"id": pid, "experiment": body})
 
 
-@router.delete("/{pid}/experiment")
+@router.delete("/{pid}/experiment", responses={200: {"model": ExperimentOut}})
 async def end_experiment(pid: str, prompts: PromptsDep) -> Response:
     await prompts.set_experiment(pid, None)
     return json_response({"id": pid, "experiment": None})
 
 
-@router.get("/{pid}/evaluations")
+@router.get("/{pid}/evaluations", responses={200: {"model": DataList}})
 async def evaluations(pid: str, prompts: PromptsDep) -> Response:
     """Results of ``tollhouse eval prompt`` runs, newest last."""
     return json_response({"data": prompts.get(pid).evaluations})
 
 
-@router.get("/{pid}/shadow")
+@router.get("/{pid}/shadow", responses={200: {"model": DataList}})
 async def shadow_answers(pid: str, prompts: PromptsDep) -> Response:
     prompts.get(pid)
     return json_response({"data": list(prompts.shadow_answers.get(pid, ()))})

@@ -14,7 +14,9 @@ from tollhouse.api.openai.protocol import (
     ChatCompletionRequest,
     CompletionCreateRequest,
     EmbeddingCreateRequest,
+    ModerationCreateRequest,
 )
+from tollhouse.api.prompts_schema import ModerationOut
 from tollhouse.api.schema_models import ChatCompletion, Completion, EmbeddingList, Model, ModelList
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -73,4 +75,13 @@ def _models() -> dict[str, Any]:  # pragma: no cover - schema only
     responses={200: {"model": Model}},
 )
 def _model(model_id: str) -> dict[str, Any]:  # pragma: no cover - schema only
+    raise NotImplementedError
+
+
+@docs_router.post(
+    "/v1/moderations",
+    summary="Classify text as unsafe (OpenAI's moderation schema, answered by the gateway's own classifier)",
+    responses={200: {"model": ModerationOut}},
+)
+def _moderations(body: ModerationCreateRequest) -> dict[str, Any]:  # pragma: no cover - schema only
     raise NotImplementedError
