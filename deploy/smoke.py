@@ -86,6 +86,7 @@ def main() -> int:
     status, _, key = a.call("POST", "/admin/keys", admin, {"name": f"smoke-{run}", "rpm": 5})
     report(status == 201, f"key created on A ({key.get('id') if isinstance(key, dict) else key})")
     secret, key_id = key["key"], key["id"]
+    first_use = time.monotonic()  # the key's bucket starts full at its first request and refills 5/60 per s
     seen = until(5, lambda: b.call("POST", "/v1/chat/completions", secret, chat(model, "hello"))[0] == 200)
     report(bool(seen), "the key works on B")
 
@@ -94,9 +95,13 @@ def main() -> int:
         r.call("POST", "/v1/chat/completions", secret, chat(model, f"n{i}"))[0]
         for i, r in enumerate([a, b, a, b, a, b])
     ]
+    refilled = int((time.monotonic() - first_use) * 5 / 60)  # tokens back since the first request
+    allowed = min(6, 4 + refilled)
     report(
-        statuses.count(200) == 4 and statuses.count(429) == 2,
-        f"one rpm limit of 5 over both replicas: statuses {statuses}",
+        statuses.count(200) + statuses.count(429) == 6
+        and 4 <= statuses.count(200) <= allowed
+        and (allowed == 6 or 429 in statuses),
+        f"one rpm limit of 5 over both replicas: statuses {statuses} ({allowed} allowed)",
     )
 
     # Cache: an answer stored by A is served by B.
