@@ -92,7 +92,11 @@ def _ask(gw: GatewayProcess, key: str) -> httpx.Response:
 
 
 def _labels(gw: GatewayProcess) -> dict[str, int]:
-    return dict(httpx.get(f"{gw.root}/admin/prompts/support", headers=AUTH).json()["labels"])
+    r = httpx.get(f"{gw.root}/admin/prompts/support", headers=AUTH)
+    if r.status_code == 404:  # this process has not reloaded the prompt yet
+        return {}
+    assert r.status_code == 200, r.text
+    return dict(r.json()["labels"])
 
 
 def _until(pred: Any, timeout: float = 5.0) -> None:
