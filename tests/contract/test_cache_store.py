@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,10 +38,14 @@ async def test_get_set_replace(store: CacheStore) -> None:
 
 
 async def test_ttl_expiry(store: CacheStore) -> None:
-    await store.set("short", b"v", 0.1, "key:a", "m")
+    ttl = 1.0  # long enough that a loaded machine still reads the entry before it expires
+    set_at = time.monotonic()
+    await store.set("short", b"v", ttl, "key:a", "m")
     await store.set("long", b"v", 60, "key:a", "m")
-    assert await store.get("short") == b"v"
-    await asyncio.sleep(0.25)
+    fresh = await store.get("short")
+    if time.monotonic() - set_at < ttl * 0.8:
+        assert fresh == b"v"
+    await asyncio.sleep(max(0.0, set_at + ttl + 0.3 - time.monotonic()))
     assert await store.get("short") is None
     assert await store.get("long") == b"v"
     assert await store.entries() == 1

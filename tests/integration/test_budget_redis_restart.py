@@ -69,9 +69,14 @@ async def test_a_restarted_redis_does_not_reset_the_days_spend(
         await _recorded(rt, 29)
         throwaway_redis.stop()
         throwaway_redis.start()  # empty: every counter is gone
+        # The pool's connections died with the server: the first commands on them may answer 503 until
+        # they reconnect. Never a 200: the day's spend is rebuilt before anything is admitted.
+        deadline = time.monotonic() + 10
+        while (first := await _fire(rt, 1)) != [429]:
+            assert first == [503] and time.monotonic() < deadline, first
         statuses = await _fire(rt, 29)
         # Rebuilt from the ledger: the day's $29 are spent, nothing more is admitted.
-        assert 200 not in statuses, statuses
-        assert statuses.count(429) >= 28  # budget_exceeded (a first command on a dead connection: 503)
+        # budget_exceeded; a command on another pooled connection that died with the server may still 503.
+        assert set(statuses) <= {429, 503} and statuses.count(429) >= 15, statuses
         costs = await rt.reports.costs(0, time.time() + 1)
         assert costs["total_cost_usd"] == pytest.approx(29.0)

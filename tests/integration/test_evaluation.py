@@ -9,18 +9,19 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import mock_settings
+from tests.support.stores import pg_schema
 
 from tollhouse.app import create_app
 from tollhouse.settings import Settings
 from tollhouse.stores.evaluation import EvalRecord, EvalStore, Feedback, PostgresEvalStore, SqliteEvalStore
 
-PG_DSN = os.environ.get("TOLLHOUSE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_ENV = "TH_TEST_EVAL_DSN"
 
 
@@ -33,13 +34,18 @@ def _pg_up() -> bool:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "postgres":
-        if not _pg_up():
-            pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-        monkeypatch.setenv(PG_ENV, PG_DSN)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The backend's name; for PostgreSQL, ``PG_ENV`` names a schema of this test's own, so runs that share
+    the server (other test sessions, other tests' retention purges) never see each other's rows."""
     name: str = request.param
-    return name
+    if name != "postgres":
+        yield name
+        return
+    if not _pg_up():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with pg_schema() as dsn:
+        monkeypatch.setenv(PG_ENV, dsn)
+        yield name
 
 
 def eval_settings(backend: str, tmp_path: Path, **extra: Any) -> Settings:
@@ -59,7 +65,9 @@ def eval_settings(backend: str, tmp_path: Path, **extra: Any) -> Settings:
 
 
 def open_store(backend: str, tmp_path: Path) -> EvalStore:
-    return SqliteEvalStore(str(tmp_path / "eval.db")) if backend == "sqlite" else PostgresEvalStore(PG_DSN)
+    if backend == "sqlite":
+        return SqliteEvalStore(str(tmp_path / "eval.db"))
+    return PostgresEvalStore(os.environ[PG_ENV])
 
 
 async def fetch(backend: str, tmp_path: Path, request_id: str) -> dict[str, Any] | None:
