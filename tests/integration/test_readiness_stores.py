@@ -73,3 +73,14 @@ def test_one_database_entry_per_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     base["ledger"] = {"enabled": True, "backend": "postgres", "postgres_dsn_env": "B_DSN"}
     names = [t.name for t in network_stores(Settings.model_validate(base))]
     assert names == ["database:A_DSN", "database:B_DSN"]
+
+
+def test_stored_prompts_on_the_network_are_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P_DSN", "postgresql://p@h/z")
+    base: dict[str, Any] = mock_settings().model_dump()
+    prompts = {"enabled": True, "backend": "postgres", "postgres_dsn_env": "P_DSN", "counters": "redis"}
+    base["prompts"] = prompts
+    targets = {t.name: t.used_by for t in network_stores(Settings.model_validate(base))}
+    assert targets == {"redis": ("prompts.counters",), "database": ("prompts",)}
+    base["prompts"] = {**prompts, "enabled": False}
+    assert network_stores(Settings.model_validate(base)) == []

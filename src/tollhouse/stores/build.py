@@ -177,6 +177,7 @@ def network_stores(settings: Settings) -> list[StoreTarget]:
             ),
             ("idempotency", settings.idempotency.store if settings.idempotency.enabled else "off"),
             ("routing.breaker", settings.routing.breaker.store),
+            ("prompts.counters", settings.prompts.counters if settings.prompts.enabled else "off"),
         )
         if backend == "redis"
     ]
@@ -189,8 +190,11 @@ def network_stores(settings: Settings) -> list[StoreTarget]:
         ("keys", settings.keys, True),
         ("ledger", settings.ledger, settings.ledger.enabled),
         ("telemetry.evaluation", settings.telemetry.evaluation, settings.telemetry.evaluation.enabled),
+        ("prompts", settings.prompts, settings.prompts.enabled),
     ):
-        if on and cfg.backend == "postgres":
+        counters_pg = section == "prompts" and settings.prompts.counters == "postgres"
+        uses_pg = cfg.backend == "postgres" or counters_pg
+        if on and uses_pg:
             dsn = dsn_from_env(cfg.postgres_dsn_env, section)
             dsns.setdefault(dsn, []).append(section)
             env_of.setdefault(dsn, cfg.postgres_dsn_env or "")
