@@ -22,7 +22,7 @@ from tollhouse.stores.sqlite import SqliteLedgerStore
 MODELS = [("gpt-4o-mini", 0.15, 0.6), ("claude-haiku", 0.8, 4.0), ("llama-local", 0.0, 0.0), ("gpt-4o", 2.5, 10.0)]
 TEAMS = {"alice": "search", "bob": "search", "carol": "support", "dave": "support", "erin": "labs"}
 KEYS = [f"key_{i:016x}" for i in range(1, 9)]
-RULES = [("pii", "redact"), ("injection", "block"), ("moderation", "flag"), ("injection", "shadow")]
+RULES = [("pii", "redact"), ("injection", "block"), ("moderation", "flag"), ("injection", "shadow_block")]
 
 
 def record(rng: random.Random, ts: float) -> LedgerRecord:

@@ -44,6 +44,14 @@ class LedgerViews(Protocol):
         """p50 and p95 of ``latency_ms`` over the window (None: no records)."""
         ...
 
+    async def hourly(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """Sums per UTC hour and (model, key_id, user, team): ``HOURLY_COLUMNS``."""
+        ...
+
+    async def latencies(self, since: float, until: float) -> list[tuple[float, float]]:
+        """(ts, latency_ms) of every record of the window, unordered."""
+        ...
+
     async def search(self, search: Search) -> list[dict[str, Any]]:
         """Newest first."""
         ...
@@ -65,6 +73,23 @@ def _series_sql(bucket: str, since: str, until: str, step: str) -> str:
         "COALESCE(SUM(cost_usd), 0) AS cost_usd, COALESCE(SUM(saved_usd), 0) AS saved_usd, "
         "SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cache_hits "
         f"FROM ledger WHERE ts >= {since} AND ts < {until} GROUP BY b ORDER BY b"
+    )
+
+
+HOURLY_COLUMNS = (
+    "hour", "model", "key_id", "user", "team",
+    "requests", "errors", "tokens", "cost_usd", "saved_usd", "cache_hits",
+)  # fmt: skip
+
+
+def _hourly_sql(hour: str, since: str, until: str) -> str:
+    return (
+        f'SELECT {hour} AS hour, model, key_id, "user", team, COUNT(*), '
+        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
+        "COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)), 0), "
+        "COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), "
+        "SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) "
+        f'FROM ledger WHERE ts >= {since} AND ts < {until} GROUP BY hour, model, key_id, "user", team'
     )
 
 
@@ -161,6 +186,22 @@ class SqliteLedgerViews:
 
         return await self._db.run(run)
 
+    async def hourly(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        sql = _hourly_sql("CAST(ts / 3600 AS INTEGER) * 3600", "?", "?")
+
+        def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sql, (since, until))]
+
+        return await self._db.run(run)
+
+    async def latencies(self, since: float, until: float) -> list[tuple[float, float]]:
+        sql = "SELECT ts, latency_ms FROM ledger WHERE ts >= ? AND ts < ?"
+
+        def run(conn: sqlite3.Connection) -> list[tuple[float, float]]:
+            return [(r[0], r[1] or 0.0) for r in conn.execute(sql, (since, until))]
+
+        return await self._db.run(run)
+
     async def search(self, search: Search) -> list[dict[str, Any]]:
         sql, args = _search_sql(search, lambda _i: "?")
 
@@ -220,6 +261,17 @@ class PostgresLedgerViews:
         async with self._pool.acquire() as conn:
             r = await conn.fetchrow(sql, since, until)
         return r[0], r[1]
+
+    async def hourly(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        sql = _hourly_sql("(FLOOR(ts / 3600) * 3600)::BIGINT", "$1", "$2")
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, since, until)
+        return [tuple(r) for r in rows]
+
+    async def latencies(self, since: float, until: float) -> list[tuple[float, float]]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT ts, latency_ms FROM ledger WHERE ts >= $1 AND ts < $2", since, until)
+        return [(r[0], r[1] or 0.0) for r in rows]
 
     async def search(self, search: Search) -> list[dict[str, Any]]:
         sql, args = _search_sql(search, lambda i: f"${i}")

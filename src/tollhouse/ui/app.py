@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings
 from tollhouse.ui import pages_core, pages_keys, pages_ops
-from tollhouse.ui.store import UiStore, ui_store
+from tollhouse.ui.store import ui_store
 from tollhouse.ui.tail import Tail
 from tollhouse.ui.web import SECURITY_HEADERS, Dashboard
 
@@ -29,9 +29,9 @@ from tollhouse.ui.web import SECURITY_HEADERS, Dashboard
 class _Headers:
     """Adds the security headers to every answer; opens the store before the first request."""
 
-    def __init__(self, app: ASGIApp, store: UiStore) -> None:
+    def __init__(self, app: ASGIApp, dash: Dashboard) -> None:
         self.app = app
-        self.store = store
+        self.dash = dash
         self._opened = False
         self._lock = asyncio.Lock()
         self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
@@ -43,7 +43,7 @@ class _Headers:
         if not self._opened:
             async with self._lock:
                 if not self._opened:
-                    await self.store.open()
+                    await self.dash.open()
                     self._opened = True
 
         async def sending(message: Message) -> None:
@@ -60,13 +60,14 @@ class DashboardApp:
     def __init__(self, settings: Settings) -> None:
         self.tail = Tail()
         self.store = ui_store(settings)
+        self.dash: Dashboard | None = None
 
     def asgi(self, parent: FastAPI) -> ASGIApp:
         def runtime() -> Runtime:
             rt: Runtime = parent.state.runtime
             return rt
 
-        dash = Dashboard(self.store, self.tail, runtime)
+        dash = self.dash = Dashboard(self.store, self.tail, runtime)
         static = Path(str(files("tollhouse.ui") / "static"))
         app = Starlette(
             routes=[
@@ -76,7 +77,10 @@ class DashboardApp:
                 *pages_ops.routes(dash),
             ]
         )
-        return _Headers(app, self.store)
+        return _Headers(app, dash)
 
     async def aclose(self) -> None:
-        await self.store.aclose()
+        if self.dash is not None:
+            await self.dash.aclose()
+        else:
+            await self.store.aclose()

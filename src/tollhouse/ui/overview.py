@@ -11,6 +11,8 @@ from typing import Any
 
 from tollhouse.runtime import Runtime
 from tollhouse.stores.ledger_views import LedgerViews, percentile
+from tollhouse.ui import rollup
+from tollhouse.ui.rollup import Rollup
 from tollhouse.ui.tail import Tail
 
 
@@ -24,7 +26,7 @@ class Window:
 
 WINDOWS = {
     "hour": Window("hour", "Last hour", 3600, 60),
-    "day": Window("day", "Last 24 hours", 86400, 900),
+    "day": Window("day", "Last 24 hours", 86400, 3600),
     "month": Window("month", "Last 30 days", 30 * 86400, 6 * 3600),
 }
 TOP = 5
@@ -85,7 +87,7 @@ async def top_spenders(runtime: Runtime, since: float, until: float) -> dict[str
     return out
 
 
-async def burn_down(runtime: Runtime, now: float) -> list[dict[str, Any]]:
+async def burn_down(runtime: Runtime, views: LedgerViews, hours: Rollup, now: float) -> list[dict[str, Any]]:
     """Every configured budget (keys, users, teams) with today's / this month's spend against its cap."""
     d0, m0 = day_start(now), month_start(now)
     keys = [k for k in await runtime.keys.list() if k.revoked_at is None and (k.daily_usd or k.monthly_usd)]
@@ -98,15 +100,12 @@ async def burn_down(runtime: Runtime, now: float) -> list[dict[str, Any]]:
     if not budgets:
         return []
     kinds = sorted({b[0] for b in budgets})
-    day, month = await asyncio.gather(
-        asyncio.gather(*(runtime.reports.usage(g, d0, now + 1) for g in kinds)),
-        asyncio.gather(*(runtime.reports.usage(g, m0, now + 1) for g in kinds)),
-    )
+    month = await hours.hours_between(views, m0, now + 1)
     spent: dict[tuple[str, str, str], float] = {}
-    for period, reps in (("day", day), ("month", month)):
-        for g, rep in zip(kinds, reps, strict=True):
-            for r in rep["data"]:
-                spent[(period, g, str(r[g]))] = r["cost_usd"]
+    for period, start in (("day", d0), ("month", m0)):
+        for g in kinds:
+            for value, sums in rollup.by(month, g, since=start).items():
+                spent[(period, g, str(value))] = sums["cost_usd"]
     thresholds = sorted(cfg.alerts.thresholds)
     out = []
     for kind, value, label, daily, monthly in budgets:
@@ -143,18 +142,34 @@ async def emergency(runtime: Runtime, now: float) -> dict[str, Any]:
     }
 
 
-async def overview(runtime: Runtime, views: LedgerViews, tail: Tail, w: Window) -> dict[str, Any]:
+def _top_from(hours: dict[int, rollup.Hour]) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for g in ("model", "key_id", "user", "team"):
+        rows = [{g: k, **v} for k, v in rollup.by(hours, g).items() if k is not None]
+        out[g] = sorted(rows, key=lambda r: (-r["cost_usd"], -r["requests"]))[:TOP]
+    return out
+
+
+async def overview(
+    runtime: Runtime, views: LedgerViews, hours: Rollup, tail: Tail, w: Window
+) -> dict[str, Any]:
+    """The hour: read live in minutes. A day or 30 days: from the hourly rollup."""
     now = time.time()
     since = now - w.seconds
     since = float(int(since // w.step) * w.step) + w.step  # aligned buckets; the last one is open
-    rows, (p50, p95), top, budgets, em = await asyncio.gather(
-        views.series(since, now + 1, w.step),
-        views.percentiles(since, now + 1),
-        top_spenders(runtime, since, now + 1),
-        burn_down(runtime, now),
-        emergency(runtime, now),
-    )
-    cols = filled(rows, since, w)
+    budgets, em = await asyncio.gather(burn_down(runtime, views, hours, now), emergency(runtime, now))
+    if w.step < rollup.HOUR:
+        rows, (p50, p95), top = await asyncio.gather(
+            views.series(since, now + 1, w.step),
+            views.percentiles(since, now + 1),
+            top_spenders(runtime, since, now + 1),
+        )
+        cols = filled(rows, since, w)
+    else:
+        span = await hours.hours_between(views, since, now + 1)
+        cols = rollup.series(span, since, w.step, w.seconds // w.step)
+        p50, p95 = rollup.percentiles(span)
+        top = _top_from(span)
     return {
         "window": w,
         "series": cols,

@@ -95,7 +95,7 @@ async def overview_page(request: Request, dash: Dashboard, signed: Signed) -> Re
     w = WINDOWS.get(request.query_params.get("window", "hour"))
     if w is None:
         return dash.page(request, "error.html", 400, message="window: expected hour, day or month.")
-    data = await overview(dash.runtime, views_of(dash), dash.tail, w)
+    data = await overview(dash.runtime, views_of(dash), dash.rollup, dash.tail, w)
     series = json.dumps(data["series"], separators=(",", ":")).replace("<", "\\u003c")
     return dash.page(request, "overview.html", windows=WINDOWS, series_json=series, **data)
 

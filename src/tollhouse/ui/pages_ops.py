@@ -73,7 +73,7 @@ async def cache_page(request: Request, dash: Dashboard, signed: Signed) -> Respo
         views_of(dash).guardrails(now - 7 * DAY, now + 1),
     )
     guard_cfg = rt.settings.guardrails
-    shadow = [r for r in rules if r["outcome"] in ("shadow", "would_block", "shadow_block")]
+    shadow = [r for r in rules if r["outcome"].startswith("shadow")]
     return dash.page(
         request,
         "cache.html",

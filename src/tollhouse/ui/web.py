@@ -8,6 +8,7 @@ gateway only — no inline script, no inline style, no frames), ``X-Content-Type
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tollhouse.errors import TollhouseError
 from tollhouse.runtime import Runtime
+from tollhouse.stores.ledger_views import LedgerViews, ledger_views
+from tollhouse.tasks import cancel
 from tollhouse.ui.auth import Sessions, Signed, csrf_ok
+from tollhouse.ui.rollup import Rollup
 from tollhouse.ui.store import AuditEntry, UiStore
 from tollhouse.ui.tail import Tail
 
@@ -94,8 +98,29 @@ class Dashboard:
         self.store = store
         self.sessions = Sessions(store)
         self.tail = tail
+        self.rollup = Rollup()
         self._runtime = runtime
         self.env = _env()
+        self._warming: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Open the store, and read the last 30 days into the hourly rollup in the background (so the
+        first Overview after a restart is as fast as the next)."""
+        await self.store.open()
+        views = ledger_views(self.runtime.reports.store)
+        if views is not None:
+            self._warming = asyncio.create_task(self._warm(views), name="tollhouse-ui-rollup")
+
+    async def _warm(self, views: LedgerViews) -> None:
+        now = time.time()
+        try:
+            await self.rollup.hours_between(views, now - 30 * 86400, now)
+        except Exception:
+            log.warning("dashboard: could not pre-read the ledger's last 30 days", exc_info=True)
+
+    async def aclose(self) -> None:
+        await cancel(self._warming)
+        await self.store.aclose()
 
     @property
     def runtime(self) -> Runtime:
@@ -108,6 +133,7 @@ class Dashboard:
             csrf=signed.csrf if signed else "",
             path=request.url.path,
             now=time.time(),
+            recent=[self.tail.recent[-i] for i in range(1, min(20, len(self.tail.recent)) + 1)],
             **context,
         )
         return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
