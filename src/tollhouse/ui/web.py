@@ -3,7 +3,7 @@ operator, CSRF checks on every change and the audit log of changes.
 
 Headers on every answer: a strict Content-Security-Policy (scripts, styles, images and connections from the
 gateway only — no inline script, no inline style, no frames), ``X-Content-Type-Options``,
-``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store`` on pages (they hold operator data).
+``Referrer-Policy: same-origin`` and ``Cache-Control: no-store`` on pages (they hold operator data).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CSP = (
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
 }
