@@ -29,11 +29,28 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ui_seed import MODELS, seed  # noqa: E402
+from ui_seed import MODELS, seed
 
 ADMIN = "th-bench-admin-key-0123456789abcdef"
-PAGES = ["/ui/", "/ui/?window=day", "/ui/?window=month", "/ui/requests", "/ui/keys", "/ui/models", "/ui/cache"]
-SHOTS = ["/ui/", "/ui/requests", "/ui/keys", "/ui/models", "/ui/cache", "/ui/prompts", "/ui/prompts/support-reply", "/ui/audit"]
+PAGES = [
+    "/ui/",
+    "/ui/?window=day",
+    "/ui/?window=month",
+    "/ui/requests",
+    "/ui/keys",
+    "/ui/models",
+    "/ui/cache",
+]
+SHOTS = [
+    "/ui/",
+    "/ui/requests",
+    "/ui/keys",
+    "/ui/models",
+    "/ui/cache",
+    "/ui/prompts",
+    "/ui/prompts/support-reply",
+    "/ui/audit",
+]
 CHROMIUM = "/usr/bin/chromium"
 # The page's first contentful paint (ms after navigation start), once the browser has reported it.
 FCP_JS = """() => new Promise(done => {
@@ -51,7 +68,12 @@ CHROMIUM_ARGS = [
 
 def config(tmp: Path) -> dict[str, Any]:
     models = [
-        {"name": m, "provider": "mock", "max_output_tokens": 512, "pricing": {"input_per_1m": i, "output_per_1m": o}}
+        {
+            "name": m,
+            "provider": "mock",
+            "max_output_tokens": 512,
+            "pricing": {"input_per_1m": i, "output_per_1m": o},
+        }
         for m, i, o in MODELS
     ]
     return {
@@ -69,7 +91,11 @@ def config(tmp: Path) -> dict[str, Any]:
         },
         "auth": {"admin_key_env": "TH_BENCH_ADMIN"},
         "keys": {"sqlite_path": str(tmp / "keys.db")},
-        "ledger": {"sqlite_path": str(tmp / "ledger.db"), "journal_dir": str(tmp / "journal"), "flush_interval_s": 0.2},
+        "ledger": {
+            "sqlite_path": str(tmp / "ledger.db"),
+            "journal_dir": str(tmp / "journal"),
+            "flush_interval_s": 0.2,
+        },
         "prompts": {"enabled": True, "backend": "sqlite", "sqlite_path": str(tmp / "prompts.db")},
         "budgets": {"teams": {"search": {"daily_usd": 20.0, "monthly_usd": 400.0}}},
         "cache": {"mode": "exact"},
@@ -135,10 +161,16 @@ def prepare(c: Client, root: str) -> None:
     """Keys with budgets, a prompt with versions and an experiment, and a little live traffic."""
     import openai
 
-    secret = c.api("POST", "/admin/keys", {"name": "search-prod", "user": "alice", "team": "search", "daily_usd": 5})
+    secret = c.api(
+        "POST", "/admin/keys", {"name": "search-prod", "user": "alice", "team": "search", "daily_usd": 5}
+    )
     c.api("POST", "/admin/keys", {"name": "support-bot", "user": "carol", "team": "support", "rpm": 600})
-    for n, text in enumerate(["You answer support tickets.", "You answer support tickets politely and briefly."]):
-        body = {"messages": [{"role": "system", "content": text}, {"role": "user", "content": "{{ ticket }}"}]}
+    for n, text in enumerate(
+        ["You answer support tickets.", "You answer support tickets politely and briefly."]
+    ):
+        body = {
+            "messages": [{"role": "system", "content": text}, {"role": "user", "content": "{{ ticket }}"}]
+        }
         c.api("POST", "/admin/prompts/support-reply/versions", body)
         c.api("PUT", "/admin/prompts/support-reply/labels/production", {"version": n + 1})
     c.api("PUT", "/admin/prompts/support-reply/experiment", {"arms": {"1": 80, "2": 20}})
@@ -182,7 +214,10 @@ def browser(root: str, shots: Path | None, fetches: int) -> list[float]:
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)
             for scheme in ("light", "dark"):
-                for name, vp in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+                for name, vp in (
+                    ("desktop", {"width": 1280, "height": 900}),
+                    ("phone", {"width": 390, "height": 844}),
+                ):
                     ctx = b.new_context(viewport=vp, color_scheme=scheme, device_scale_factor=1)
                     page = ctx.new_page()
                     page.goto(root + "/ui/login")
@@ -194,7 +229,9 @@ def browser(root: str, shots: Path | None, fetches: int) -> list[float]:
                         page.goto(root + path)
                         page.wait_for_timeout(600)
                         slug = path.removeprefix("/ui/").replace("/", "-") or "overview"
-                        page.screenshot(path=str(shots / f"{slug}-{name}-{scheme}.png"), full_page=name == "desktop")
+                        page.screenshot(
+                            path=str(shots / f"{slug}-{name}-{scheme}.png"), full_page=name == "desktop"
+                        )
                     ctx.close()
         b.close()
     return sorted(paints)
@@ -219,14 +256,15 @@ def main() -> None:
             c.sign_in()
             prepare(c, root)
             time.sleep(0.5)  # the ledger's flush interval
-            print(f"{'page':28} {'p50 ms':>8} {'p95 ms':>8}   (server, time to last byte, {args.fetches} fetches)")
+            print(f"{'page':28} {'p50 ms':>8} {'p95 ms':>8}   (server, last byte; {args.fetches} fetches)")
             for path, (p50, p95) in fetch_times(c, args.fetches).items():
                 print(f"{path:28} {p50:8.1f} {p95:8.1f}")
             if Path(CHROMIUM).exists():
                 paints = browser(root, args.screenshots, min(args.fetches, 10))
                 if paints:
+                    p50 = statistics.median(paints)
                     print(
-                        f"Overview first contentful paint in Chromium: p50 {statistics.median(paints):.0f} ms, "
+                        f"Overview first contentful paint in Chromium: p50 {p50:.0f} ms, "
                         f"max {paints[-1]:.0f} ms ({len(paints)} loads)"
                     )
             else:

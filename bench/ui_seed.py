@@ -19,7 +19,12 @@ import uuid
 from tollhouse.stores.base import LedgerRecord
 from tollhouse.stores.sqlite import SqliteLedgerStore
 
-MODELS = [("gpt-4o-mini", 0.15, 0.6), ("claude-haiku", 0.8, 4.0), ("llama-local", 0.0, 0.0), ("gpt-4o", 2.5, 10.0)]
+MODELS = [
+    ("gpt-4o-mini", 0.15, 0.6),
+    ("claude-haiku", 0.8, 4.0),
+    ("llama-local", 0.0, 0.0),
+    ("gpt-4o", 2.5, 10.0),
+]
 TEAMS = {"alice": "search", "bob": "search", "carol": "support", "dave": "support", "erin": "labs"}
 KEYS = [f"key_{i:016x}" for i in range(1, 9)]
 RULES = [("pii", "redact"), ("injection", "block"), ("moderation", "flag"), ("injection", "shadow_block")]
@@ -54,7 +59,9 @@ def record(rng: random.Random, ts: float) -> LedgerRecord:
         latency_ms=latency,
         ttft_ms=None,
         status=status,
-        error_class=None if status == 200 else {429: "RateLimited", 502: "UpstreamError", 400: "InvalidRequest"}[status],
+        error_class=None
+        if status == 200
+        else {429: "RateLimited", 502: "UpstreamError", 400: "InvalidRequest"}[status],
         stream=rng.random() < 0.3,
         cache_hit=hit,
         guardrails=guard,

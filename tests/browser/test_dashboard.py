@@ -11,6 +11,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from tests.support.gateway_server import GatewayProcess, gateway_server
 
 pytestmark = pytest.mark.slow
@@ -171,7 +172,9 @@ def test_budget_change_refuses_the_next_request(page: Any, gateway: GatewayProce
         chat(gateway, secret)
     assert "budget" in str(refused.value).lower()
     page.goto("/ui/audit")
-    assert page.locator("#audit tbody tr", has_text="key.update").filter(has_text="daily_usd=1e-06").count() == 1
+    assert (
+        page.locator("#audit tbody tr", has_text="key.update").filter(has_text="daily_usd=1e-06").count() == 1
+    )
 
 
 def test_bad_input_is_named(page: Any) -> None:
@@ -218,7 +221,9 @@ def test_dashboard_user_signs_in_and_is_audited(page: Any, browser: Any, gateway
 def test_every_page_fits_and_is_screenshotted(
     browser: Any, gateway: GatewayProcess, artifacts: Path, scheme: str, device: str, width: int
 ) -> None:
-    ctx = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme, base_url=gateway.root)
+    ctx = browser.new_context(
+        viewport={"width": width, "height": 900}, color_scheme=scheme, base_url=gateway.root
+    )
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("console", lambda m: errors.append(m.text) if script_error(m) else None)

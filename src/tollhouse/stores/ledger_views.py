@@ -142,7 +142,8 @@ def _guardrail_rows(rows: list[tuple[str | None, str]]) -> list[dict[str, Any]]:
             if len(ex) < 3 and request_id not in ex:
                 ex.append(request_id)
     return [
-        {"rule": r, "outcome": o, "count": n, "examples": examples[(r, o)]} for (r, o), n in counts.most_common()
+        {"rule": r, "outcome": o, "count": n, "examples": examples[(r, o)]}
+        for (r, o), n in counts.most_common()
     ]
 
 
@@ -203,7 +204,7 @@ class SqliteLedgerViews:
         return await self._db.run(run)
 
     async def search(self, search: Search) -> list[dict[str, Any]]:
-        sql, args = _search_sql(search, lambda _i: "?")
+        sql, args = _search_sql(search, lambda i: f"?{i}")
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             return [dict(r) for r in conn.execute(sql, args)]
@@ -270,7 +271,9 @@ class PostgresLedgerViews:
 
     async def latencies(self, since: float, until: float) -> list[tuple[float, float]]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT ts, latency_ms FROM ledger WHERE ts >= $1 AND ts < $2", since, until)
+            rows = await conn.fetch(
+                "SELECT ts, latency_ms FROM ledger WHERE ts >= $1 AND ts < $2", since, until
+            )
         return [(r[0], r[1] or 0.0) for r in rows]
 
     async def search(self, search: Search) -> list[dict[str, Any]]:

@@ -91,7 +91,7 @@ class Throttle:
         q = self._failures.get(client)
         while q and q[0] < now - FAILURE_WINDOW_S:
             q.popleft()
-        return bool(q) and len(q) >= MAX_FAILURES
+        return q is not None and len(q) >= MAX_FAILURES
 
     def failed(self, client: str, now: float) -> None:
         if len(self._failures) > 10_000:

@@ -43,7 +43,7 @@ def month_start(now: float) -> float:
 
 def filled(rows: list[dict[str, Any]], since: float, w: Window) -> dict[str, list[Any]]:
     """Column arrays over every bucket of the window (empty buckets: 0, percentiles: None)."""
-    by_t = {int(round((r["t"] - since) / w.step)): r for r in rows}
+    by_t = {round((r["t"] - since) / w.step): r for r in rows}
     n = w.seconds // w.step
     cols: dict[str, list[Any]] = {
         k: [] for k in ("t", "requests", "errors", "tokens", "cost_usd", "saved_usd", "p50_ms", "p95_ms")
@@ -145,8 +145,11 @@ async def emergency(runtime: Runtime, now: float) -> dict[str, Any]:
 def _top_from(hours: dict[int, rollup.Hour]) -> dict[str, list[dict[str, Any]]]:
     out = {}
     for g in ("model", "key_id", "user", "team"):
-        rows = [{g: k, **v} for k, v in rollup.by(hours, g).items() if k is not None]
-        out[g] = sorted(rows, key=lambda r: (-r["cost_usd"], -r["requests"]))[:TOP]
+        sums = sorted(
+            ((k, v) for k, v in rollup.by(hours, g).items() if k is not None),
+            key=lambda kv: (-kv[1]["cost_usd"], -kv[1]["requests"]),
+        )
+        out[g] = [{g: k, **v} for k, v in sums[:TOP]]
     return out
 
 
@@ -186,7 +189,9 @@ async def live_stats(views: LedgerViews, tail: Tail) -> dict[str, Any]:
     w = WINDOWS["hour"]
     now = time.time()
     since = float(int((now - w.seconds) // w.step) * w.step) + w.step
-    rows, (p50, p95) = await asyncio.gather(views.series(since, now + 1, w.step), views.percentiles(since, now + 1))
+    rows, (p50, p95) = await asyncio.gather(
+        views.series(since, now + 1, w.step), views.percentiles(since, now + 1)
+    )
     cols = filled(rows, since, w)
     t = totals(cols, p50, p95)
     t["overhead_p50_ms"] = overhead(tail, since)["p50_ms"]

@@ -35,7 +35,9 @@ def views_of(dash: Dashboard) -> LedgerViews:
 # ---- sign-in ----------------------------------------------------------------------------------------------
 
 
-async def login_page(request: Request, dash: Dashboard, error: str | None = None, status: int = 200) -> Response:
+async def login_page(
+    request: Request, dash: Dashboard, error: str | None = None, status: int = 200
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = dash.page(
         request,
@@ -124,7 +126,9 @@ async def events(request: Request, dash: Dashboard, signed: Signed) -> Response:
                     yield b": ping\n\n"
                     next_ping = now + PING_EVERY_S
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=max(0.05, next_stats - time.monotonic()))
+                    item = await asyncio.wait_for(
+                        queue.get(), timeout=max(0.05, next_stats - time.monotonic())
+                    )
                 except TimeoutError:
                     continue
                 yield _event("request", item)

@@ -47,7 +47,7 @@ async def models_page(request: Request, dash: Dashboard, signed: Signed) -> Resp
                 "ewma_ms": None if t.ewma_s is None else t.ewma_s * 1000,
             }
         )
-    cfg = dash.runtime.settings.routing
+    routing = dash.runtime.settings.routing
     groups = [
         {
             "name": g.name,
@@ -55,9 +55,12 @@ async def models_page(request: Request, dash: Dashboard, signed: Signed) -> Resp
             "members": [m.model for m in g.deployments],
             "fallbacks": [{"when": list(r.when), "to": list(r.to)} for r in g.fallbacks],
         }
-        for g in cfg.groups
+        for g in routing.groups
     ]
-    autos = [{"name": a.name, "tiers": {"simple": a.simple, "standard": a.standard, "complex": a.complex}} for a in cfg.auto]
+    autos = [
+        {"name": a.name, "tiers": {"simple": a.simple, "standard": a.standard, "complex": a.complex}}
+        for a in routing.auto
+    ]
     return dash.page(request, "models.html", deployments=deployments, groups=groups, autos=autos)
 
 
@@ -95,7 +98,9 @@ async def invalidate(request: Request, dash: Dashboard, signed: Signed, form: Fo
     except ValidationError as exc:
         raise FormError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
     removed = await dash.runtime.cache.invalidate(tenant=body.tenant(), model=body.model)
-    await dash.audit(signed, "cache.invalidate", body.tenant() or body.model or "all", removed=removed, **data)
+    await dash.audit(
+        signed, "cache.invalidate", body.tenant() or body.model or "all", removed=removed, **data
+    )
     return RedirectResponse(f"/ui/cache?removed={removed}", status_code=303)
 
 
@@ -137,7 +142,9 @@ async def prompt_page(request: Request, dash: Dashboard, signed: Signed) -> Resp
     arms: list[dict[str, Any]] = []
     experiment = prompt.experiment or {}
     numbers = sorted({int(v) for v in (experiment.get("arms") or {})} | set(prompt.labels.values()))
-    metrics = await asyncio.gather(*(reg.version_metrics(prompt.id, n) for n in numbers if n in prompt.versions))
+    metrics = await asyncio.gather(
+        *(reg.version_metrics(prompt.id, n) for n in numbers if n in prompt.versions)
+    )
     for m in metrics:
         weight = (experiment.get("arms") or {}).get(str(m["version"]))
         arms.append({**m, "weight": weight})

@@ -83,10 +83,10 @@ class Rollup:
                 or h not in self.hours
                 or (h + HOUR > now - 86400 and now - self.hours[h].read_at > RECHECK_S)
             ]
+            for h in [h for h in self.hours if h < now - KEEP_S and not first <= h <= last]:
+                del self.hours[h]
             if stale:
                 await self._read(views, min(stale), max(stale) + HOUR, now)
-            for h in [h for h in self.hours if h < now - KEEP_S]:
-                del self.hours[h]
             return {h: self.hours.get(h) or Hour(read_at=now) for h in range(first, last + 1, HOUR)}
 
     async def _read(self, views: LedgerViews, start: float, end: float, now: float) -> None:

@@ -10,6 +10,7 @@ stage timeline the ledger does not keep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -73,7 +74,8 @@ class Tail:
     def find(self, request_id: str) -> dict[str, Any] | None:
         for item in reversed(self.recent):
             if item["request_id"] == request_id:
-                return item
+                found: dict[str, Any] = item
+                return found
         return None
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
@@ -109,7 +111,5 @@ class TailMiddleware:
         finally:
             ctx = scope.get("state", {}).get("ctx")
             if isinstance(ctx, RequestContext):
-                try:
+                with contextlib.suppress(Exception):  # the tail must never break a request
                     self.tail.add(summary(ctx, ctx.status if ctx.status >= 400 else status))
-                except Exception:  # the tail must never break a request
-                    pass
