@@ -157,7 +157,7 @@ def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError((tmp / "server.log").read_text())
 
 
-def prepare(c: Client, root: str) -> None:
+def prepare(c: Client, root: str) -> str:
     """Keys with budgets, a prompt with versions and an experiment, and a little live traffic."""
     import openai
 
@@ -175,8 +175,13 @@ def prepare(c: Client, root: str) -> None:
         c.api("PUT", "/admin/prompts/support-reply/labels/production", {"version": n + 1})
     c.api("PUT", "/admin/prompts/support-reply/experiment", {"arms": {"1": 80, "2": 20}})
     client = openai.OpenAI(base_url=root + "/v1", api_key=secret["key"])
+    rid = ""
     for i in range(12):
-        client.chat.completions.create(model="smart", messages=[{"role": "user", "content": f"hello {i}"}])
+        raw = client.chat.completions.with_raw_response.create(
+            model="smart", messages=[{"role": "user", "content": f"hello {i}"}]
+        )
+        rid = raw.headers["x-request-id"]
+    return rid
 
 
 def fetch_times(c: Client, fetches: int) -> dict[str, tuple[float, float]]:
@@ -193,7 +198,7 @@ def fetch_times(c: Client, fetches: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-def browser(root: str, shots: Path | None, fetches: int) -> list[float]:
+def browser(root: str, shots: Path | None, fetches: int, request_id: str) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     paints: list[float] = []
@@ -225,12 +230,14 @@ def browser(root: str, shots: Path | None, fetches: int) -> list[float]:
                     page.fill("#secret", ADMIN)
                     page.click("button[type=submit]")
                     page.wait_for_url(root + "/ui/")
-                    for path in SHOTS:
+                    for path in [*SHOTS, f"/ui/requests/{request_id}"]:
                         page.goto(root + path)
                         page.wait_for_timeout(600)
                         slug = path.removeprefix("/ui/").replace("/", "-") or "overview"
+                        slug = "request-detail" if request_id in slug else slug
                         page.screenshot(
-                            path=str(shots / f"{slug}-{name}-{scheme}.png"), full_page=name == "desktop"
+                            path=str(shots / f"{slug}-{name}-{scheme}.png"),
+                            full_page=name == "desktop" and path != "/ui/requests",
                         )
                     ctx.close()
         b.close()
@@ -254,13 +261,13 @@ def main() -> None:
             root = f"http://127.0.0.1:{args.port}"
             c = Client(root)
             c.sign_in()
-            prepare(c, root)
+            request_id = prepare(c, root)
             time.sleep(0.5)  # the ledger's flush interval
             print(f"{'page':28} {'p50 ms':>8} {'p95 ms':>8}   (server, last byte; {args.fetches} fetches)")
             for path, (p50, p95) in fetch_times(c, args.fetches).items():
                 print(f"{path:28} {p50:8.1f} {p95:8.1f}")
             if Path(CHROMIUM).exists():
-                paints = browser(root, args.screenshots, min(args.fetches, 10))
+                paints = browser(root, args.screenshots, min(args.fetches, 10), request_id)
                 if paints:
                     p50 = statistics.median(paints)
                     print(
