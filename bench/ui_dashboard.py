@@ -126,6 +126,11 @@ class Client:
         assert token is not None
         self.post("/ui/login", {"csrf": token.group(1), "username": "", "secret": ADMIN})
 
+    def csrf(self, page: str) -> str:
+        token = re.search(r'name="csrf" value="([^"]+)"', self.get(page))
+        assert token is not None
+        return token.group(1)
+
     def api(self, method: str, path: str, body: Any) -> Any:
         import json
 
@@ -161,9 +166,13 @@ def prepare(c: Client, root: str) -> str:
     """Keys with budgets, a prompt with versions and an experiment, and a little live traffic."""
     import openai
 
-    secret = c.api(
-        "POST", "/admin/keys", {"name": "search-prod", "user": "alice", "team": "search", "daily_usd": 5}
-    )
+    # Through the dashboard's own forms (so the audit log has entries), then the admin API.
+    csrf = c.csrf("/ui/keys")
+    page = c.post("/ui/keys", {"csrf": csrf, "name": "search-prod", "user": "alice", "team": "search"})
+    key_id = re.findall(r'href="/ui/keys/(key_[0-9a-f]+)"', page)[0]
+    c.post(f"/ui/keys/{key_id}", {"csrf": csrf, "daily_usd": "5", "models": "smart, gpt-4o-mini"})
+    page = c.post(f"/ui/keys/{key_id}/rotate", {"csrf": csrf})
+    secret = {"key": re.findall(r'value="(th-[^"]+)"', page)[0]}
     c.api("POST", "/admin/keys", {"name": "support-bot", "user": "carol", "team": "support", "rpm": 600})
     for n, text in enumerate(
         ["You answer support tickets.", "You answer support tickets politely and briefly."]
@@ -174,6 +183,8 @@ def prepare(c: Client, root: str) -> str:
         c.api("POST", "/admin/prompts/support-reply/versions", body)
         c.api("PUT", "/admin/prompts/support-reply/labels/production", {"version": n + 1})
     c.api("PUT", "/admin/prompts/support-reply/experiment", {"arms": {"1": 80, "2": 20}})
+    c.post("/ui/prompts/support-reply/rollback", {"csrf": csrf, "label": "production"})
+    c.post("/ui/cache/invalidate", {"csrf": csrf, "model": "gpt-4o"})
     client = openai.OpenAI(base_url=root + "/v1", api_key=secret["key"])
     rid = ""
     for i in range(12):

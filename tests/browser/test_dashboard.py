@@ -130,6 +130,16 @@ def test_traffic_appears_live(page: Any, gateway: GatewayProcess) -> None:
     assert page.get_by_role("heading", name=re.compile("Span timeline")).is_visible()
     assert page.locator("svg.timeline rect").count() >= 2
 
+    page.goto("/ui/requests")
+    page.get_by_label("Request id, key id, user, team or model").fill(rid)  # htmx: searched as you type
+    page.wait_for_function(
+        "rid => [...document.querySelectorAll('#rows tbody tr')].length === 1"
+        " && document.querySelector('#rows tbody a').href.endsWith(rid)",
+        arg=rid,
+        timeout=10_000,
+    )
+    page.wait_for_url(f"**/ui/requests?q={rid}*", timeout=5_000)  # the search is in the address bar
+
 
 def test_key_create_rotate_revoke_from_the_sdk(page: Any, gateway: GatewayProcess) -> None:
     key_id, secret = create_key(page, Name="browser-key", User="ann", Team="qa")
