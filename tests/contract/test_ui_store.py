@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tollhouse.ui.store import AuditEntry, PostgresUiStore, Session, SqliteUiStore, UiStore, User
+from tollhouse.stores.dashboard import AuditEntry, PostgresUiStore, Session, SqliteUiStore, UiStore, User
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings
+from tollhouse.stores.build import dashboard_store
 from tollhouse.ui import pages_core, pages_keys, pages_ops
-from tollhouse.ui.store import ui_store
 from tollhouse.ui.tail import Tail
 from tollhouse.ui.web import SECURITY_HEADERS, Dashboard
 
@@ -59,7 +59,7 @@ class DashboardApp:
 
     def __init__(self, settings: Settings) -> None:
         self.tail = Tail()
-        self.store = ui_store(settings)
+        self.store = dashboard_store(settings.ledger)
         self.dash: Dashboard | None = None
 
     def asgi(self, parent: FastAPI) -> ASGIApp:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollhouse.ui.store import Session, UiStore, User
+from tollhouse.stores.dashboard import Session, UiStore, User
 
 COOKIE = "th_session"
 LOGIN_COOKIE = "th_login"  # the sign-in form's CSRF token (double submit: there is no session yet)

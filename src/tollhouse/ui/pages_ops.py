@@ -17,9 +17,9 @@ from tollhouse.api.cache import Invalidate
 from tollhouse.errors import NotFound, PermissionDenied
 from tollhouse.prompts import views as prompt_views
 from tollhouse.prompts.registry import PromptRegistry
+from tollhouse.stores.dashboard import User
 from tollhouse.ui.auth import MIN_PASSWORD, Signed, hash_password
 from tollhouse.ui.pages_core import views_of
-from tollhouse.ui.store import User
 from tollhouse.ui.web import Dashboard, Form, FormError, change, signed_in
 
 DAY = 86400.0

@@ -22,11 +22,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tollhouse.errors import TollhouseError
 from tollhouse.runtime import Runtime
+from tollhouse.stores.dashboard import AuditEntry, UiStore
 from tollhouse.stores.ledger_views import LedgerViews, ledger_views
 from tollhouse.tasks import cancel
 from tollhouse.ui.auth import Sessions, Signed, csrf_ok
 from tollhouse.ui.rollup import Rollup
-from tollhouse.ui.store import AuditEntry, UiStore
 from tollhouse.ui.tail import Tail
 
 log = logging.getLogger("tollhouse.ui")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tollhouse.stores.dashboard import SqliteUiStore, User
 from tollhouse.ui.auth import MAX_FAILURES, Sessions, Throttle, check_password, hash_password
-from tollhouse.ui.store import SqliteUiStore, User
 
 
 def test_passwords_are_salted_scrypt() -> None:

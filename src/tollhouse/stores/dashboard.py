@@ -1,4 +1,5 @@
-"""The dashboard's own records: dashboard users (scrypt-hashed passwords), sign-in sessions and the audit log.
+"""The dashboard's own records (``tollhouse.ui``): dashboard users (scrypt-hashed passwords), sign-in
+sessions and the audit log.
 
 Kept beside the usage ledger: in a SQLite file next to the ledger's (``tollhouse-ui.db``), or in the
 ledger's PostgreSQL database (tables prefixed ``ui_``). Sessions are stored by the SHA-256 of the cookie's
@@ -11,13 +12,9 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from tollhouse.stores.sql import PgPool, SqliteDB, dsn_from_env
-
-if TYPE_CHECKING:
-    from tollhouse.settings import Settings
+from tollhouse.stores.sql import PgPool, SqliteDB
 
 
 @dataclass(slots=True, frozen=True)
@@ -246,14 +243,3 @@ class PostgresUiStore:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-
-
-def ui_store(settings: Settings) -> UiStore:
-    """Beside the ledger: its PostgreSQL database, or a SQLite file next to its SQLite file."""
-    cfg = settings.ledger
-    if cfg.backend == "postgres":
-        return PostgresUiStore(dsn_from_env(cfg.postgres_dsn_env, "ledger"))
-    path = cfg.sqlite_path
-    if path == ":memory:":
-        return SqliteUiStore(":memory:")
-    return SqliteUiStore(str(Path(path).with_name("tollhouse-ui.db")))
