@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tollhouse.errors import NotFound
-from tollhouse.stores.ledger_views import LedgerViews, Search
+from tollhouse.errors import NotFound, TollhouseError
+from tollhouse.stores.ledger_views import LedgerViews, Search, ledger_views
 from tollhouse.ui.auth import COOKIE, LOGIN_COOKIE, SESSION_S, Signed, csrf_ok, set_cookie
 from tollhouse.ui.overview import WINDOWS, live_stats, overview
 from tollhouse.ui.web import Dashboard, Form, FormError, change, read_form, signed_in
@@ -24,8 +24,6 @@ PING_EVERY_S = 15.0
 
 
 def views_of(dash: Dashboard) -> LedgerViews:
-    from tollhouse.stores.ledger_views import ledger_views
-
     views = ledger_views(dash.runtime.reports.store)
     if views is None:
         raise NotFound("The usage ledger is off (ledger.enabled: false): the dashboard has no history.")
@@ -109,7 +107,7 @@ def _event(name: str, data: Any) -> bytes:
 async def events(request: Request, dash: Dashboard, signed: Signed) -> Response:
     """Server-sent events: ``request`` as each request ends (this process), ``stats`` every few seconds
     (the last hour, from the ledger: every replica)."""
-    views = views_of(dash)
+    views = ledger_views(dash.runtime.reports.store)  # None: the ledger is off, the tail still streams
     queue = dash.tail.subscribe()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -120,8 +118,12 @@ async def events(request: Request, dash: Dashboard, signed: Signed) -> Response:
             while not dash.runtime.draining:
                 now = time.monotonic()
                 if now >= next_stats:
-                    yield _event("stats", await live_stats(views, dash.tail))
                     next_stats = now + STATS_EVERY_S
+                    if views is not None:
+                        try:
+                            yield _event("stats", await live_stats(views, dash.tail))
+                        except TollhouseError as exc:  # the ledger is unreachable: say so, keep the tail
+                            yield _event("unavailable", {"message": str(exc)})
                 if now >= next_ping:
                     yield b": ping\n\n"
                     next_ping = now + PING_EVERY_S

@@ -105,6 +105,9 @@
       charts.forEach(function (c) { if (c.live) c.chart.setData(chartData(c.kind, s.series)); });
       if (state) state.setAttribute("data-updated", String(Date.now()));
     });
+    es.addEventListener("unavailable", function (e) {
+      if (state) state.textContent = JSON.parse(e.data).message;
+    });
     es.onerror = function () { if (state) state.setAttribute("data-error", String(Date.now())); };
   }
 
