@@ -72,13 +72,13 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
 class Signed:
     """The signed-in operator of one request."""
 
-    who: str  # "admin" or "user:<name>"
+    who: str  # "admin", "user:<name>", or "local" (open mode)
     csrf: str
     token_hash: str
 
     @property
     def is_admin(self) -> bool:
-        return self.who == "admin"
+        return self.who in ("admin", "local")
 
 
 class Throttle:

@@ -44,6 +44,7 @@ async def login_page(
         login_csrf=token,
         error=error,
         admin_key=dash.runtime.admin_key is not None,
+        open_mode=dash.runtime.open_mode,
     )
     set_cookie(response, request, LOGIN_COOKIE, token, 3600)
     return response
@@ -67,7 +68,10 @@ async def login(request: Request, dash: Dashboard) -> Response:
     if dash.sessions.throttle.blocked(client, now):
         return await login_page(request, dash, "Too many failed sign-ins: wait a few minutes.", 429)
     username, secret = form.get("username"), form.get("secret")
-    who = await dash.sessions.verify(dash.runtime.admin_key, username, secret) if secret else None
+    if form.get("open") == "1" and dash.runtime.open_mode:
+        who: str | None = "local"  # open mode: no admin key, no API key, served on loopback only
+    else:
+        who = await dash.sessions.verify(dash.runtime.admin_key, username, secret) if secret else None
     if who is None:
         dash.sessions.throttle.failed(client, now)
         return await login_page(request, dash, "Wrong admin key, or wrong user name or password.", 401)

@@ -94,3 +94,20 @@ def test_every_page_renders_and_changes_need_the_token(client: TestClient) -> No
     assert r.status_code == 400 and "12 characters" in r.text
     audit = client.get("/ui/audit").text
     assert "key.create" in audit and "session.sign_in" in audit
+
+
+def test_open_mode_enters_without_a_key_only_when_open(client: TestClient, tmp_path: Path) -> None:
+    # An admin key is configured: "open" is refused like a wrong key.
+    r = client.post(
+        "/ui/login", data={"csrf": csrf(client, "/ui/login"), "open": "1"}, follow_redirects=False
+    )
+    assert r.status_code == 401
+    settings = mock_settings()  # no admin key, no API key: open mode (loopback only)
+    settings.ledger.enabled = True
+    settings.ledger.sqlite_path = str(tmp_path / "open" / "ledger.db")
+    settings.ledger.journal_dir = str(tmp_path / "open" / "journal")
+    with TestClient(create_app(settings)) as c:
+        assert "Enter without a key" in c.get("/ui/login").text
+        r = c.post("/ui/login", data={"csrf": csrf(c, "/ui/login"), "open": "1"}, follow_redirects=False)
+        assert r.status_code == 303
+        assert "Add user" in c.get("/ui/audit").text  # the local operator is the admin
