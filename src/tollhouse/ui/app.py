@@ -9,21 +9,27 @@ opens its own store (users, sessions, audit log) on first use.
 from __future__ import annotations
 
 import asyncio
+import logging
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tollhouse.config.base import ConfigError
+from tollhouse.errors import TollhouseError
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings
 from tollhouse.stores.build import dashboard_store
 from tollhouse.ui import pages_core, pages_keys, pages_ops
 from tollhouse.ui.tail import Tail
 from tollhouse.ui.web import SECURITY_HEADERS, Dashboard
+
+log = logging.getLogger("tollhouse.ui")
 
 
 class _Headers:
@@ -43,7 +49,13 @@ class _Headers:
         if not self._opened:
             async with self._lock:
                 if not self._opened:
-                    await self.dash.open()
+                    try:
+                        await self.dash.open()
+                    except (ConfigError, TollhouseError) as exc:  # retried by the next request
+                        log.error("dashboard store unavailable: %s", exc)
+                        answer = PlainTextResponse(f"The dashboard is unavailable: {exc}", 503)
+                        await answer(scope, receive, send)
+                        return
                     self._opened = True
 
         async def sending(message: Message) -> None:
@@ -59,7 +71,7 @@ class DashboardApp:
 
     def __init__(self, settings: Settings) -> None:
         self.tail = Tail()
-        self.store = dashboard_store(settings.ledger)
+        self.settings = settings
         self.dash: Dashboard | None = None
 
     def asgi(self, parent: FastAPI) -> ASGIApp:
@@ -67,7 +79,7 @@ class DashboardApp:
             rt: Runtime = parent.state.runtime
             return rt
 
-        dash = self.dash = Dashboard(self.store, self.tail, runtime)
+        dash = self.dash = Dashboard(lambda: dashboard_store(self.settings.ledger), self.tail, runtime)
         static = Path(str(files("tollhouse.ui") / "static"))
         app = Starlette(
             routes=[
@@ -82,5 +94,3 @@ class DashboardApp:
     async def aclose(self) -> None:
         if self.dash is not None:
             await self.dash.aclose()
-        else:
-            await self.store.aclose()

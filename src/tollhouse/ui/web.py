@@ -94,9 +94,10 @@ class Dashboard:
     """The dashboard's state: its store, sessions, tail and templates, and the gateway's runtime (read from
     the parent app once its lifespan has opened it)."""
 
-    def __init__(self, store: UiStore, tail: Tail, runtime: Callable[[], Runtime]) -> None:
-        self.store = store
-        self.sessions = Sessions(store)
+    def __init__(self, store: Callable[[], UiStore], tail: Tail, runtime: Callable[[], Runtime]) -> None:
+        self._make_store = store
+        self._store: UiStore | None = None
+        self._sessions: Sessions | None = None
         self.tail = tail
         self.rollup = Rollup()
         self._runtime = runtime
@@ -106,7 +107,9 @@ class Dashboard:
     async def open(self) -> None:
         """Open the store, and read the last 30 days into the hourly rollup in the background (so the
         first Overview after a restart is as fast as the next)."""
-        await self.store.open()
+        store = self._make_store()  # raises ConfigError when its settings are incomplete
+        await store.open()
+        self._store, self._sessions = store, Sessions(store)
         views = ledger_views(self.runtime.reports.store)
         if views is not None:
             self._warming = asyncio.create_task(self._warm(views), name="tollhouse-ui-rollup")
@@ -118,9 +121,22 @@ class Dashboard:
         except Exception:
             log.warning("dashboard: could not pre-read the ledger's last 30 days", exc_info=True)
 
+    @property
+    def store(self) -> UiStore:
+        if self._store is None:
+            raise RuntimeError("the dashboard store is not open")
+        return self._store
+
+    @property
+    def sessions(self) -> Sessions:
+        if self._sessions is None:
+            raise RuntimeError("the dashboard store is not open")
+        return self._sessions
+
     async def aclose(self) -> None:
         await cancel(self._warming)
-        await self.store.aclose()
+        if self._store is not None:
+            await self._store.aclose()
 
     @property
     def runtime(self) -> Runtime:

@@ -111,3 +111,13 @@ def test_open_mode_enters_without_a_key_only_when_open(client: TestClient, tmp_p
         r = c.post("/ui/login", data={"csrf": csrf(c, "/ui/login"), "open": "1"}, follow_redirects=False)
         assert r.status_code == 303
         assert "Add user" in c.get("/ui/audit").text  # the local operator is the admin
+
+
+def test_a_store_that_cannot_open_is_a_503_naming_why() -> None:
+    settings = mock_settings()
+    settings.ledger.backend = "postgres"  # the ledger is off; the dashboard store would live in its database
+    settings.ledger.postgres_dsn_env = "TH_UI_NO_SUCH_DSN"
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/ui/login")
+        assert r.status_code == 503
+        assert "TH_UI_NO_SUCH_DSN" in r.text
