@@ -74,7 +74,7 @@ def totals(cols: dict[str, list[Any]], p50: float | None, p95: float | None) -> 
 
 def overhead(tail: Tail, since: float) -> dict[str, float | None]:
     """Gateway overhead (total minus time waiting on providers) of this process's recent requests."""
-    values = sorted(r["overhead_ms"] for r in tail.recent if r["ts"] >= since)
+    values = sorted(tail.overheads_since(since))
     return {"p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95), "n": len(values)}
 
 

@@ -24,39 +24,51 @@ QUEUE = 500  # events buffered per stream before its oldest are dropped
 
 
 def summary(ctx: RequestContext, status: int) -> dict[str, Any]:
-    """What the dashboard shows of one request: no prompt, no completion, no secret."""
+    """What the dashboard keeps of one request: no prompt, no completion, no secret. Raw values only (this
+    runs once per request); ``view`` turns them into what pages show."""
     p = ctx.principal
     usage = ctx.usage
-    total = ctx.elapsed()
     return {
         "ts": time.time(),
+        "total_s": time.perf_counter() - ctx.started,
         "request_id": ctx.request_id,
         "endpoint": ctx.endpoint,
-        "ingress": ctx.ingress,
         "key_id": p.key_id,
         "user": p.user,
         "team": p.team,
         "model": ctx.model_requested,
         "model_served": ctx.model_served,
-        "deployment": ctx.deployment,
         "route": ctx.route,
         "status": status,
         "error_class": ctx.error_class,
-        "stream": ctx.stream,
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
+        "usage": usage,
         "cost_usd": ctx.cost_usd,
         "cache_status": ctx.cache_status,
-        "guardrails": [list(e) for e in ctx.guardrail_events or ()],
-        "latency_ms": round(total * 1000, 3),
-        "upstream_ms": round(ctx.upstream_seconds * 1000, 3),
-        "overhead_ms": round(max(0.0, total - ctx.upstream_seconds) * 1000, 3),
-        "ttft_ms": None if ctx.ttft_seconds is None else round(ctx.ttft_seconds * 1000, 3),
-        "stages": {k: round(v * 1000, 3) for k, v in ctx.stage_seconds.items()},
-        "attempts": ctx.attempts,
-        "fallbacks": ctx.fallbacks,
-        "failures": list(ctx.failures or ()),
+        "guardrails": ctx.guardrail_events,
+        "upstream_s": ctx.upstream_seconds,
+        "ttft_s": ctx.ttft_seconds,
+        "stages": ctx.stage_seconds,
+        "failures": ctx.failures,
     }
+
+
+def view(item: dict[str, Any]) -> dict[str, Any]:
+    """One kept request as the pages and the event stream show it (milliseconds, token counts)."""
+    usage = item["usage"]
+    total, upstream = item["total_s"], item["upstream_s"]
+    out = {k: v for k, v in item.items() if k not in ("usage", "total_s", "upstream_s", "ttft_s", "stages")}
+    out.update(
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        guardrails=[list(e) for e in item["guardrails"] or ()],
+        failures=list(item["failures"] or ()),
+        latency_ms=round(total * 1000, 3),
+        upstream_ms=round(upstream * 1000, 3),
+        overhead_ms=round(max(0.0, total - upstream) * 1000, 3),
+        ttft_ms=None if item["ttft_s"] is None else round(item["ttft_s"] * 1000, 3),
+        stages={k: round(v * 1000, 3) for k, v in item["stages"].items()},
+    )
+    return out
 
 
 class Tail:
@@ -66,17 +78,25 @@ class Tail:
 
     def add(self, item: dict[str, Any]) -> None:
         self.recent.append(item)
-        for q in self._streams:
-            if q.full():
-                q.get_nowait()
-            q.put_nowait(item)
+        if self._streams:
+            shown = view(item)
+            for q in self._streams:
+                if q.full():
+                    q.get_nowait()
+                q.put_nowait(shown)
 
     def find(self, request_id: str) -> dict[str, Any] | None:
         for item in reversed(self.recent):
             if item["request_id"] == request_id:
-                found: dict[str, Any] = item
-                return found
+                return view(item)
         return None
+
+    def latest(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` newest, newest first."""
+        return [view(self.recent[-i]) for i in range(1, min(n, len(self.recent)) + 1)]
+
+    def overheads_since(self, ts: float) -> list[float]:
+        return [max(0.0, r["total_s"] - r["upstream_s"]) * 1000 for r in self.recent if r["ts"] >= ts]
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)

@@ -149,7 +149,7 @@ class Dashboard:
             csrf=signed.csrf if signed else "",
             path=request.url.path,
             now=time.time(),
-            recent=[self.tail.recent[-i] for i in range(1, min(20, len(self.tail.recent)) + 1)],
+            recent=self.tail.latest(20),
             **context,
         )
         return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
