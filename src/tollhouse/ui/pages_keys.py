@@ -47,7 +47,8 @@ def _changes(spec: KeySpec) -> dict[str, Any]:
 
 async def keys_page(request: Request, dash: Dashboard, signed: Signed) -> Response:
     keys = await dash.runtime.keys.list()
-    models = [d.name for d in dash.runtime.registry.all()]
+    rt = dash.runtime
+    models = [n for n, _ in rt.router.public_groups()] + [d.name for d in rt.registry.all()]
     return dash.page(request, "keys.html", keys=list(reversed(keys)), models=models)
 
 
