@@ -32,6 +32,8 @@ from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings, load_settings
 from tollhouse.telemetry.observer import Telemetry
+from tollhouse.ui.app import DashboardApp
+from tollhouse.ui.tail import TailMiddleware
 from tollhouse.version import __version__
 
 log = logging.getLogger("tollhouse.app")
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     it."""
     settings = settings or load_settings()
     telemetry = telemetry or Telemetry(settings)
+    dashboard = DashboardApp(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
             log.info("ready", extra={"models": [d.name for d in runtime.registry.all()]})
             with _on_stop_signal(drain):
                 yield
+            await dashboard.aclose()
         log.info("stopped")
 
     app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -73,11 +77,13 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(prompts_router)
     app.include_router(costs_router)
     app.include_router(cache_router)
+    app.mount("/ui", dashboard.asgi(app))  # HTML for people: outside the API and its OpenAPI document
     install_telemetry(app, settings)
     install_schema(app, __version__, [i.docs_router for i in INGRESSES if i.docs_router is not None])
     # Innermost first: HotRoutes serves the ingresses' hot POST routes without FastAPI's per-request
     # machinery, inside GatewayMiddleware (request id, body limit, access log) like every other request.
     app.add_middleware(HotRoutes, handlers=app.exception_handlers, routes=hot_routes)
+    app.add_middleware(TailMiddleware, tail=dashboard.tail)  # the dashboard's live tail
     # Backpressure inside Idempotency: a duplicate waiting for its first request holds no slot.
     app.add_middleware(
         Backpressure,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tollhouse.stores.base import BudgetStore, KeyStore, LedgerStore, RateLimitStore
     from tollhouse.stores.breakers import BreakerState
     from tollhouse.stores.cache import CacheStore
+    from tollhouse.stores.dashboard import UiStore as DashboardStore
     from tollhouse.stores.evaluation import EvalStore
     from tollhouse.stores.idempotency import IdempotencyStore
     from tollhouse.stores.prompt_counters import PromptCounters
@@ -77,6 +78,20 @@ def ledger_store(cfg: LedgerSettings) -> LedgerStore:
     from tollhouse.stores.sqlite import SqliteLedgerStore
 
     return SqliteLedgerStore(cfg.sqlite_path)
+
+
+def dashboard_store(cfg: LedgerSettings) -> DashboardStore:
+    """The dashboard's users, sessions and audit log, beside the ledger: its PostgreSQL database, or a
+    SQLite file next to its SQLite file."""
+    if cfg.backend == "postgres":
+        from tollhouse.stores.dashboard import PostgresUiStore
+
+        return PostgresUiStore(dsn_from_env(cfg.postgres_dsn_env, "ledger"))
+    from tollhouse.stores.dashboard import SqliteUiStore
+
+    if cfg.sqlite_path == ":memory:":
+        return SqliteUiStore(":memory:")
+    return SqliteUiStore(str(Path(cfg.sqlite_path).with_name("tollhouse-ui.db")))
 
 
 def rate_limit_store(cfg: LimitsSettings, redis: RedisSettings) -> WithFallback[RateLimitStore]:

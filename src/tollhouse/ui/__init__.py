@@ -1,0 +1,1 @@
+"""The operators' dashboard, served by the gateway at ``/ui`` (docs/DASHBOARD.md, ADR 0022)."""
