@@ -98,7 +98,7 @@ class HttpTools:
                 data = await resp.content.read(self.max_bytes + 1)
                 if len(data) > self.max_bytes:
                     raise ToolFailure("result_too_large", f"the answer is larger than {self.max_bytes} bytes")
-                if resp.status >= 400:
+                if resp.status >= 300:  # a redirect is not followed: it may leave the allowlist
                     raise ToolFailure(
                         "http_error", f"HTTP {resp.status}: {data[:200].decode(errors='replace')}"
                     )
