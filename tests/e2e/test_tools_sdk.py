@@ -294,3 +294,22 @@ def test_requests_without_gateway_tools_are_untouched(sdk: openai.OpenAI, model:
     assert r.choices[0].message.content == "No tools needed."
     assert "tools_used" not in (r.model_extra or {})
     assert "tools" not in sent(model, n)[0]
+
+
+def test_embedded_model_calls_a_gateway_tool_under_its_grammar(sdk: openai.OpenAI) -> None:
+    """The embedded llama.cpp model, forced to call the calculator: its grammar makes the arguments follow
+    the tool's schema, the gateway runs the call and asks the model again for the answer."""
+    r = sdk.chat.completions.create(
+        model="local",
+        messages=[{"role": "user", "content": "Use the calculator: what is 12 times 7?"}],
+        tools=gateway_tools("calculator"),
+        tool_choice={"type": "function", "function": {"name": "calculator"}},
+        max_tokens=48,
+        temperature=0,
+    )
+    first = used(r)[0]
+    assert first["name"] == "calculator" and first["round"] == 1
+    assert isinstance(orjson.loads(first["arguments"])["expression"], str)  # schema-shaped by the grammar
+    assert first["status"] in {"ok", "invalid_expression", "math_error"}
+    assert r.choices[0].message.tool_calls is None
+    assert r.usage is not None and r.usage.prompt_tokens > 0
