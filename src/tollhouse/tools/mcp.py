@@ -53,6 +53,7 @@ class McpServer:
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(cfg.concurrency)  # shared by all of this server's tools
         self.listings = 0  # tool lists read (start, changes, refreshes)
 
     async def start(self, wait_s: float) -> None:
@@ -142,7 +143,7 @@ class McpServer:
                 raise ToolFailure("tool_error", text or "the tool reported an error")
             return text
 
-        return Tool(
+        tool = Tool(
             namespaced(self.cfg.name, remote),
             spec.description or remote,
             spec.input_schema or _EMPTY_SCHEMA,
@@ -152,3 +153,5 @@ class McpServer:
             scope=self.scope,
             source=self.source,
         )
+        tool._slots = self._slots
+        return tool

@@ -218,3 +218,16 @@ def test_the_reservation_covers_the_worst_loop() -> None:
     assert est.prompt_tokens == 3 * 50 + 3 * (20 + results)
     assert est.max_output_tokens == 60
     assert est.worst == (("a", 150 + 3 * (20 + results), 60), ("b", 240 + 3 * (40 + results), 120))
+
+
+def test_a_prompt_version_may_list_gateway_tools() -> None:
+    from tollhouse.prompts.drafts import draft_version
+
+    body: dict[str, Any] = {
+        "messages": [{"role": "system", "content": "Be exact."}],
+        "params": {"tools": ["calculator"]},
+    }
+    assert draft_version("p", body, None).params == {"tools": ["calculator"]}
+    body["params"] = {"tools": "calculator"}
+    with pytest.raises(InvalidRequest, match=r"params\.tools"):
+        draft_version("p", body, None)
