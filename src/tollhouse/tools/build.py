@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jsonschema  # type: ignore[import-untyped]
+
+from tollhouse.config.base import ConfigError
 from tollhouse.config.tools import ToolScope, ToolsSettings
 from tollhouse.tools import calculator, clock, units
 from tollhouse.tools.base import Scope, Tool
@@ -30,6 +33,12 @@ def _scope(s: ToolScope) -> Scope:
 
 class Tools:
     def __init__(self, cfg: ToolsSettings) -> None:
+        try:
+            self._build(cfg)
+        except (ValueError, jsonschema.exceptions.SchemaError) as exc:  # refused at start, naming the tool
+            raise ConfigError(f"tools: {exc}") from None
+
+    def _build(self, cfg: ToolsSettings) -> None:
         self.cfg = cfg
         self.registry = ToolRegistry()
         for name in cfg.builtins:

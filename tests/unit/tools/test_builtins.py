@@ -84,3 +84,23 @@ def test_registry_names_scopes_and_sources() -> None:
     assert reg.names() == ["retrieve"]
     with pytest.raises(jsonschema.exceptions.SchemaError):  # an invalid schema is refused at registration
         Tool("bad", "Bad.", {"type": "no-such-type"}, run)
+
+
+def test_bad_tool_configuration_is_refused_at_start() -> None:
+    from tollhouse.config.base import ConfigError
+    from tollhouse.config.tools import HttpToolConfig, ToolsSettings
+    from tollhouse.tools.build import Tools
+
+    with pytest.raises(ConfigError, match="not in tools"):
+        Tools(ToolsSettings(http=[HttpToolConfig(name="x", description="X", url="http://10.0.0.1/")]))
+    with pytest.raises(ConfigError, match="builtin_scope"):
+        Tools(ToolsSettings(builtins=["calculator"], builtin_scope={"convert_time": {"teams": ["a"]}}))
+    bad = HttpToolConfig(name="y", description="Y", url="http://a.example/", parameters={"type": 3})
+    with pytest.raises(ConfigError, match="tools: "):
+        Tools(ToolsSettings(http_allowed_hosts=["a.example"], http=[bad]))
+    assert Tools(ToolsSettings()).registry.names() == [
+        "calculator",
+        "convert_time",
+        "convert_units",
+        "current_time",
+    ]
