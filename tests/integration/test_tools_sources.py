@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -75,7 +76,11 @@ async def site() -> AsyncIterator[str]:
     async def moved(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://example.invalid/")
 
+    async def echo_auth(request: web.Request) -> web.Response:
+        return web.json_response({"auth": request.headers.get("Authorization"), "body": await request.text()})
+
     app = web.Application()
+    app.router.add_route("*", "/auth", echo_auth)
     app.router.add_get("/big", big)
     app.router.add_get("/data", data)
     app.router.add_get("/moved", moved)
@@ -87,6 +92,23 @@ async def site() -> AsyncIterator[str]:
         yield f"127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+async def test_http_tool_headers_from_the_environment(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TH_TEST_TOOL_TOKEN", "Bearer s3cret")
+    tools = HttpTools([site], max_bytes=1000)
+    try:
+        cfg = HttpToolConfig(
+            name="p",
+            description="P",
+            method="POST",
+            url=f"http://{site}/auth",
+            headers_env={"Authorization": "TH_TEST_TOOL_TOKEN"},
+        )
+        out = orjson.loads(await tools.tool(cfg).run({"x": 1}))
+        assert out == {"auth": "Bearer s3cret", "body": '{"x":1}'}
+    finally:
+        await tools.aclose()
 
 
 async def test_http_tools_limits(site: str) -> None:
