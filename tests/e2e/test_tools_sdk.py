@@ -57,6 +57,7 @@ def server(model: ScriptedModel, remote_mcp: str) -> Iterator[GatewayProcess]:
     host = model.base_url.removeprefix("http://")
     config = {
         "auth": {"admin_key_env": "TH_TOOLS_KEY"},
+        "ledger": {"flush_interval_s": 0.05},
         "models": [
             {"name": "scripted", "provider": "openai", "api_base": f"{model.base_url}/v1", "model": "s"}
         ],
@@ -313,3 +314,17 @@ def test_embedded_model_calls_a_gateway_tool_under_its_grammar(sdk: openai.OpenA
     assert first["status"] in {"ok", "invalid_expression", "math_error"}
     assert r.choices[0].message.tool_calls is None
     assert r.usage is not None and r.usage.prompt_tokens > 0
+
+
+def test_ledger_has_a_line_item_per_tool_call(sdk: openai.OpenAI, server: GatewayProcess) -> None:
+    ask(sdk, "parallel", gateway_tools("calculator", "convert_units"))
+    auth = {"authorization": f"Bearer {KEY}"}
+    rows: dict[str, Any] = {}
+    for _ in range(100):
+        out = httpx.get(f"{server.root}/admin/usage", params={"group_by": "model"}, headers=auth).json()
+        rows = {r["model"]: r for r in out["data"]}
+        if "convert_units" in rows:
+            break
+        time.sleep(0.05)
+    assert rows["convert_units"]["requests"] >= 1 and rows["convert_units"]["cost_usd"] == 0
+    assert rows["calculator"]["requests"] >= 1

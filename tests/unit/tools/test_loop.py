@@ -141,6 +141,33 @@ async def test_each_tool_call_is_a_ledger_line_item_and_a_stage() -> None:
     assert {"tools", "tool_model_call"} <= set(ctx.stage_seconds)
 
 
+class Tracer:
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+
+    def stage(self, name: str, start: float, end: float) -> None:
+        assert end >= start
+        self.stages.append(name)
+
+    def provider_call(self, ctx: RequestContext, deployment: str) -> Any:
+        raise AssertionError("not called by the loop")
+
+
+async def test_each_model_call_and_tool_round_is_a_span() -> None:
+    loop = ToolLoop(_registry(), ToolsSettings(enabled=True))
+    ctx = RequestContext("r", principal=Principal())
+    ctx.tracer = tracer = Tracer()
+    req = _request("echo")
+    plan = loop.plan(ctx, req)
+    steps: list[list[tuple[str, str]] | str] = [
+        [("echo", '{"text": "1"}')],
+        [("echo", '{"text": "2"}')],
+        "ok",
+    ]
+    await loop.run(ctx, plan, req, Model(steps), Guards(), Ledger(), None)
+    assert tracer.stages == ["tool_model_call", "tools", "tool_model_call", "tools", "tool_model_call"]
+
+
 async def test_oversize_results_are_errors() -> None:
     cfg = ToolsSettings(enabled=True, result_max_bytes=64)
     _, ctx, _, _ = await _run([[("echo", orjson.dumps({"text": "x" * 100}).decode())], "ok"], "echo", cfg=cfg)
