@@ -120,9 +120,12 @@ class ToolLoop:
                 break
             t0 = time.perf_counter()
             budget = cfg.tool_time_budget_s - spent
-            outcomes = await asyncio.gather(
-                *(self._one(ctx, plan, c, i, seen, budget) for i, c in enumerate(calls))
-            )
+            if len(calls) == 1:  # the usual case: no task to schedule
+                outcomes = [await self._one(ctx, plan, calls[0], 0, seen, budget)]
+            else:  # asked for in one answer: run at once
+                outcomes = await asyncio.gather(
+                    *(self._one(ctx, plan, c, i, seen, budget) for i, c in enumerate(calls))
+                )
             spent += ctx.mark_stage("tools", t0) - t0
             results: list[Message] = []
             for c, (status, content, seconds) in zip(calls, outcomes, strict=True):
@@ -178,8 +181,8 @@ class ToolLoop:
                 raise ToolFailure("budget_exhausted", "the request's tool time budget is spent")
             limit = min(tool.timeout_s, budget)
             try:
-                async with tool.slots:
-                    result = await asyncio.wait_for(tool.run(args), limit)
+                async with tool.slots, asyncio.timeout(limit):  # no extra task, unlike wait_for
+                    result = await tool.run(args)
             except TimeoutError:
                 raise ToolFailure("timeout", f"the tool did not answer within {limit:.3g} s") from None
             if len(result.encode()) > self.cfg.result_max_bytes:
