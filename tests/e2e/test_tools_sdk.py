@@ -328,3 +328,19 @@ def test_ledger_has_a_line_item_per_tool_call(sdk: openai.OpenAI, server: Gatewa
         time.sleep(0.05)
     assert rows["convert_units"]["requests"] >= 1 and rows["convert_units"]["cost_usd"] == 0
     assert rows["calculator"]["requests"] >= 1
+
+
+def test_anthropic_sdk_uses_gateway_tools(server: GatewayProcess) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=server.root, api_key=KEY, max_retries=0, timeout=60)
+    tools: Any = gateway_tools("calculator")
+    msg = client.messages.create(
+        model="scripted", max_tokens=64, messages=[{"role": "user", "content": "SCRIPT:single"}], tools=tools
+    )
+    assert msg.content[0].type == "text" and msg.content[0].text == "The answer is 14."
+    assert [u["status"] for u in (msg.model_extra or {})["tools_used"]] == ["ok"]
+    with client.messages.stream(
+        model="scripted", max_tokens=64, messages=[{"role": "user", "content": "SCRIPT:single"}], tools=tools
+    ) as stream:
+        assert stream.get_final_text() == "The answer is 14."
