@@ -313,7 +313,8 @@ class Gateway:
         ctx.stream = stream
         _require(group.primary, op.capability)
         t0 = time.perf_counter()
-        cascade = req.model if op.capability == "chat" and not stream else None
+        # A tool loop's model calls are whole (never streamed), so they may cascade even in a stream.
+        cascade = req.model if op.capability == "chat" and (not stream or plan is not None) else None
         try:
             try:
                 deps, calls = self.router.reachable(group, op.capability, cascade)
