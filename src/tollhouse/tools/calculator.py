@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +73,9 @@ def evaluate(expression: str) -> Number:
         raise ToolFailure("invalid_expression", f"expression longer than {MAX_CHARS} characters")
     text = expression.replace("^", "**").strip()
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():  # "1pi" warns before it fails: the failure is the answer
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ToolFailure("invalid_expression", f"not an arithmetic expression: {exc}") from None
     try:
