@@ -1,7 +1,8 @@
 """The Gateway: runs every operation (``operations.py``) through the stage sequence, written once here.
 
-    prompt → resolve → admission (limits / budgets) → input guardrails → cache lookup → route + provider
-            → output guardrails → cache store → settle → ledger
+    prompt → tools plan → resolve → admission (limits / budgets) → input guardrails → cache lookup
+            → route + provider (⇄ gateway tools, ``tools/``) → output guardrails → cache store → settle
+            → ledger
 
 ``handle`` answers a request whole; ``handle_stream`` opens the stream (failing over until its first content
 chunk) and returns the relay, which does the post-response stages as chunks flow and in its ``finally``, so a
@@ -16,7 +17,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar, cast
+
+import orjson
 
 from tollhouse.caching.entry import Assembler
 from tollhouse.errors import (
@@ -32,12 +35,22 @@ from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
+from tollhouse.pipeline.tools import NoTools, ToolRunner
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
 from tollhouse.routing.router import Router, StreamStart
 from tollhouse.routing.streams import aclose_all
 from tollhouse.tokens import TokenCounters
-from tollhouse.types import Estimate, Principal, RenderedPrompt, RequestContext, Reservation, Usage
+from tollhouse.types import (
+    ChatRequest,
+    ChatResponse,
+    Estimate,
+    Principal,
+    RenderedPrompt,
+    RequestContext,
+    Reservation,
+    Usage,
+)
 
 T = TypeVar("T")
 
@@ -54,6 +67,7 @@ class Gateway:
     cache: ResponseCache = field(default_factory=NoCache)
     ledger: Ledger = field(default_factory=NoLedger)
     prompts: PromptSource = field(default_factory=NoPrompts)
+    tools: ToolRunner = field(default_factory=NoTools)
     router: Router = None  # type: ignore[assignment]  # built from the registry when not given
     # Set when the server begins to shut down: a request cancelled from then on, whose client is still
     # there, was cut at the end of the grace period (503), not abandoned by its client (499).
@@ -102,14 +116,27 @@ class Gateway:
         (usage counts even when an output guardrail blocks the answer)."""
         if op.prompting is not None:
             req = self._prompt(ctx, op, op.prompting, req)
-        group, reservation = await self._admit(ctx, op, req)
+        return await self._handle(ctx, op, req, self._plan(ctx, op, req))
+
+    async def _handle(
+        self,
+        ctx: RequestContext,
+        op: Operation[Q, R, C],
+        req: Q,
+        plan: object | None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> R:
+        group, reservation = await self._admit(ctx, op, req, stream=progress is not None, plan=plan)
         usage: Usage | None = None
         error: BaseException | None = None
         try:
             req = await self._check_input(ctx, op, req)
-            resp = await self._lookup(ctx, op, req)
+            resp = await self._lookup(ctx, op, req) if plan is None else None
             if resp is None:
-                resp = await self._call(ctx, lambda: op.complete(self.router, ctx, group, req))
+                if plan is None:
+                    resp = await self._call(ctx, lambda: op.complete(self.router, ctx, group, req))
+                else:
+                    resp = await self._loop(ctx, op, group, req, plan, progress)
                 usage = resp.usage  # spent even if an output guardrail blocks the answer
                 t = time.perf_counter()
                 try:
@@ -128,7 +155,7 @@ class Gateway:
                     resp = await self._check_output(ctx, op, resp)
                 if op.check_output is not None:
                     t = ctx.mark_stage("guard_output", t)
-                if op.caching is not None:
+                if op.caching is not None and plan is None:  # tool results are not cached
                     await op.caching.store(self.cache, ctx, req, resp)
                     ctx.mark_stage("cache_store", t)
             elif op.check_output is not None:
@@ -152,6 +179,9 @@ class Gateway:
         before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
         if op.prompting is not None:
             req = self._prompt(ctx, op, op.prompting, req)
+        plan = self._plan(ctx, op, req)
+        if plan is not None:
+            return await self._tool_stream(ctx, op, req, plan)
         group, reservation = await self._admit(ctx, op, req, stream=True)
         include_usage = op.include_usage(req)
         try:
@@ -267,7 +297,13 @@ class Gateway:
         return group
 
     async def _admit(
-        self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, *, stream: bool = False
+        self,
+        ctx: RequestContext,
+        op: Operation[Q, R, C],
+        req: Q,
+        *,
+        stream: bool = False,
+        plan: object | None = None,
     ) -> tuple[Group, Reservation]:
         """Resolve, check the capability, and reserve against limits and budgets — budgets at the worst case
         over every deployment the request may reach (fallbacks, a cascade's tiers). A refused request (rate
@@ -277,11 +313,14 @@ class Gateway:
         ctx.stream = stream
         _require(group.primary, op.capability)
         t0 = time.perf_counter()
-        cascade = req.model if op.capability == "chat" and not stream else None
+        # A tool loop's model calls are whole (never streamed), so they may cascade even in a stream.
+        cascade = req.model if op.capability == "chat" and (not stream or plan is not None) else None
         try:
             try:
                 deps, calls = self.router.reachable(group, op.capability, cascade)
                 estimate = op.estimate(req, self.tokens.reach(deps, calls))
+                if plan is not None:  # the whole tool loop, reserved at its worst case
+                    estimate = self.tools.estimate(plan, estimate)
                 reservation = await self.limiter.admit(ctx, estimate)
             except Downgrade as d:
                 if not op.downgradable:
@@ -289,12 +328,98 @@ class Gateway:
                 group = self._resolve(ctx, op, req, d.model)
                 ctx.route = f"{d.reason}-downgrade:{d.model}"
                 deps, calls = self.router.reachable(group, op.capability, cascade)
-                reservation = await self.limiter.admit(ctx, op.estimate(req, self.tokens.reach(deps, calls)))
+                estimate = op.estimate(req, self.tokens.reach(deps, calls))
+                if plan is not None:
+                    estimate = self.tools.estimate(plan, estimate)
+                reservation = await self.limiter.admit(ctx, estimate)
         except BaseException as exc:
             self._finish(ctx, None, exc)
             raise
         ctx.mark_stage("limits", t0)
         return group, reservation
+
+    def _plan(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> object | None:
+        """The gateway tools a chat request uses (None: none, the usual case — one test)."""
+        if op.capability != "chat" or op.caching is None:
+            return None
+        try:
+            return self.tools.plan(ctx, cast(ChatRequest, req))
+        except BaseException as exc:
+            self._finish(ctx, None, exc)
+            raise
+
+    async def _loop(
+        self,
+        ctx: RequestContext,
+        op: Operation[Q, R, C],
+        group: Group,
+        req: Q,
+        plan: object,
+        progress: Callable[[dict[str, Any]], None] | None,
+    ) -> R:
+        """The model ⇄ tools loop (only chat has a plan, so ``Q`` / ``R`` are chat's types here)."""
+
+        def call(r: ChatRequest) -> Awaitable[ChatResponse]:
+            return self._call(ctx, lambda: op.complete(self.router, ctx, group, cast(Q, r)))  # type: ignore[arg-type,return-value]
+
+        resp = await self.tools.run(
+            ctx, plan, cast(ChatRequest, req), call, self.guards, self.ledger, progress
+        )
+        return cast(R, resp)
+
+    async def _tool_stream(
+        self, ctx: RequestContext, op: Operation[Q, R, C], req: Q, plan: object
+    ) -> AsyncIterator[C]:
+        """A streamed request that uses gateway tools: the loop runs whole (its model calls unstreamed), a
+        progress comment goes out as each tool call ends, then the final answer is replayed as chunks. An
+        error before the first event is an ordinary HTTP error; later ones end the stream with an error
+        event."""
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.ensure_future(self._handle(ctx, op, req, plan, events.put_nowait))
+        waiter = asyncio.ensure_future(events.get())
+        try:
+            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+        if task.done() and not waiter.done():
+            task.result()  # raises what the loop raised
+        first = waiter.result() if waiter.done() and not waiter.cancelled() else None
+        return self._tool_relay(ctx, op, req, task, events, first)
+
+    async def _tool_relay(
+        self,
+        ctx: RequestContext,
+        op: Operation[Q, R, C],
+        req: Q,
+        task: asyncio.Future[R],
+        events: asyncio.Queue[dict[str, Any]],
+        first: dict[str, Any] | None,
+    ) -> AsyncIterator[C]:
+        try:
+            if first is not None:
+                yield _progress(first)  # type: ignore[misc]  # rendered as an SSE comment
+            while not task.done():
+                waiter = asyncio.ensure_future(events.get())
+                await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():
+                    yield _progress(waiter.result())  # type: ignore[misc]
+                else:
+                    waiter.cancel()
+            while not events.empty():
+                yield _progress(events.get_nowait())  # type: ignore[misc]
+            resp = task.result()
+            assert op.caching is not None
+            ctx.ttft_seconds = time.perf_counter() - ctx.started
+            async for chunk in op.caching.replay(resp, op.include_usage(req)):
+                yield chunk
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _check_input(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> Q:
         t0 = time.perf_counter()
@@ -420,6 +545,11 @@ def _require(dep: Deployment, capability: str) -> None:
             param="model",
             code="model_not_supported",
         )
+
+
+def _progress(event: dict[str, Any]) -> bytes:
+    """A tool-progress event as an SSE comment line: every SSE client (the OpenAI SDK too) skips it."""
+    return b": tollhouse-tool " + orjson.dumps(event) + b"\n\n"
 
 
 def _is_cancel(exc: BaseException) -> bool:

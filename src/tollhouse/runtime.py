@@ -28,6 +28,7 @@ from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
+from tollhouse.pipeline.tools import NoTools, ToolRunner
 from tollhouse.pricing import PriceBook
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
@@ -45,6 +46,7 @@ from tollhouse.stores.build import (
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
+from tollhouse.tools.build import Tools
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
 __all__ = ["IdempotencyStore", "Runtime", "StoredResponse"]
@@ -69,6 +71,7 @@ class Runtime:
     telemetry: Telemetry
     idempotency: IdempotencyStore
     prompts: PromptRegistry | None = None  # None: stored prompts are off
+    tools: Tools | None = None  # None: server-side tools are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
     moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
@@ -155,6 +158,14 @@ class Runtime:
                 await prompt_registry.start()
                 prompts = prompt_registry
 
+            tool_set: Tools | None = None
+            runner: ToolRunner = NoTools()
+            if settings.tools.enabled:
+                tool_set = Tools(settings.tools)
+                parts.own("tools", tool_set.aclose)
+                await tool_set.start()
+                runner = tool_set.loop
+
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(
                 registry=registry,
@@ -165,6 +176,7 @@ class Runtime:
                 guards=guards,
                 cache=cache,
                 prompts=prompts,
+                tools=runner,
             )
 
             parts.own("telemetry", telemetry.aclose)
@@ -193,6 +205,7 @@ class Runtime:
                 idempotency=idempotency,
                 stores=tuple(network_stores(settings)),
                 prompts=prompt_registry,
+                tools=tool_set,
             )
             try:
                 yield runtime

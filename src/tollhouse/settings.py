@@ -74,6 +74,7 @@ from tollhouse.config.telemetry import (
     TelemetrySettings,
     TracingSettings,
 )
+from tollhouse.config.tools import ToolsSettings
 
 # Section classes live in tollhouse.config.*; this module is the one place callers import them from.
 __all__ = [
@@ -232,6 +233,7 @@ class Settings(BaseSettings):
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings, description="Idempotency.")
     prompts: PromptsSettings = Field(default_factory=PromptsSettings, description="Stored prompts.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis.")
+    tools: ToolsSettings = Field(default_factory=ToolsSettings, description="Server-side tools.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

@@ -501,6 +501,18 @@ class StageTracer(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class ToolUse:
+    """One tool call the gateway ran for a request (``tools_used``, per-tool metrics, ledger line items)."""
+
+    name: str
+    arguments: str
+    status: str  # "ok" or the error code the model was shown (timeout, invalid_arguments, …)
+    duration_s: float
+    result: str  # what the model saw, truncated for reporting
+    round: int  # the model answer (1-based) that asked for it
+
+
 # ---- per-request stage state (slots of ``RequestContext``; live as long as the request, never logged) ------
 
 
@@ -579,6 +591,9 @@ class RequestContext:
     client_gone: bool = False
     # Set only when tracing is on, so the tracing-off path costs one ``is None`` test per stage.
     tracer: StageTracer | None = None
+    # Server-side tools (``tools/``): the calls run and the model answers asked for (None: no gateway tools).
+    tools_used: list[ToolUse] | None = None
+    tool_rounds: int = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -168,3 +168,23 @@ async def test_authentication_seam() -> None:
     gw.auth = DenyAll()
     with pytest.raises(AuthenticationFailed):
         await gw.authenticate(RequestContext(request_id="r6"), "key")
+
+
+async def test_gateway_tools_reserve_the_whole_loop_and_skip_the_cache() -> None:
+    from tollhouse.config.tools import ToolsSettings
+    from tollhouse.tools.build import Tools
+    from tollhouse.types import Raw
+
+    gw, _, limiter, ledger = make()
+    tools = Tools(ToolsSettings(enabled=True, max_iterations=3, max_calls_per_round=1, result_max_bytes=100))
+    gw.tools = tools.loop
+    await gw.handle(RequestContext(request_id="plain"), CHAT, req())
+    ctx = RequestContext(request_id="tooled")
+    resp = await gw.handle(ctx, CHAT, req(tools=[Raw({"type": "tollhouse", "name": "calculator"})]))
+    plain, tooled = limiter.estimates
+    assert tooled.max_output_tokens == 3 * plain.max_output_tokens
+    # 3 calls; call k also carries k-1 answers (64) and k-1 results (100 + 16): 0 + 1 + 2 = 3 of each
+    assert tooled.prompt_tokens > 3 * plain.prompt_tokens + 3 * (64 + 116) - 1
+    assert ctx.tools_used == [] and ctx.tool_rounds == 1  # the mock answered without calling
+    assert limiter.settled[-1] == resp.usage and ledger.records[-1] is ctx
+    assert ctx.cache_status is None  # answers that may use tools are not looked up in the cache

@@ -148,6 +148,7 @@ FORBIDDEN = {
         "tollhouse.evals",
     ),
     "tollhouse.ledger": ("tollhouse.api", "tollhouse.gateway", "tollhouse.pipeline", "tollhouse.telemetry"),
+    "tollhouse.tools": ("tollhouse.api", "tollhouse.gateway", "tollhouse.pipeline", "tollhouse.telemetry"),
     "tollhouse.routing": ("tollhouse.api", "tollhouse.gateway", "tollhouse.pipeline", "tollhouse.telemetry"),
     "tollhouse.wire": ("tollhouse.api", "tollhouse.gateway", "tollhouse.pipeline", "tollhouse.providers"),
     "tollhouse.types": ("tollhouse.",),

@@ -125,6 +125,9 @@ async def _sse(
 ) -> Any:
     try:
         async for chunk in chunks:
+            if isinstance(chunk, bytes):  # a line the stream sends as is (tool progress: an SSE comment)
+                yield chunk
+                continue
             yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
     except TollhouseError as exc:
         # Headers are gone: the only honest signal left is an error event, then the end of the stream.

@@ -32,6 +32,17 @@ class ChatChoice(BaseModel):
     finish_reason: Literal["stop", "length", "tool_calls", "content_filter"]
 
 
+class ToolUsed(BaseModel):
+    """One gateway tool call (docs/TOOLS.md)."""
+
+    name: str
+    arguments: str = Field(description="The arguments the model sent (JSON text).")
+    status: str = Field(description="`ok`, `skipped`, or the error code the model was shown (`timeout`, …).")
+    duration_ms: float
+    result: str = Field(description="What the model saw, truncated (`tools.used_result_chars`).")
+    round: int = Field(description="The model answer (1-based) that asked for the call.")
+
+
 class ChatCompletion(BaseModel):
     """`chat.completion` (JSON). A stream sends `chat.completion.chunk` events instead."""
 
@@ -58,6 +69,9 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    tools_used: list[ToolUsed] | None = Field(
+        None, description="Extension: the gateway tools run for this answer (only when the request used any)."
+    )
 
 
 class CompletionChoice(BaseModel):

@@ -12,7 +12,16 @@ from tollhouse.stores.prompts import LABEL, PROMPT_ID, PromptVersion
 
 ROLES = ("system", "developer", "user", "assistant")
 # The request parameters a version may set (a request's own value wins).
-PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty")
+PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "tools",  # names of gateway tools (docs/TOOLS.md)
+)
 _FIELDS = {"messages", "model", "params", "variables", "notes", "author"}
 
 
@@ -58,6 +67,9 @@ def draft_version(pid: str, body: dict[str, Any], author: str | None) -> PromptV
     params = body.get("params") or {}
     if not isinstance(params, dict) or set(params) - set(PARAMS):
         raise InvalidRequest(f"params: an object with some of {list(PARAMS)}.", param="params")
+    tools = params.get("tools")
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, str) and t for t in tools)):
+        raise InvalidRequest("params.tools: a list of gateway tool names.", param="params.tools")
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("variables: an object of name → {type, required, …}.", param="variables")

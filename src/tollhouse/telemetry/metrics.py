@@ -129,6 +129,18 @@ class Metrics:
         self.guardrail_events = counter(
             "tollhouse_guardrail_events", "Guardrail verdicts.", ("rule", "outcome")
         )
+        self.tool_calls = counter(
+            "tollhouse_tool_calls",
+            "Gateway tool calls by outcome (ok or the error code).",
+            ("tool", "status"),
+        )
+        self.tool_errors = counter("tollhouse_tool_errors", "Gateway tool calls that failed.", ("tool",))
+        self.tool_seconds = histogram(
+            "tollhouse_tool_duration_seconds",
+            "Gateway tool call latency.",
+            ("tool",),
+            (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
         self.upstream_errors = counter(
             "tollhouse_upstream_errors", "Failed provider calls by error class.", ("deployment", "class")
         )
@@ -236,8 +248,20 @@ class Metrics:
         if ctx.guardrail_events:
             for rule, outcome in ctx.guardrail_events:
                 self.guardrail_events.labels(rule, outcome).inc()
+        if ctx.tools_used:
+            self._tools(ctx)
         if ctx.prompt_template is not None:
             self.prompt_requests.labels(ctx.prompt_template, ctx.prompt_version or "", str(status)).inc()
+
+    def _tools(self, ctx: RequestContext) -> None:
+        for use in ctx.tools_used or ():
+            # A name the model made up is not a label value: cardinality stays bounded by the registry.
+            tool = "(unknown)" if use.status == "unknown_tool" else use.name
+            self.tool_calls.labels(tool, use.status).inc()
+            if use.status not in ("ok", "skipped"):
+                self.tool_errors.labels(tool).inc()
+            if use.status != "skipped":
+                self.tool_seconds.labels(tool).observe(use.duration_s)
 
     def _routing(self, ctx: RequestContext, model: str, deployment: str) -> None:
         """Attempts, retries, fallbacks and failed provider calls, from the routing fields."""

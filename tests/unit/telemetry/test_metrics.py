@@ -14,7 +14,7 @@ from tests.conftest import mock_settings
 from tollhouse.app import create_app
 from tollhouse.settings import MetricsSettings, MockModel, Pricing, Settings
 from tollhouse.telemetry.metrics import Metrics
-from tollhouse.types import Principal, RequestContext, Usage
+from tollhouse.types import Principal, RequestContext, ToolUse, Usage
 
 CHAT = "/v1/chat/completions"
 
@@ -264,3 +264,20 @@ def test_requests_without_a_context_are_counted_as_other() -> None:
     m.observe(None, 200, 0.001)
     lbl = {"model": "", "deployment": "", "endpoint": "other", "ingress": "openai", "status": "200"}
     assert _get(m, "tollhouse_requests_total", **lbl) == 1
+
+
+def test_tool_calls_errors_and_latency() -> None:
+    m = _metrics()
+    uses = [
+        ToolUse("calculator", "{}", "ok", 0.002, "4", 1),
+        ToolUse("calculator", "{}", "timeout", 1.5, "", 1),
+        ToolUse("made_up_name", "{}", "unknown_tool", 0.0, "", 2),
+        ToolUse("client_fn", "{}", "skipped", 0.0, "", 2),
+    ]
+    m.observe(_ctx(tools_used=uses), 200, 0.01)
+    assert _get(m, "tollhouse_tool_calls_total", tool="calculator", status="ok") == 1
+    assert _get(m, "tollhouse_tool_calls_total", tool="calculator", status="timeout") == 1
+    assert _get(m, "tollhouse_tool_calls_total", tool="(unknown)", status="unknown_tool") == 1
+    assert _get(m, "tollhouse_tool_errors_total", tool="calculator") == 1
+    assert _get(m, "tollhouse_tool_errors_total", tool="client_fn") == 0
+    assert _get(m, "tollhouse_tool_duration_seconds_count", tool="calculator") == 2

@@ -18,6 +18,7 @@ from tollhouse.api.disconnect import gone, unless_disconnected
 from tollhouse.api.render import SSE_HEADERS, anthropic_error_body, cost_trailer, json_response
 from tollhouse.errors import ModelNotFound, TollhouseError, UpstreamError
 from tollhouse.operations import CHAT
+from tollhouse.tools.report import tools_used_json
 from tollhouse.types import ChatChunk
 from tollhouse.wire.anthropic import response_to_anthropic
 from tollhouse.wire.anthropic_stream import EventWriter
@@ -52,7 +53,12 @@ async def messages(request: Request) -> Response:
                 headers=SSE_HEADERS,
             )
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
-        return gone() if resp is None else json_response(response_to_anthropic(resp))
+        if resp is None:
+            return gone()
+        out = response_to_anthropic(resp)
+        if ctx.tools_used is not None:  # the extension field of gateway tools (docs/TOOLS.md)
+            out["tools_used"] = tools_used_json(ctx)
+        return json_response(out)
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
@@ -95,6 +101,9 @@ async def _events(
     """Anthropic's events for the stream; a failure after the first event is an ``error`` event."""
     try:
         async for chunk in chunks:
+            if isinstance(chunk, bytes):  # a line sent as is (gateway tool progress: an SSE comment)
+                yield chunk
+                continue
             for name, data in writer.feed(chunk):
                 yield _sse(name, data)
     except TollhouseError as exc:

@@ -25,6 +25,7 @@ from tollhouse.api.render import cost_trailer, json_response, sse_response
 from tollhouse.errors import ModelNotFound
 from tollhouse.guardrails.moderator import MODEL_NAME
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
+from tollhouse.tools.report import tools_used_json
 from tollhouse.types import Estimate
 from tollhouse.wire import openai as wire
 
@@ -59,7 +60,12 @@ async def chat_completions(request: Request) -> Response:
                 return gone()
             return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx))
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
-        return gone() if resp is None else json_response(wire.chat_response_to_dict(resp))
+        if resp is None:
+            return gone()
+        out = wire.chat_response_to_dict(resp)
+        if ctx.tools_used is not None:  # the extension field of gateway tools (docs/TOOLS.md)
+            out["tools_used"] = tools_used_json(ctx)
+        return json_response(out)
     except Exception as exc:
         gw.refused(ctx, exc)
         raise
