@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(prompts_router)
     app.include_router(costs_router)
     app.include_router(cache_router)
+    app.state.dashboard = dashboard  # the admin API writes its changes to the dashboard's audit log
     app.mount("/ui", dashboard.asgi(app))  # HTML for people: outside the API and its OpenAPI document
     install_telemetry(app, settings)
     install_schema(app, __version__, [i.docs_router for i in INGRESSES if i.docs_router is not None])

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from tollhouse.access.keys import KeySpec, public
+from tollhouse.api.audit import audit
 from tollhouse.api.deps import KeysDep, ReportsDep, RuntimeDep, credential, parse_body
 from tollhouse.api.render import json_response
 from tollhouse.api.schema_models import ApiKeyList, ApiKeyOut, CostReport, UsageReport
@@ -58,6 +59,7 @@ Admin = Depends(require_admin)
 async def create_key(request: Request, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
     secret, key = await keys.create(spec)
+    await audit(request, "key.create", key.id, **spec.model_dump(exclude_none=True))
     return Response(orjson.dumps(public(key, secret)), status_code=201, media_type="application/json")
 
 
@@ -81,7 +83,9 @@ async def get_key(key_id: str, keys: KeysDep) -> Response:
 )
 async def update_key(request: Request, key_id: str, keys: KeysDep) -> Response:
     spec = await parse_body(request, KeySpec)
-    return json_response(public(await keys.update(key_id, spec)))
+    key = await keys.update(key_id, spec)
+    await audit(request, "key.update", key.id, **spec.model_dump(exclude_none=True))
+    return json_response(public(key))
 
 
 @router.post(
@@ -90,8 +94,9 @@ async def update_key(request: Request, key_id: str, keys: KeysDep) -> Response:
     summary="Replace a key's secret (the new one is in the answer, once)",
     responses={200: {"model": ApiKeyOut}},
 )
-async def rotate_key(key_id: str, keys: KeysDep) -> Response:
+async def rotate_key(request: Request, key_id: str, keys: KeysDep) -> Response:
     secret, key = await keys.rotate(key_id)
+    await audit(request, "key.rotate", key.id)
     return json_response(public(key, secret))
 
 
@@ -101,8 +106,10 @@ async def rotate_key(key_id: str, keys: KeysDep) -> Response:
     summary="Revoke an API key (refused by every replica within a second)",
     responses={200: {"model": ApiKeyOut}},
 )
-async def revoke_key(key_id: str, keys: KeysDep) -> Response:
-    return json_response(public(await keys.revoke(key_id)))
+async def revoke_key(request: Request, key_id: str, keys: KeysDep) -> Response:
+    key = await keys.revoke(key_id)
+    await audit(request, "key.revoke", key.id)
+    return json_response(public(key))
 
 
 @router.get(

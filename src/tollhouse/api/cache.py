@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.responses import Response
 
 from tollhouse.api.admin import Admin, require_admin_unless_open
+from tollhouse.api.audit import audit
 from tollhouse.api.deps import RuntimeDep, parse_body
 from tollhouse.api.render import json_response
 from tollhouse.api.schema_models import CacheStats, Invalidated
@@ -85,4 +86,6 @@ async def cache_stats(
 async def invalidate(request: Request, runtime: RuntimeDep) -> Response:
     body = await parse_body(request, Invalidate)
     removed = await runtime.cache.invalidate(tenant=body.tenant(), model=body.model)
+    target = body.tenant() or body.model or "all"
+    await audit(request, "cache.invalidate", target, removed=removed, **body.model_dump(exclude_none=True))
     return json_response({"removed": removed})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import PlainTextResponse, Response
 
 from tollhouse.api.admin import Admin
+from tollhouse.api.audit import audit
 from tollhouse.api.deps import PromptsDep
 from tollhouse.api.prompts_schema import (
     DataList,
@@ -48,6 +49,7 @@ async def show_prompt(pid: str, prompts: PromptsDep) -> Response:
 @router.post("/{pid}/versions", status_code=201, responses={201: {"model": PromptVersionOut}})
 async def push_version(pid: str, request: Request, prompts: PromptsDep) -> Response:
     version = await prompts.push(pid, await _json(request), author="api")
+    await audit(request, "prompt.push", pid, version=version.version)
     resp = json_response(version.to_dict())
     resp.status_code = 201
     return resp
@@ -88,12 +90,17 @@ async def move_label(pid: str, label: str, request: Request, prompts: PromptsDep
         raise InvalidRequest('Expected {"version": N, "reason": "…"}.', param="version")
     reason = str(body.get("reason") or "")
     event = await prompts.move_label(pid, label, number, str(body.get("actor") or "api"), reason)
+    await audit(
+        request, "prompt.promote", pid, label=label, to=number, previous=event.previous, reason=reason
+    )
     return json_response(event.to_dict())
 
 
 @router.post("/{pid}/labels/{label}/rollback", responses={200: {"model": LabelEvent}})
-async def roll_back(pid: str, label: str, prompts: PromptsDep) -> Response:
-    return json_response((await prompts.roll_back(pid, label, "api")).to_dict())
+async def roll_back(request: Request, pid: str, label: str, prompts: PromptsDep) -> Response:
+    event = await prompts.roll_back(pid, label, "api")
+    await audit(request, "prompt.roll_back", pid, label=label, to=event.version, previous=event.previous)
+    return json_response(event.to_dict())
 
 
 @router.put("/{pid}/experiment", responses={200: {"model": ExperimentOut}})
@@ -102,12 +109,14 @@ async def set_experiment(pid: str, request: Request, prompts: PromptsDep) -> Res
     if body is not None and not isinstance(body, dict):
         raise InvalidRequest("An experiment is a JSON object (or null to end it).", param="experiment")
     await prompts.set_experiment(pid, body)
+    await audit(request, "prompt.experiment" if body is not None else "prompt.experiment_end", pid)
     return json_response({"id": pid, "experiment": body})
 
 
 @router.delete("/{pid}/experiment", responses={200: {"model": ExperimentOut}})
-async def end_experiment(pid: str, prompts: PromptsDep) -> Response:
+async def end_experiment(request: Request, pid: str, prompts: PromptsDep) -> Response:
     await prompts.set_experiment(pid, None)
+    await audit(request, "prompt.experiment_end", pid)
     return json_response({"id": pid, "experiment": None})
 
 

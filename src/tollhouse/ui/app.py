@@ -8,7 +8,6 @@ opens its own store (users, sessions, audit log) on first use.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from importlib.resources import files
 from pathlib import Path
@@ -38,25 +37,19 @@ class _Headers:
     def __init__(self, app: ASGIApp, dash: Dashboard) -> None:
         self.app = app
         self.dash = dash
-        self._opened = False
-        self._lock = asyncio.Lock()
         self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self._opened:
-            async with self._lock:
-                if not self._opened:
-                    try:
-                        await self.dash.open()
-                    except (ConfigError, TollhouseError) as exc:  # retried by the next request
-                        log.error("dashboard store unavailable: %s", exc)
-                        answer = PlainTextResponse(f"The dashboard is unavailable: {exc}", 503)
-                        await answer(scope, receive, send)
-                        return
-                    self._opened = True
+        try:
+            await self.dash.ensure_open()
+        except (ConfigError, TollhouseError) as exc:  # retried by the next request
+            log.error("dashboard store unavailable: %s", exc)
+            answer = PlainTextResponse(f"The dashboard is unavailable: {exc}", 503)
+            await answer(scope, receive, send)
+            return
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -103,6 +103,16 @@ class Dashboard:
         self._runtime = runtime
         self.env = _env()
         self._warming: asyncio.Task[None] | None = None
+        self._open_lock = asyncio.Lock()
+
+    async def ensure_open(self) -> None:
+        """Open the store once, on first use (a page, or a change made through the admin API). Raises
+        ``ConfigError`` / ``TollhouseError`` while it cannot open; the next use tries again."""
+        if self._store is not None:
+            return
+        async with self._open_lock:
+            if self._store is None:
+                await self.open()
 
     async def open(self) -> None:
         """Open the store, and read the last 30 days into the hourly rollup in the background (so the
@@ -158,6 +168,19 @@ class Dashboard:
         """Record a change (never a secret: callers pass ids, names and limits only)."""
         await self.store.audit(AuditEntry(time.time(), signed.who, action, target, detail))
         log.info("dashboard change", extra={"who": signed.who, "action": action, "target": target})
+
+    async def audit_api(self, who: str, action: str, target: str, **detail: Any) -> None:
+        """Record a change made through the admin API. The change has happened: a store that cannot
+        record it is logged as an error, never turned into a failed answer."""
+        try:
+            await self.ensure_open()
+            await self.store.audit(AuditEntry(time.time(), who, action, target, detail))
+        except Exception:
+            log.error(
+                "audit log: could not record an admin API change",
+                extra={"who": who, "action": action, "target": target},
+                exc_info=True,
+            )
 
 
 async def read_form(request: Request) -> Form:

@@ -121,3 +121,20 @@ def test_a_store_that_cannot_open_is_a_503_naming_why() -> None:
         r = c.get("/ui/login")
         assert r.status_code == 503
         assert "TH_UI_NO_SUCH_DSN" in r.text
+
+
+def test_admin_api_changes_are_in_the_audit_log(client: TestClient) -> None:
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    made = client.post("/admin/keys", json={"name": "from-api", "daily_usd": 3}, headers=admin)
+    assert made.status_code == 201
+    key_id, secret = made.json()["id"], made.json()["key"]
+    assert client.patch(f"/admin/keys/{key_id}", json={"rpm": 10}, headers=admin).status_code == 200
+    assert client.post(f"/admin/keys/{key_id}/rotate", headers=admin).status_code == 200
+    assert client.post(f"/admin/keys/{key_id}/revoke", headers=admin).status_code == 200
+    assert client.post("/admin/cache/invalidate", json={"model": "mock"}, headers=admin).status_code == 200
+    sign_in(client)
+    page = client.get("/ui/audit").text
+    for action in ["key.create", "key.update", "key.rotate", "key.revoke", "cache.invalidate"]:
+        assert action in page, action
+    assert "admin API" in page and key_id in page and "daily_usd" in page
+    assert secret not in page  # ids and limits only, never a secret
