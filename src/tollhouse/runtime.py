@@ -29,6 +29,8 @@ from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
 from tollhouse.pricing import PriceBook
+from tollhouse.rag.build import build_retrieval
+from tollhouse.rag.service import Retrieval
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
 from tollhouse.routing.router import Router
@@ -71,7 +73,8 @@ class Runtime:
     prompts: PromptRegistry | None = None  # None: stored prompts are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
-    moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
+    moderator: Moderator = field(default_factory=Moderator)
+    rag: Retrieval | None = None  # None: retrieval is off  # /v1/moderations; weights loaded on first use
 
     @property
     def keys(self) -> KeyService:
@@ -175,6 +178,11 @@ class Runtime:
                 unknown_cost=(lambda: ledger.unknown_costs) if isinstance(ledger, UsageLedger) else _zero,
             )
 
+            rag: Retrieval | None = None
+            if settings.rag.enabled:
+                rag = build_retrieval(settings.rag, registry)  # connects on first use
+                parts.own("rag", rag.aclose)
+
             idempotency = idempotency_store(settings.idempotency, settings.redis)
             parts.own("idempotency", idempotency.aclose)
 
@@ -193,6 +201,7 @@ class Runtime:
                 idempotency=idempotency,
                 stores=tuple(network_stores(settings)),
                 prompts=prompt_registry,
+                rag=rag,
             )
             try:
                 yield runtime

@@ -54,6 +54,7 @@ from tollhouse.config.models import (
     Pricing,
     Timeouts,
 )
+from tollhouse.config.rag import RagSettings
 from tollhouse.config.prompts import PromptsSettings, RollbackSettings
 from tollhouse.config.routing import (
     AutoRouterConfig,
@@ -232,6 +233,7 @@ class Settings(BaseSettings):
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings, description="Idempotency.")
     prompts: PromptsSettings = Field(default_factory=PromptsSettings, description="Stored prompts.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis.")
+    rag: RagSettings = Field(default_factory=RagSettings, description="Retrieval (collections).")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

@@ -46,6 +46,7 @@ class SqliteRagStore:
     def __init__(self, path: str, exact_limit: int = 20_000) -> None:
         self.db = SqliteDB(path, "retrieval store (SQLite)")
         self.dense = DenseCache(exact_limit)
+        self.db.open_lazily(SCHEMA)  # the file appears with the first collection or query
 
     async def open(self) -> None:
         await self.db.open(SCHEMA)
