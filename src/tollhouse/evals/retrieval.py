@@ -9,12 +9,13 @@ import asyncio
 import json
 import math
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tollhouse.rag.embedding import Embedders, LocalEmbedder
 from tollhouse.rag.service import Mode, Retrieval
@@ -120,3 +121,42 @@ async def run_eval(root: Path, ks: tuple[int, ...] = (1, 5, 10), limit_queries: 
 def evaluate(root: str, limit_queries: int | None = None, progress: Callable[[int, int], None] | None = None
              ) -> dict[str, Any]:
     return asyncio.run(run_eval(Path(root), limit_queries=limit_queries, progress=progress))
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['documents']} documents, {result['chunks']} chunks, {result['queries']} queries; ingest "
+        f"{result['ingest_seconds']:.1f} s ({result['chunks_per_second']:.0f} chunks/s)",
+        "",
+        "| mode | recall@1 | recall@5 | recall@10 | MRR | nDCG@10 | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in result["modes"]:
+        lines.append(
+            f"| {m['mode']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | {m['mrr']:.3f} "
+            f"| {m['ndcg@10']:.3f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def cli_eval(dataset: str, limit: int | None, out: str | None, stream: TextIO) -> int:
+    root = Path(dataset)
+    try:
+        load_dataset(root, 1)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"tollhouse: --dataset: {exc}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    bar = tqdm(unit="doc", file=sys.stderr)
+
+    def progress(i: int, n: int) -> None:
+        bar.total = n
+        bar.update(1)
+
+    result = evaluate(dataset, limit, progress)
+    bar.close()
+    print(render(result), file=stream)
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2))
+    return 0
