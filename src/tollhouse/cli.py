@@ -280,7 +280,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.target == "retrieval":
         from tollhouse.evals.retrieval import cli_eval
 
-        return cli_eval(args.dataset or str(Path(args.datasets) / "scifact"), args.limit, args.out, sys.stdout)
+        return cli_eval(
+            args.dataset or str(Path(args.datasets) / "scifact"), args.limit, args.out, sys.stdout
+        )
 
     from tollhouse.evals.guardrails import missing, run
     from tollhouse.evals.report import SETS

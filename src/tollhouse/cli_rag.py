@@ -44,12 +44,20 @@ async def ingest(rag: Retrieval, tenant: str, collection: str, root: Path, creat
     files = files_under(root)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
     chunks = 0
+    is_dir = root.is_dir()  # noqa: ASYNC240  (a CLI run, no event loop to share)
     bar = tqdm(files, unit="doc", disable=quiet, file=sys.stderr)
     for path in bar:
-        doc_id = str(path.relative_to(root)) if root.is_dir() else path.name
+        doc_id = str(path.relative_to(root)) if is_dir else path.name
         try:
-            res = await rag.ingest(tenant, collection, doc_id, path.read_bytes(), kind=kind_of(path.name),
-                                   metadata={"source": doc_id}, title=path.stem)
+            res = await rag.ingest(
+                tenant,
+                collection,
+                doc_id,
+                path.read_bytes(),
+                kind=kind_of(path.name),
+                metadata={"source": doc_id},
+                title=path.stem,
+            )
         except InvalidRequest as exc:
             counts["failed"] += 1
             bar.write(f"skipped {exc.message}")
@@ -83,7 +91,7 @@ def _rag_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
                 return await ingest(rag, t, args.collection, Path(args.path), args.create, args.quiet)
             out: Any
             if action == "collections":
-                out = [views.collection(c) for c in await rag.list(t)]
+                out = [views.collection(c) for c in await rag.collections(t)]
             elif action == "search":
                 hits = await rag.search(args.collection, args.query, args.k, None, t, args.mode)
                 out = [views.hit(h, i) for i, h in enumerate(hits, 1)]
@@ -104,8 +112,11 @@ def add_rag_commands(sub: Any, load: Loader) -> None:
     for action in ("ingest", "collections", "search", "delete"):
         p = actions.add_parser(action)
         p.add_argument("--config", help="YAML config file")
-        p.add_argument("--tenant", default="anon",
-                       help="owner of the collection: anon (no keys), team:NAME or key:ID (default anon)")
+        p.add_argument(
+            "--tenant",
+            default="anon",
+            help="owner of the collection: anon (no keys), team:NAME or key:ID (default anon)",
+        )
         if action == "ingest":
             p.add_argument("path", help="a file, or a folder of .txt / .md / .html / .pdf files")
             p.add_argument("--create", action="store_true", help="create the collection if it does not exist")

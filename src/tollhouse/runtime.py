@@ -28,11 +28,12 @@ from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
+from tollhouse.pipeline.retrieval import NoRetrieval, Retriever
 from tollhouse.pricing import PriceBook
-from tollhouse.rag.build import build_retrieval
-from tollhouse.rag.service import Retrieval
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
+from tollhouse.rag.build import build_retrieval, retrieval_stage
+from tollhouse.rag.service import Retrieval
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
@@ -158,6 +159,13 @@ class Runtime:
                 await prompt_registry.start()
                 prompts = prompt_registry
 
+            rag: Retrieval | None = None
+            retriever: Retriever = NoRetrieval()
+            if settings.rag.enabled:
+                rag = build_retrieval(settings.rag, registry)  # connects on first use
+                parts.own("rag", rag.aclose)
+                retriever = retrieval_stage(settings.rag, rag, registry)
+
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(
                 registry=registry,
@@ -168,6 +176,7 @@ class Runtime:
                 guards=guards,
                 cache=cache,
                 prompts=prompts,
+                retrieval=retriever,
             )
 
             parts.own("telemetry", telemetry.aclose)
@@ -177,11 +186,6 @@ class Runtime:
                 store_errors=_store_errors(access, ledger, stage),
                 unknown_cost=(lambda: ledger.unknown_costs) if isinstance(ledger, UsageLedger) else _zero,
             )
-
-            rag: Retrieval | None = None
-            if settings.rag.enabled:
-                rag = build_retrieval(settings.rag, registry)  # connects on first use
-                parts.own("rag", rag.aclose)
 
             idempotency = idempotency_store(settings.idempotency, settings.redis)
             parts.own("idempotency", idempotency.aclose)

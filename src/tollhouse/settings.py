@@ -54,8 +54,8 @@ from tollhouse.config.models import (
     Pricing,
     Timeouts,
 )
-from tollhouse.config.rag import RagSettings
 from tollhouse.config.prompts import PromptsSettings, RollbackSettings
+from tollhouse.config.rag import RagSettings
 from tollhouse.config.routing import (
     AutoRouterConfig,
     BreakerSettings,

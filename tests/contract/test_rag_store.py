@@ -67,7 +67,9 @@ async def test_upsert_is_idempotent_and_replaces_chunks(store: RagStore) -> None
     assert await store.put_document("t1", "c", d) is False
     c = await store.get_collection("t1", "c")
     assert c is not None and (c.documents, c.chunks) == (1, 1)
-    assert await store.put_document("t1", "c", doc("a", "Parrots talk. " * 40, unit(0, 1, 0, 0), "h2")) is True
+    assert (
+        await store.put_document("t1", "c", doc("a", "Parrots talk. " * 40, unit(0, 1, 0, 0), "h2")) is True
+    )
     c = await store.get_collection("t1", "c")
     assert c is not None and c.documents == 1 and c.chunks > 1
     assert await store.keyword_search("t1", "c", "cats", 5, None) == []
@@ -77,9 +79,12 @@ async def test_upsert_is_idempotent_and_replaces_chunks(store: RagStore) -> None
 
 async def test_keyword_and_dense_search_with_filters(store: RagStore) -> None:
     await make(store)
-    await store.put_document("t1", "c", doc("cats", "Cats purr when they are content.", unit(1, 0, 0, 0), kind="a"))
-    await store.put_document("t1", "c", doc("dogs", "Dogs bark at strangers and purr never.", unit(0, 1, 0, 0),
-                                            kind="b"))
+    await store.put_document(
+        "t1", "c", doc("cats", "Cats purr when they are content.", unit(1, 0, 0, 0), kind="a")
+    )
+    await store.put_document(
+        "t1", "c", doc("dogs", "Dogs bark at strangers and purr never.", unit(0, 1, 0, 0), kind="b")
+    )
     await store.put_document("t1", "c", doc("fish", "Fish swim in schools.", unit(0.7, 0.7, 0, 0), kind="b"))
     kw = await store.keyword_search("t1", "c", "purr, cats!", 5, None)
     rows = await store.chunks("t1", "c", [i for i, _ in kw])
@@ -94,7 +99,7 @@ async def test_keyword_and_dense_search_with_filters(store: RagStore) -> None:
     kw_b = await store.keyword_search("t1", "c", "purr", 5, {"kind": {"$in": ["b", "z"]}})
     assert [r.document_id for r in await store.chunks("t1", "c", [i for i, _ in kw_b])] == ["dogs"]
     assert await store.keyword_search("t1", "c", "purr", 5, {"kind": "nope"}) == []
-    assert await store.keyword_search("t1", "c", "\"* OR NEAR(", 5, None) == []  # syntax is taken literally
+    assert await store.keyword_search("t1", "c", '"* OR NEAR(', 5, None) == []  # syntax is taken literally
 
 
 async def test_delete_removes_chunks_and_vectors(store: RagStore) -> None:

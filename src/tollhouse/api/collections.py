@@ -61,7 +61,7 @@ async def create_collection(body: CollectionCreate, caller: Caller) -> Response:
 @router.get("", responses={200: {"model": CollectionList}})
 async def list_collections(caller: Caller) -> Response:
     rag, tenant = caller
-    return json_response({"object": "list", "data": [views.collection(c) for c in await rag.list(tenant)]})
+    return json_response({"object": "list", "data": [views.collection(c) for c in await rag.collections(tenant)]})
 
 
 @router.get("/{name}", responses={200: {"model": CollectionOut}})
@@ -98,9 +98,18 @@ async def add_document(name: str, body: DocumentCreate, caller: Caller) -> Respo
             raise InvalidRequest("`content_base64` is not valid base64.", param="content_base64") from None
     else:
         data = body.text or ""
-    res = await rag.ingest(tenant, name, body.id, data, kind=body.kind, metadata=body.metadata, title=body.title)
-    return _created({"id": res.document_id, "object": "document", "status": res.status, "chunks": res.chunks,
-                     "tokens": res.tokens})
+    res = await rag.ingest(
+        tenant, name, body.id, data, kind=body.kind, metadata=body.metadata, title=body.title
+    )
+    return _created(
+        {
+            "id": res.document_id,
+            "object": "document",
+            "status": res.status,
+            "chunks": res.chunks,
+            "tokens": res.tokens,
+        }
+    )
 
 
 @router.get("/{name}/documents", responses={200: {"model": DocumentList}})
@@ -110,8 +119,9 @@ async def list_documents(
     rag, tenant = caller
     await rag.get(tenant, name)
     docs = await rag.store.list_documents(tenant, name, limit + 1, after)
-    return json_response({"object": "list", "data": [views.document(d) for d in docs[:limit]],
-                          "has_more": len(docs) > limit})
+    return json_response(
+        {"object": "list", "data": [views.document(d) for d in docs[:limit]], "has_more": len(docs) > limit}
+    )
 
 
 @router.delete("/{name}/documents/{doc_id}", responses={200: {"model": Deleted}})
@@ -127,6 +137,12 @@ async def search(name: str, body: SearchRequest, caller: Caller) -> Response:
     rag, tenant = caller
     t0 = time.perf_counter()
     hits = await rag.search(name, body.query, body.k, body.filters, tenant, body.mode)
-    return json_response({"object": "list", "collection": name, "mode": body.mode,
-                          "data": [views.hit(h, i) for i, h in enumerate(hits, 1)],
-                          "latency_ms": round((time.perf_counter() - t0) * 1000, 3)})
+    return json_response(
+        {
+            "object": "list",
+            "collection": name,
+            "mode": body.mode,
+            "data": [views.hit(h, i) for i, h in enumerate(hits, 1)],
+            "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
+        }
+    )

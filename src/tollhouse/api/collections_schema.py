@@ -12,33 +12,64 @@ def _example(value: dict[str, Any]) -> ConfigDict:
 
 
 _COLLECTION = {
-    "id": "handbook", "object": "collection", "embedding_model": "local-embed", "dimensions": 384,
-    "documents": 12, "chunks": 87, "created": 1764800000, "description": "Staff handbook",
+    "id": "handbook",
+    "object": "collection",
+    "embedding_model": "local-embed",
+    "dimensions": 384,
+    "documents": 12,
+    "chunks": 87,
+    "created": 1764800000,
+    "description": "Staff handbook",
 }
 _HIT = {
-    "marker": "[1]", "document_id": "leave-policy", "chunk": 0, "score": 0.0328, "span": [0, 84],
-    "text": "# Leave\nEmployees get 25 days of paid leave per year.", "heading": "Leave",
-    "metadata": {"dept": "hr"}, "bm25_rank": 1, "dense_rank": 1,
+    "marker": "[1]",
+    "document_id": "leave-policy",
+    "chunk": 0,
+    "score": 0.0328,
+    "span": [0, 84],
+    "text": "# Leave\nEmployees get 25 days of paid leave per year.",
+    "heading": "Leave",
+    "metadata": {"dept": "hr"},
+    "bm25_rank": 1,
+    "dense_rank": 1,
 }
 
 
 class CollectionCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
-        {"name": "handbook", "embedding_model": "local-embed", "description": "Staff handbook"}]})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"name": "handbook", "embedding_model": "local-embed", "description": "Staff handbook"}
+            ]
+        },
+    )
     name: str = Field(description="1-64 letters, digits, `_`, `-`, `.`; unique per tenant.")
     embedding_model: str | None = Field(None, description="Default: `rag.embedding_model`.")
     description: str = Field("", max_length=1000)
 
 
 class CollectionUpdate(BaseModel):
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"embedding_model": "text-embed"}]})
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"embedding_model": "text-embed"}]}
+    )
     embedding_model: str = Field(description="Re-embed every chunk with this model and use it from now on.")
 
 
 class DocumentCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
-        {"id": "leave-policy", "text": "# Leave\nEmployees get 25 days of paid leave per year.",
-         "kind": "markdown", "metadata": {"dept": "hr"}}]})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "leave-policy",
+                    "text": "# Leave\nEmployees get 25 days of paid leave per year.",
+                    "kind": "markdown",
+                    "metadata": {"dept": "hr"},
+                }
+            ]
+        },
+    )
     id: str = Field(description="Document id; posting the same id again replaces the document.")
     text: str | None = Field(None, description="The document as text (text, Markdown or HTML).")
     content_base64: str | None = Field(None, description="The document's bytes, base64 (PDF).")
@@ -48,11 +79,17 @@ class DocumentCreate(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
-        {"query": "how many days of leave?", "k": 5, "filters": {"dept": "hr"}, "mode": "hybrid"}]})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"query": "how many days of leave?", "k": 5, "filters": {"dept": "hr"}, "mode": "hybrid"}
+            ]
+        },
+    )
     query: str
     k: int = 5
-    filters: dict[str, Any] | None = Field(None, description="Metadata field → value or {\"$in\": [values]}.")
+    filters: dict[str, Any] | None = Field(None, description='Metadata field → value or {"$in": [values]}.')
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
 
 
@@ -74,20 +111,34 @@ class Deleted(BaseModel):
 
 
 class DocumentOut(BaseModel):
-    model_config = _example({"id": "leave-policy", "object": "document", "status": "created", "chunks": 3,
-                             "tokens": 412})
+    model_config = _example(
+        {"id": "leave-policy", "object": "document", "status": "created", "chunks": 3, "tokens": 412}
+    )
     id: str
     status: str
 
 
 class DocumentList(BaseModel):
-    model_config = _example({"object": "list", "data": [
-        {"id": "leave-policy", "chunks": 3, "title": None, "metadata": {"dept": "hr"}, "created": 1764800000}],
-        "has_more": False})
+    model_config = _example(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": "leave-policy",
+                    "chunks": 3,
+                    "title": None,
+                    "metadata": {"dept": "hr"},
+                    "created": 1764800000,
+                }
+            ],
+            "has_more": False,
+        }
+    )
     data: list[dict[str, Any]]
 
 
 class SearchResults(BaseModel):
-    model_config = _example({"object": "list", "collection": "handbook", "mode": "hybrid", "data": [_HIT],
-                             "latency_ms": 3.1})
+    model_config = _example(
+        {"object": "list", "collection": "handbook", "mode": "hybrid", "data": [_HIT], "latency_ms": 3.1}
+    )
     data: list[dict[str, Any]]

@@ -5,6 +5,7 @@ the pure-ASGI layers alike."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -93,6 +94,29 @@ def cost_trailer(ctx: RequestContext) -> Callable[[], bytes | None]:
     def line() -> bytes | None:
         cost = ctx.cost_usd
         return None if cost is None else f": x-tollhouse-cost-usd={cost:.8f}\n\n".encode()
+
+    return line
+
+
+def citations_trailer(ctx: RequestContext) -> Callable[[], bytes | None]:
+    """A stream that retrieved chunks ends with one more chunk, with no choices and the ``citations``
+    extension field (as the usage chunk has no choices), then the cost comment."""
+    cost = cost_trailer(ctx)
+
+    def line() -> bytes | None:
+        got = ctx.retrieval
+        event = b""
+        if got is not None:
+            body = {
+                "id": f"chatcmpl-{ctx.request_id}",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": ctx.model_requested or "",
+                "choices": [],
+                "citations": got.citations,
+            }
+            event = b"data: " + orjson.dumps(body) + b"\n\n"
+        return event + (cost() or b"") or None
 
     return line
 

@@ -62,7 +62,9 @@ class Scores:
     p95_ms: float = 0.0
 
 
-def score_ranking(ranked: list[str], relevant: dict[str, int], ks: tuple[int, ...]) -> tuple[dict[int, float], float, float]:
+def score_ranking(
+    ranked: list[str], relevant: dict[str, int], ks: tuple[int, ...]
+) -> tuple[dict[int, float], float, float]:
     recall = {k: len(set(ranked[:k]) & relevant.keys()) / len(relevant) for k in ks}
     rr = next((1.0 / i for i, d in enumerate(ranked, 1) if d in relevant), 0.0)
     dcg = sum(relevant.get(d, 0) / math.log2(i + 1) for i, d in enumerate(ranked[:10], 1))
@@ -70,8 +72,12 @@ def score_ranking(ranked: list[str], relevant: dict[str, int], ks: tuple[int, ..
     return recall, rr, dcg / ideal if ideal else 0.0
 
 
-async def run_eval(root: Path, ks: tuple[int, ...] = (1, 5, 10), limit_queries: int | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+async def run_eval(
+    root: Path,
+    ks: tuple[int, ...] = (1, 5, 10),
+    limit_queries: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     data = load_dataset(root, limit_queries)
     with tempfile.TemporaryDirectory() as tmp:
         rag = Retrieval(SqliteRagStore(str(Path(tmp) / "eval.db")), Embedders(LocalEmbedder()))
@@ -81,8 +87,13 @@ async def run_eval(root: Path, ks: tuple[int, ...] = (1, 5, 10), limit_queries: 
             t0 = time.perf_counter()
             chunks = 0
             for i, doc in enumerate(data.corpus, 1):
-                res = await rag.ingest(TENANT, "eval", str(doc["_id"]), doc.get("text", "") or doc.get("title", ""),
-                                       title=doc.get("title") or None)
+                res = await rag.ingest(
+                    TENANT,
+                    "eval",
+                    str(doc["_id"]),
+                    doc.get("text", "") or doc.get("title", ""),
+                    title=doc.get("title") or None,
+                )
                 chunks += res.chunks
                 if progress:
                     progress(i, len(data.corpus))
@@ -111,15 +122,28 @@ async def run_eval(root: Path, ks: tuple[int, ...] = (1, 5, 10), limit_queries: 
         finally:
             await rag.aclose()
     return {
-        "documents": len(data.corpus), "chunks": chunks, "queries": len(data.queries),
-        "ingest_seconds": ingest_s, "chunks_per_second": chunks / ingest_s if ingest_s else 0.0,
-        "modes": [{"mode": s.mode, **{f"recall@{k}": v for k, v in s.recall.items()}, "mrr": s.mrr,
-                   "ndcg@10": s.ndcg10, "p50_ms": s.p50_ms, "p95_ms": s.p95_ms} for s in results],
+        "documents": len(data.corpus),
+        "chunks": chunks,
+        "queries": len(data.queries),
+        "ingest_seconds": ingest_s,
+        "chunks_per_second": chunks / ingest_s if ingest_s else 0.0,
+        "modes": [
+            {
+                "mode": s.mode,
+                **{f"recall@{k}": v for k, v in s.recall.items()},
+                "mrr": s.mrr,
+                "ndcg@10": s.ndcg10,
+                "p50_ms": s.p50_ms,
+                "p95_ms": s.p95_ms,
+            }
+            for s in results
+        ],
     }
 
 
-def evaluate(root: str, limit_queries: int | None = None, progress: Callable[[int, int], None] | None = None
-             ) -> dict[str, Any]:
+def evaluate(
+    root: str, limit_queries: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     return asyncio.run(run_eval(Path(root), limit_queries=limit_queries, progress=progress))
 
 
@@ -133,8 +157,8 @@ def render(result: dict[str, Any]) -> str:
     ]
     for m in result["modes"]:
         lines.append(
-            f"| {m['mode']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | {m['mrr']:.3f} "
-            f"| {m['ndcg@10']:.3f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} |"
+            f"| {m['mode']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} "
+            f"| {m['mrr']:.3f} | {m['ndcg@10']:.3f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} |"
         )
     return "\n".join(lines)
 

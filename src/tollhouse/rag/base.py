@@ -101,8 +101,9 @@ class DocumentStore(Protocol):
 
     async def document(self, tenant: str, name: str, doc_id: str) -> DocumentInfo | None: ...
 
-    async def list_documents(self, tenant: str, name: str, limit: int, after: str | None) -> list[DocumentInfo]:
-        ...
+    async def list_documents(
+        self, tenant: str, name: str, limit: int, after: str | None
+    ) -> list[DocumentInfo]: ...
 
     async def put_document(self, tenant: str, name: str, doc: DocumentIn) -> bool:
         """Insert or replace the document (its old chunks and vectors go) in one transaction. False when

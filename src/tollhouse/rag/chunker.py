@@ -9,6 +9,7 @@ Tokens are words and punctuation marks (``\\w+|[^\\w\\s]``): close to what a Wor
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ def _sections(text: str) -> list[tuple[int, int, str | None]]:
     cuts = [m.start() for m in HEADING.finditer(text)]
     bounds = [0, *[c for c in cuts if c > 0], len(text)]
     out = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         m = HEADING.match(text, a)
         out.append((a, b, m.group(0).lstrip("#").strip() if m else None))
     return out

@@ -13,8 +13,15 @@ from html.parser import HTMLParser
 from pathlib import PurePath
 
 KINDS = ("text", "markdown", "html", "pdf")
-_EXT = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
-        ".htm": "html", ".pdf": "pdf"}
+_EXT = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
 _MEDIA = {"text/plain": "text", "text/markdown": "markdown", "text/html": "html", "application/pdf": "pdf"}
 
 

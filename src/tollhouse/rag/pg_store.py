@@ -48,8 +48,13 @@ class PgRagStore:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", prefix):
             raise ValueError(f"bad table prefix {prefix!r}")
         self.p = prefix
-        self.pool = PgPool(dsn, _schema(prefix), zlib.crc32(f"rag:{prefix}".encode()), "retrieval store (PostgreSQL)",
-                           max_size=4)
+        self.pool = PgPool(
+            dsn,
+            _schema(prefix),
+            zlib.crc32(f"rag:{prefix}".encode()),
+            "retrieval store (PostgreSQL)",
+            max_size=4,
+        )
         self.dense = DenseCache(exact_limit)
 
     async def open(self) -> None:
@@ -59,30 +64,48 @@ class PgRagStore:
         await self.pool.aclose()
 
     async def _cid(self, conn: Any, tenant: str, name: str) -> int | None:
-        v = await conn.fetchval(f"SELECT cid FROM {self.p}_collections WHERE tenant = $1 AND name = $2", tenant, name)
+        v = await conn.fetchval(
+            f"SELECT cid FROM {self.p}_collections WHERE tenant = $1 AND name = $2", tenant, name
+        )
         return None if v is None else int(v)
 
-    # ---- collections ----------------------------------------------------------------------------------------
+    # ---- collections -----------------------------------------------------------------------------------
 
     async def create_collection(self, c: Collection) -> Collection:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"INSERT INTO {self.p}_collections (tenant, name, model, dim, created, description)"
                 " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, name) DO NOTHING RETURNING cid",
-                c.tenant, c.name, c.embedding_model, c.dim, c.created, c.description)
+                c.tenant,
+                c.name,
+                c.embedding_model,
+                c.dim,
+                c.created,
+                c.description,
+            )
         if row is None:
             raise Conflict(f"Collection '{c.name}' exists already.", param="name")
         return c
 
     def _select(self) -> str:
         p = self.p
-        return (f"SELECT c.*, (SELECT count(*) FROM {p}_documents d WHERE d.cid = c.cid) AS docs,"
-                f" (SELECT count(*) FROM {p}_chunks k WHERE k.cid = c.cid) AS nchunks FROM {p}_collections c")
+        return (
+            f"SELECT c.*, (SELECT count(*) FROM {p}_documents d WHERE d.cid = c.cid) AS docs,"
+            f" (SELECT count(*) FROM {p}_chunks k WHERE k.cid = c.cid) AS nchunks FROM {p}_collections c"
+        )
 
     @staticmethod
     def _row(r: Any) -> Collection:
-        return Collection(r["tenant"], r["name"], r["model"], r["dim"], r["created"], r["docs"], r["nchunks"],
-                          r["description"])
+        return Collection(
+            r["tenant"],
+            r["name"],
+            r["model"],
+            r["dim"],
+            r["created"],
+            r["docs"],
+            r["nchunks"],
+            r["description"],
+        )
 
     async def get_collection(self, tenant: str, name: str) -> Collection | None:
         async with self.pool.acquire() as conn:
@@ -113,34 +136,56 @@ class PgRagStore:
     async def set_embedding_model(self, tenant: str, name: str, model: str, dim: int, vectors: F32) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             cid = await self._cid(conn, tenant, name)
-            ids = [r[0] for r in await conn.fetch(f"SELECT id FROM {self.p}_chunks WHERE cid = $1 ORDER BY id "
-                                                  "FOR UPDATE", cid)]
+            ids = [
+                r[0]
+                for r in await conn.fetch(
+                    f"SELECT id FROM {self.p}_chunks WHERE cid = $1 ORDER BY id FOR UPDATE", cid
+                )
+            ]
             if len(ids) != len(vectors):
                 raise RuntimeError("the collection changed while it was re-embedded; try again")
-            await conn.executemany(f"UPDATE {self.p}_chunks SET vec = $1 WHERE id = $2",
-                                   [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)])
-            await conn.execute(f"UPDATE {self.p}_collections SET model = $1, dim = $2, version = version + 1"
-                               " WHERE cid = $3", model, dim, cid)
+            await conn.executemany(
+                f"UPDATE {self.p}_chunks SET vec = $1 WHERE id = $2",
+                [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)],
+            )
+            await conn.execute(
+                f"UPDATE {self.p}_collections SET model = $1, dim = $2, version = version + 1 WHERE cid = $3",
+                model,
+                dim,
+                cid,
+            )
 
-    # ---- documents ------------------------------------------------------------------------------------------
+    # ---- documents -------------------------------------------------------------------------------------
 
     @staticmethod
     def _info(r: Any) -> DocumentInfo:
-        return DocumentInfo(r["doc_id"], r["sha256"], orjson.loads(r["meta"]), r["chunks"], r["created"], r["title"])
+        return DocumentInfo(
+            r["doc_id"], r["sha256"], orjson.loads(r["meta"]), r["chunks"], r["created"], r["title"]
+        )
 
     async def document(self, tenant: str, name: str, doc_id: str) -> DocumentInfo | None:
         async with self.pool.acquire() as conn:
             r = await conn.fetchrow(
                 f"SELECT d.* FROM {self.p}_documents d JOIN {self.p}_collections c ON c.cid = d.cid"
-                " WHERE c.tenant = $1 AND c.name = $2 AND d.doc_id = $3", tenant, name, doc_id)
+                " WHERE c.tenant = $1 AND c.name = $2 AND d.doc_id = $3",
+                tenant,
+                name,
+                doc_id,
+            )
         return None if r is None else self._info(r)
 
-    async def list_documents(self, tenant: str, name: str, limit: int, after: str | None) -> list[DocumentInfo]:
+    async def list_documents(
+        self, tenant: str, name: str, limit: int, after: str | None
+    ) -> list[DocumentInfo]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT d.* FROM {self.p}_documents d JOIN {self.p}_collections c ON c.cid = d.cid"
                 " WHERE c.tenant = $1 AND c.name = $2 AND d.doc_id > $3 ORDER BY d.doc_id LIMIT $4",
-                tenant, name, after or "", limit)
+                tenant,
+                name,
+                after or "",
+                limit,
+            )
         return [self._info(r) for r in rows]
 
     async def put_document(self, tenant: str, name: str, doc: DocumentIn) -> bool:
@@ -150,17 +195,36 @@ class PgRagStore:
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 raise RuntimeError(f"collection {name} vanished")
-            old = await conn.fetchrow(f"SELECT sha256, meta, title FROM {p}_documents WHERE cid = $1 AND doc_id = $2"
-                                      " FOR UPDATE", cid, doc.id)
-            if old is not None and (old[0], orjson.loads(old[1]), old[2]) == (doc.sha256, doc.metadata, doc.title):
+            old = await conn.fetchrow(
+                f"SELECT sha256, meta, title FROM {p}_documents WHERE cid = $1 AND doc_id = $2 FOR UPDATE",
+                cid,
+                doc.id,
+            )
+            if old is not None and (old[0], orjson.loads(old[1]), old[2]) == (
+                doc.sha256,
+                doc.metadata,
+                doc.title,
+            ):
                 return False
             await conn.execute(f"DELETE FROM {p}_documents WHERE cid = $1 AND doc_id = $2", cid, doc.id)
-            await conn.execute(f"INSERT INTO {p}_documents VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
-                               cid, doc.id, doc.sha256, meta, doc.title, len(doc.chunks), time.time())
+            await conn.execute(
+                f"INSERT INTO {p}_documents VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+                cid,
+                doc.id,
+                doc.sha256,
+                meta,
+                doc.title,
+                len(doc.chunks),
+                time.time(),
+            )
             await conn.copy_records_to_table(
-                f"{p}_chunks", columns=["cid", "doc_id", "idx", "start", "stop", "tokens", "heading", "body", "vec"],
-                records=[(cid, doc.id, c.index, c.start, c.end, c.tokens, c.heading, c.text, to_blob(v))
-                         for c, v in zip(doc.chunks, doc.vectors, strict=True)])
+                f"{p}_chunks",
+                columns=["cid", "doc_id", "idx", "start", "stop", "tokens", "heading", "body", "vec"],
+                records=[
+                    (cid, doc.id, c.index, c.start, c.end, c.tokens, c.heading, c.text, to_blob(v))
+                    for c, v in zip(doc.chunks, doc.vectors, strict=True)
+                ],
+            )
             await conn.execute(f"UPDATE {p}_collections SET version = version + 1 WHERE cid = $1", cid)
         return True
 
@@ -169,13 +233,15 @@ class PgRagStore:
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 return False
-            done = await conn.execute(f"DELETE FROM {self.p}_documents WHERE cid = $1 AND doc_id = $2", cid, doc_id)
+            done = await conn.execute(
+                f"DELETE FROM {self.p}_documents WHERE cid = $1 AND doc_id = $2", cid, doc_id
+            )
             if done.endswith(" 0"):
                 return False
             await conn.execute(f"UPDATE {self.p}_collections SET version = version + 1 WHERE cid = $1", cid)
         return True
 
-    # ---- search ---------------------------------------------------------------------------------------------
+    # ---- search ----------------------------------------------------------------------------------------
 
     async def keyword_search(
         self, tenant: str, name: str, query: str, k: int, filters: Filters | None
@@ -193,7 +259,11 @@ class PgRagStore:
                 f"SELECT k.id, ts_rank_cd(k.tsv, q, 1) AS s FROM {p}_chunks k"
                 f" JOIN {p}_documents d ON d.cid = k.cid AND d.doc_id = k.doc_id, to_tsquery('english', $2) q"
                 f" WHERE k.cid = $1 AND k.tsv @@ q{where} ORDER BY s DESC, k.id LIMIT $3",
-                cid, " | ".join(words), k, *args)
+                cid,
+                " | ".join(words),
+                k,
+                *args,
+            )
         return [(int(r[0]), float(r[1])) for r in rows]
 
     async def vector_search(
@@ -205,21 +275,32 @@ class PgRagStore:
     async def _index(self, tenant: str, name: str) -> DenseIndex | None:
         p = self.p
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(f"SELECT cid, version, dim FROM {p}_collections WHERE tenant = $1 AND name = $2",
-                                      tenant, name)
+            row = await conn.fetchrow(
+                f"SELECT cid, version, dim FROM {p}_collections WHERE tenant = $1 AND name = $2", tenant, name
+            )
             if row is None:
                 return None
             cached = self.dense.get(tenant, name, row["version"])
             if cached is not None:
                 return cached
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                version = await conn.fetchval(f"SELECT version FROM {p}_collections WHERE cid = $1", row["cid"])
-                metas = {r[0]: orjson.loads(r[1]) for r in
-                         await conn.fetch(f"SELECT doc_id, meta FROM {p}_documents WHERE cid = $1", row["cid"])}
-                rows = await conn.fetch(f"SELECT id, doc_id, vec FROM {p}_chunks WHERE cid = $1 ORDER BY id",
-                                        row["cid"])
-        index = DenseIndex(np.asarray([r[0] for r in rows], dtype=np.int64),
-                           from_blobs([bytes(r[2]) for r in rows], row["dim"]), [metas.get(r[1], {}) for r in rows])
+                version = await conn.fetchval(
+                    f"SELECT version FROM {p}_collections WHERE cid = $1", row["cid"]
+                )
+                metas = {
+                    r[0]: orjson.loads(r[1])
+                    for r in await conn.fetch(
+                        f"SELECT doc_id, meta FROM {p}_documents WHERE cid = $1", row["cid"]
+                    )
+                }
+                rows = await conn.fetch(
+                    f"SELECT id, doc_id, vec FROM {p}_chunks WHERE cid = $1 ORDER BY id", row["cid"]
+                )
+        index = DenseIndex(
+            np.asarray([r[0] for r in rows], dtype=np.int64),
+            from_blobs([bytes(r[2]) for r in rows], row["dim"]),
+            [metas.get(r[1], {}) for r in rows],
+        )
         return self.dense.put(tenant, name, version, index)
 
     async def chunks(self, tenant: str, name: str, ids: list[int]) -> list[ChunkOut]:
@@ -231,9 +312,25 @@ class PgRagStore:
                 f"SELECT k.id, k.doc_id, k.idx, k.start, k.stop, k.body, k.tokens, k.heading, d.meta"
                 f" FROM {p}_chunks k JOIN {p}_collections c ON c.cid = k.cid"
                 f" JOIN {p}_documents d ON d.cid = k.cid AND d.doc_id = k.doc_id"
-                " WHERE c.tenant = $1 AND c.name = $2 AND k.id = ANY($3::bigint[])", tenant, name, ids)
-        found = {r["id"]: ChunkOut(r["id"], r["doc_id"], r["idx"], r["start"], r["stop"], r["body"], r["tokens"],
-                                   r["heading"], orjson.loads(r["meta"])) for r in rows}
+                " WHERE c.tenant = $1 AND c.name = $2 AND k.id = ANY($3::bigint[])",
+                tenant,
+                name,
+                ids,
+            )
+        found = {
+            r["id"]: ChunkOut(
+                r["id"],
+                r["doc_id"],
+                r["idx"],
+                r["start"],
+                r["stop"],
+                r["body"],
+                r["tokens"],
+                r["heading"],
+                orjson.loads(r["meta"]),
+            )
+            for r in rows
+        }
         return [found[i] for i in ids if i in found]
 
 

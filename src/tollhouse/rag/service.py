@@ -64,8 +64,9 @@ def check_filters(filters: Any) -> Filters | None:
             raise InvalidRequest(f"Filter '{key}': use a value or {{\"$in\": [values]}}.", param="filters")
         for v in values or []:
             if not isinstance(v, str | int | float | bool) or v is None:
-                raise InvalidRequest(f"Filter '{key}': values must be strings, numbers or booleans.",
-                                     param="filters")
+                raise InvalidRequest(
+                    f"Filter '{key}': values must be strings, numbers or booleans.", param="filters"
+                )
     return filters
 
 
@@ -95,13 +96,16 @@ class Retrieval:
         finally:
             self.embedders.close()
 
-    # ---- collections ----------------------------------------------------------------------------------------
+    # ---- collections -----------------------------------------------------------------------------------
 
-    async def create(self, tenant: str, name: str, embedding_model: str | None = None,
-                     description: str = "") -> Collection:
+    async def create(
+        self, tenant: str, name: str, embedding_model: str | None = None, description: str = ""
+    ) -> Collection:
         if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidRequest("`name` must be 1-64 letters, digits, '_', '-' or '.', starting with a letter "
-                                 "or digit.", param="name")
+            raise InvalidRequest(
+                "`name` must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit.",
+                param="name",
+            )
         model = embedding_model or self.default_model
         dim = (await self.embedders.get(model).embed(["dimension probe"])).shape[1]
         c = Collection(tenant, name, model, int(dim), time.time(), description=description)
@@ -113,7 +117,7 @@ class Retrieval:
             raise NotFound(f"No collection named '{name}'.", param="collection")
         return c
 
-    async def list(self, tenant: str) -> list[Collection]:
+    async def collections(self, tenant: str) -> list[Collection]:
         return await self.store.list_collections(tenant)
 
     async def delete(self, tenant: str, name: str) -> None:
@@ -132,7 +136,7 @@ class Retrieval:
         await self.store.set_embedding_model(tenant, name, model, int(dim), vectors)
         return await self.get(tenant, name)
 
-    # ---- documents ------------------------------------------------------------------------------------------
+    # ---- documents -------------------------------------------------------------------------------------
 
     async def ingest(
         self,
@@ -166,23 +170,30 @@ class Retrieval:
             return IngestResult(doc_id, "unchanged", old.chunks, 0)
         chunks = chunk_text(text, self.chunk_tokens, self.chunk_overlap)
         if len(chunks) > self.max_chunks:
-            raise InvalidRequest(f"{doc_id}: {len(chunks)} chunks is over the limit of {self.max_chunks}.",
-                                 param="document")
+            raise InvalidRequest(
+                f"{doc_id}: {len(chunks)} chunks is over the limit of {self.max_chunks}.", param="document"
+            )
         embed_texts = [f"{title}: {c.text}" if title and c.index == 0 else c.text for c in chunks]
         vectors = await self.embedders.get(coll.embedding_model).embed(embed_texts)
-        doc = DocumentIn(doc_id, digest, metadata,
-                         [ChunkIn(c.index, c.start, c.end, c.text, c.tokens, c.heading) for c in chunks],
-                         vectors, title)
+        doc = DocumentIn(
+            doc_id,
+            digest,
+            metadata,
+            [ChunkIn(c.index, c.start, c.end, c.text, c.tokens, c.heading) for c in chunks],
+            vectors,
+            title,
+        )
         await self.store.put_document(tenant, name, doc)
-        return IngestResult(doc_id, "created" if old is None else "updated", len(chunks),
-                            sum(c.tokens for c in chunks))
+        return IngestResult(
+            doc_id, "created" if old is None else "updated", len(chunks), sum(c.tokens for c in chunks)
+        )
 
     async def delete_document(self, tenant: str, name: str, doc_id: str) -> None:
         await self.get(tenant, name)
         if not await self.store.delete_document(tenant, name, doc_id):
             raise NotFound(f"Collection '{name}' has no document '{doc_id}'.", param="document_id")
 
-    # ---- search ---------------------------------------------------------------------------------------------
+    # ---- search ----------------------------------------------------------------------------------------
 
     async def search(
         self,

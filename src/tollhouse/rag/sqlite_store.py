@@ -34,12 +34,88 @@ CREATE INDEX IF NOT EXISTS rag_chunks_doc ON rag_chunks (cid, doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS rag_fts USING fts5(body, tokenize = 'porter unicode61');
 """
 WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to rank by: an OR over them matches nearly every chunk and makes BM25 slow (PostgreSQL's
+# english configuration drops the same kind of words).
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
 
 
 def fts_query(query: str) -> str:
-    """Any of the query's words (quoted: FTS5 syntax in user text is taken literally)."""
+    """Any of the query's words but the commonest (quoted: FTS5 syntax in user text is taken literally)."""
     words = list(dict.fromkeys(w.lower() for w in WORD.findall(query)))
-    return " OR ".join(f'"{w}"' for w in words[:64])
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return " OR ".join(f'"{w}"' for w in kept[:64])
 
 
 class SqliteRagStore:
@@ -54,7 +130,7 @@ class SqliteRagStore:
     async def aclose(self) -> None:
         await self.db.aclose()
 
-    # ---- collections ----------------------------------------------------------------------------------------
+    # ---- collections -----------------------------------------------------------------------------------
 
     async def create_collection(self, c: Collection) -> Collection:
         def tx(conn: sqlite3.Connection) -> None:
@@ -71,8 +147,16 @@ class SqliteRagStore:
         return c
 
     def _row(self, r: sqlite3.Row) -> Collection:
-        return Collection(r["tenant"], r["name"], r["model"], r["dim"], r["created"], r["docs"], r["nchunks"],
-                          r["description"])
+        return Collection(
+            r["tenant"],
+            r["name"],
+            r["model"],
+            r["dim"],
+            r["created"],
+            r["docs"],
+            r["nchunks"],
+            r["description"],
+        )
 
     _SELECT = (
         "SELECT c.*, (SELECT count(*) FROM rag_documents d WHERE d.cid = c.cid) AS docs,"
@@ -81,7 +165,9 @@ class SqliteRagStore:
 
     async def get_collection(self, tenant: str, name: str) -> Collection | None:
         rows = await self.db.run(
-            lambda conn: conn.execute(self._SELECT + " WHERE tenant = ? AND name = ?", (tenant, name)).fetchall()
+            lambda conn: conn.execute(
+                self._SELECT + " WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchall()
         )
         return self._row(rows[0]) if rows else None
 
@@ -93,7 +179,9 @@ class SqliteRagStore:
 
     @staticmethod
     def _cid(conn: sqlite3.Connection, tenant: str, name: str) -> int | None:
-        row = conn.execute("SELECT cid FROM rag_collections WHERE tenant = ? AND name = ?", (tenant, name)).fetchone()
+        row = conn.execute(
+            "SELECT cid FROM rag_collections WHERE tenant = ? AND name = ?", (tenant, name)
+        ).fetchone()
         return None if row is None else int(row[0])
 
     async def delete_collection(self, tenant: str, name: str) -> bool:
@@ -101,7 +189,9 @@ class SqliteRagStore:
             cid = self._cid(conn, tenant, name)
             if cid is None:
                 return False
-            conn.execute("DELETE FROM rag_fts WHERE rowid IN (SELECT id FROM rag_chunks WHERE cid = ?)", (cid,))
+            conn.execute(
+                "DELETE FROM rag_fts WHERE rowid IN (SELECT id FROM rag_chunks WHERE cid = ?)", (cid,)
+            )
             conn.execute("DELETE FROM rag_chunks WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM rag_documents WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM rag_collections WHERE cid = ?", (cid,))
@@ -113,7 +203,9 @@ class SqliteRagStore:
     async def chunk_texts(self, tenant: str, name: str) -> list[tuple[int, str]]:
         def run(conn: sqlite3.Connection) -> list[tuple[int, str]]:
             cid = self._cid(conn, tenant, name)
-            rows = conn.execute("SELECT id, body FROM rag_chunks WHERE cid = ? ORDER BY id", (cid,)).fetchall()
+            rows = conn.execute(
+                "SELECT id, body FROM rag_chunks WHERE cid = ? ORDER BY id", (cid,)
+            ).fetchall()
             return [(int(r[0]), str(r[1])) for r in rows]
 
         return await self.db.run(run)
@@ -124,34 +216,45 @@ class SqliteRagStore:
             ids = [r[0] for r in conn.execute("SELECT id FROM rag_chunks WHERE cid = ? ORDER BY id", (cid,))]
             if len(ids) != len(vectors):
                 raise RuntimeError("the collection changed while it was re-embedded; try again")
-            conn.executemany("UPDATE rag_chunks SET vec = ? WHERE id = ?",
-                             [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)])
-            conn.execute("UPDATE rag_collections SET model = ?, dim = ?, version = version + 1 WHERE cid = ?",
-                         (model, dim, cid))
+            conn.executemany(
+                "UPDATE rag_chunks SET vec = ? WHERE id = ?",
+                [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)],
+            )
+            conn.execute(
+                "UPDATE rag_collections SET model = ?, dim = ?, version = version + 1 WHERE cid = ?",
+                (model, dim, cid),
+            )
 
         await self.db.transaction(tx)
 
-    # ---- documents ------------------------------------------------------------------------------------------
+    # ---- documents -------------------------------------------------------------------------------------
 
     @staticmethod
     def _info(r: sqlite3.Row) -> DocumentInfo:
-        return DocumentInfo(r["doc_id"], r["sha256"], orjson.loads(r["meta"]), r["chunks"], r["created"], r["title"])
+        return DocumentInfo(
+            r["doc_id"], r["sha256"], orjson.loads(r["meta"]), r["chunks"], r["created"], r["title"]
+        )
 
     async def document(self, tenant: str, name: str, doc_id: str) -> DocumentInfo | None:
         def run(conn: sqlite3.Connection) -> DocumentInfo | None:
             r = conn.execute(
                 "SELECT d.* FROM rag_documents d JOIN rag_collections c ON c.cid = d.cid"
-                " WHERE c.tenant = ? AND c.name = ? AND d.doc_id = ?", (tenant, name, doc_id)).fetchone()
+                " WHERE c.tenant = ? AND c.name = ? AND d.doc_id = ?",
+                (tenant, name, doc_id),
+            ).fetchone()
             return None if r is None else self._info(r)
 
         return await self.db.run(run)
 
-    async def list_documents(self, tenant: str, name: str, limit: int, after: str | None) -> list[DocumentInfo]:
+    async def list_documents(
+        self, tenant: str, name: str, limit: int, after: str | None
+    ) -> list[DocumentInfo]:
         def run(conn: sqlite3.Connection) -> list[DocumentInfo]:
             rows = conn.execute(
                 "SELECT d.* FROM rag_documents d JOIN rag_collections c ON c.cid = d.cid"
                 " WHERE c.tenant = ? AND c.name = ? AND d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
-                (tenant, name, after or "", limit)).fetchall()
+                (tenant, name, after or "", limit),
+            ).fetchall()
             return [self._info(r) for r in rows]
 
         return await self.db.run(run)
@@ -163,18 +266,22 @@ class SqliteRagStore:
             cid = self._cid(conn, tenant, name)
             if cid is None:
                 raise RuntimeError(f"collection {name} vanished")
-            old = conn.execute("SELECT sha256, meta, title FROM rag_documents WHERE cid = ? AND doc_id = ?",
-                               (cid, doc.id)).fetchone()
+            old = conn.execute(
+                "SELECT sha256, meta, title FROM rag_documents WHERE cid = ? AND doc_id = ?", (cid, doc.id)
+            ).fetchone()
             if old is not None and (old[0], old[1], old[2]) == (doc.sha256, meta, doc.title):
                 return False
             self._delete_doc(conn, cid, doc.id)
-            conn.execute("INSERT INTO rag_documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (cid, doc.id, doc.sha256, meta, doc.title, len(doc.chunks), time.time()))
+            conn.execute(
+                "INSERT INTO rag_documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cid, doc.id, doc.sha256, meta, doc.title, len(doc.chunks), time.time()),
+            )
             for ch, vec in zip(doc.chunks, doc.vectors, strict=True):
                 cur = conn.execute(
                     "INSERT INTO rag_chunks (cid, doc_id, idx, start, stop, tokens, heading, body, vec)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (cid, doc.id, ch.index, ch.start, ch.end, ch.tokens, ch.heading, ch.text, to_blob(vec)))
+                    (cid, doc.id, ch.index, ch.start, ch.end, ch.tokens, ch.heading, ch.text, to_blob(vec)),
+                )
                 conn.execute("INSERT INTO rag_fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, ch.text))
             conn.execute("UPDATE rag_collections SET version = version + 1 WHERE cid = ?", (cid,))
             return True
@@ -183,10 +290,14 @@ class SqliteRagStore:
 
     @staticmethod
     def _delete_doc(conn: sqlite3.Connection, cid: int, doc_id: str) -> bool:
-        conn.execute("DELETE FROM rag_fts WHERE rowid IN (SELECT id FROM rag_chunks WHERE cid = ? AND doc_id = ?)",
-                     (cid, doc_id))
+        conn.execute(
+            "DELETE FROM rag_fts WHERE rowid IN (SELECT id FROM rag_chunks WHERE cid = ? AND doc_id = ?)",
+            (cid, doc_id),
+        )
         conn.execute("DELETE FROM rag_chunks WHERE cid = ? AND doc_id = ?", (cid, doc_id))
-        return conn.execute("DELETE FROM rag_documents WHERE cid = ? AND doc_id = ?", (cid, doc_id)).rowcount > 0
+        return (
+            conn.execute("DELETE FROM rag_documents WHERE cid = ? AND doc_id = ?", (cid, doc_id)).rowcount > 0
+        )
 
     async def delete_document(self, tenant: str, name: str, doc_id: str) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -198,7 +309,7 @@ class SqliteRagStore:
 
         return await self.db.transaction(tx)
 
-    # ---- search ---------------------------------------------------------------------------------------------
+    # ---- search ----------------------------------------------------------------------------------------
 
     async def keyword_search(
         self, tenant: str, name: str, query: str, k: int, filters: Filters | None
@@ -213,10 +324,11 @@ class SqliteRagStore:
             if cid is None:
                 return []
             rows = conn.execute(
-                "SELECT k.id, -bm25(rag_fts) AS s FROM rag_fts JOIN rag_chunks k ON k.id = rag_fts.rowid"
+                "SELECT k.id, -rank AS s FROM rag_fts JOIN rag_chunks k ON k.id = rag_fts.rowid"
                 + (" JOIN rag_documents d ON d.cid = k.cid AND d.doc_id = k.doc_id" if where else "")
-                + f" WHERE rag_fts MATCH ? AND k.cid = ?{where} ORDER BY bm25(rag_fts) LIMIT ?",
-                (q, cid, *args, k)).fetchall()
+                + f" WHERE rag_fts MATCH ? AND k.cid = ?{where} ORDER BY rank LIMIT ?",
+                (q, cid, *args, k),
+            ).fetchall()
             return [(int(r[0]), float(r[1])) for r in rows]
 
         return await self.db.run(run)
@@ -229,19 +341,26 @@ class SqliteRagStore:
 
     async def _index(self, tenant: str, name: str) -> DenseIndex | None:
         def load(conn: sqlite3.Connection) -> DenseIndex | None:
-            row = conn.execute("SELECT cid, version, dim FROM rag_collections WHERE tenant = ? AND name = ?",
-                               (tenant, name)).fetchone()
+            row = conn.execute(
+                "SELECT cid, version, dim FROM rag_collections WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone()
             if row is None:
                 return None
             cached = self.dense.get(tenant, name, row[1])
             if cached is not None:
                 return cached
-            metas = {r[0]: orjson.loads(r[1]) for r in
-                     conn.execute("SELECT doc_id, meta FROM rag_documents WHERE cid = ?", (row[0],))}
-            rows = conn.execute("SELECT id, doc_id, vec FROM rag_chunks WHERE cid = ? ORDER BY id",
-                                (row[0],)).fetchall()
-            index = DenseIndex(np.asarray([r[0] for r in rows], dtype=np.int64),
-                               from_blobs([r[2] for r in rows], row[2]), [metas.get(r[1], {}) for r in rows])
+            metas = {
+                r[0]: orjson.loads(r[1])
+                for r in conn.execute("SELECT doc_id, meta FROM rag_documents WHERE cid = ?", (row[0],))
+            }
+            rows = conn.execute(
+                "SELECT id, doc_id, vec FROM rag_chunks WHERE cid = ? ORDER BY id", (row[0],)
+            ).fetchall()
+            index = DenseIndex(
+                np.asarray([r[0] for r in rows], dtype=np.int64),
+                from_blobs([r[2] for r in rows], row[2]),
+                [metas.get(r[1], {}) for r in rows],
+            )
             return self.dense.put(tenant, name, row[1], index)
 
         return await self.db.run(load)
@@ -255,9 +374,23 @@ class SqliteRagStore:
             rows = conn.execute(
                 "SELECT k.*, d.meta FROM rag_chunks k JOIN rag_collections c ON c.cid = k.cid"
                 " JOIN rag_documents d ON d.cid = k.cid AND d.doc_id = k.doc_id"
-                f" WHERE c.tenant = ? AND c.name = ? AND k.id IN ({marks})", (tenant, name, *ids)).fetchall()
-            return [ChunkOut(r["id"], r["doc_id"], r["idx"], r["start"], r["stop"], r["body"], r["tokens"],
-                             r["heading"], orjson.loads(r["meta"])) for r in rows]
+                f" WHERE c.tenant = ? AND c.name = ? AND k.id IN ({marks})",
+                (tenant, name, *ids),
+            ).fetchall()
+            return [
+                ChunkOut(
+                    r["id"],
+                    r["doc_id"],
+                    r["idx"],
+                    r["start"],
+                    r["stop"],
+                    r["body"],
+                    r["tokens"],
+                    r["heading"],
+                    orjson.loads(r["meta"]),
+                )
+                for r in rows
+            ]
 
         found = {c.id: c for c in await self.db.run(run)}
         return [found[i] for i in ids if i in found]

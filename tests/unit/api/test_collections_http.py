@@ -41,8 +41,11 @@ def key(c: TestClient, team: str) -> dict[str, str]:
 def ingest(c: TestClient, h: dict[str, str], coll: str = "handbook") -> None:
     assert c.post("/v1/collections", json={"name": coll}, headers=h).status_code == 201
     for doc_id, text in DOCS.items():
-        r = c.post(f"/v1/collections/{coll}/documents", headers=h,
-                   json={"id": doc_id, "text": text, "kind": "markdown", "metadata": {"topic": doc_id}})
+        r = c.post(
+            f"/v1/collections/{coll}/documents",
+            headers=h,
+            json={"id": doc_id, "text": text, "kind": "markdown", "metadata": {"topic": doc_id}},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["status"] == "created"
 
@@ -50,22 +53,32 @@ def ingest(c: TestClient, h: dict[str, str], coll: str = "handbook") -> None:
 def test_lifecycle_search_and_idempotent_upsert(client: TestClient) -> None:
     h = key(client, "red")
     ingest(client, h)
-    again = client.post("/v1/collections/handbook/documents", headers=h,
-                        json={"id": "leave", "text": DOCS["leave"], "kind": "markdown", "metadata": {"topic": "leave"}})
+    again = client.post(
+        "/v1/collections/handbook/documents",
+        headers=h,
+        json={"id": "leave", "text": DOCS["leave"], "kind": "markdown", "metadata": {"topic": "leave"}},
+    )
     assert again.json()["status"] == "unchanged"
     info = client.get("/v1/collections/handbook", headers=h).json()
     assert (info["documents"], info["embedding_model"], info["dimensions"]) == (3, "local-embed", 384)
-    r = client.post("/v1/collections/handbook/search", headers=h, json={"query": "how many vacation days", "k": 2})
+    r = client.post(
+        "/v1/collections/handbook/search", headers=h, json={"query": "how many vacation days", "k": 2}
+    )
     assert r.status_code == 200, r.text
     hits = r.json()["data"]
     assert hits[0]["document_id"] == "leave" and hits[0]["marker"] == "[1]"
     start, end = hits[0]["span"]
     assert DOCS["leave"][start:end] == hits[0]["text"]
-    only = client.post("/v1/collections/handbook/search", headers=h,
-                       json={"query": "vacation days", "filters": {"topic": {"$in": ["travel", "security"]}}})
+    only = client.post(
+        "/v1/collections/handbook/search",
+        headers=h,
+        json={"query": "vacation days", "filters": {"topic": {"$in": ["travel", "security"]}}},
+    )
     assert {x["document_id"] for x in only.json()["data"]} <= {"travel", "security"}
     assert client.delete("/v1/collections/handbook/documents/leave", headers=h).json()["deleted"] is True
-    r = client.post("/v1/collections/handbook/search", headers=h, json={"query": "paid leave per year", "k": 5})
+    r = client.post(
+        "/v1/collections/handbook/search", headers=h, json={"query": "paid leave per year", "k": 5}
+    )
     assert "leave" not in {x["document_id"] for x in r.json()["data"]}
     assert client.get("/v1/collections/handbook/documents", headers=h).json()["data"][0]["id"] == "security"
     assert client.delete("/v1/collections/handbook", headers=h).status_code == 200
@@ -97,7 +110,10 @@ def test_a_key_cannot_see_another_tenants_collection(client: TestClient) -> None
     ("body", "param"),
     [
         ({"id": "e", "text": "   "}, "document"),
-        ({"id": "p", "content_base64": base64.b64encode(b"%PDF-1.4 garbage").decode(), "kind": "pdf"}, "document"),
+        (
+            {"id": "p", "content_base64": base64.b64encode(b"%PDF-1.4 garbage").decode(), "kind": "pdf"},
+            "document",
+        ),
         ({"id": "p", "content_base64": base64.b64encode(b"hello").decode(), "kind": "pdf"}, "document"),
         ({"id": "b", "content_base64": "***"}, "content_base64"),
         ({"id": "n"}, "text"),
@@ -117,7 +133,10 @@ def test_bad_documents_are_refused_and_nothing_is_written(
 
 def test_bad_requests_name_the_problem(client: TestClient) -> None:
     h = key(client, "red")
-    assert client.post("/v1/collections", json={"name": "bad name!"}, headers=h).json()["error"]["param"] == "name"
+    assert (
+        client.post("/v1/collections", json={"name": "bad name!"}, headers=h).json()["error"]["param"]
+        == "name"
+    )
     assert client.post("/v1/collections", json={"name": "c"}, headers=h).status_code == 201
     assert client.post("/v1/collections", json={"name": "c"}, headers=h).status_code == 409
     r = client.post("/v1/collections", json={"name": "d", "embedding_model": "nope"}, headers=h)
