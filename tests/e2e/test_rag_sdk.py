@@ -38,8 +38,11 @@ def server() -> Iterator[GatewayProcess]:
 
 
 def _key(gw: GatewayProcess, team: str) -> str:
-    r = httpx.post(f"{gw.base_url[:-3]}/admin/keys", json={"name": team, "team": team},
-                   headers={"authorization": f"Bearer {ADMIN}"})
+    r = httpx.post(
+        f"{gw.base_url[:-3]}/admin/keys",
+        json={"name": team, "team": team},
+        headers={"authorization": f"Bearer {ADMIN}"},
+    )
     r.raise_for_status()
     key: str = r.json()["key"]
     return key
@@ -52,7 +55,9 @@ def red(server: GatewayProcess) -> str:
     with httpx.Client(base_url=server.base_url, headers=h, timeout=60) as c:
         assert c.post("/collections", json={"name": "handbook"}).status_code == 201
         for doc_id, text in DOCS.items():
-            r = c.post("/collections/handbook/documents", json={"id": doc_id, "text": text, "kind": "markdown"})
+            r = c.post(
+                "/collections/handbook/documents", json={"id": doc_id, "text": text, "kind": "markdown"}
+            )
             assert r.status_code == 201, r.text
         assert c.post("/collections", json={"name": "parking"}).status_code == 201
         r = c.post("/collections/parking/documents", json={"id": "memo", "text": INJECTED})

@@ -61,7 +61,9 @@ async def create_collection(body: CollectionCreate, caller: Caller) -> Response:
 @router.get("", responses={200: {"model": CollectionList}})
 async def list_collections(caller: Caller) -> Response:
     rag, tenant = caller
-    return json_response({"object": "list", "data": [views.collection(c) for c in await rag.collections(tenant)]})
+    return json_response(
+        {"object": "list", "data": [views.collection(c) for c in await rag.collections(tenant)]}
+    )
 
 
 @router.get("/{name}", responses={200: {"model": CollectionOut}})

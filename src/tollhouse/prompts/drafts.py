@@ -12,7 +12,16 @@ from tollhouse.stores.prompts import LABEL, PROMPT_ID, PromptVersion
 
 ROLES = ("system", "developer", "user", "assistant")
 # The request parameters a version may set (a request's own value wins).
-PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty")
+PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "retrieval",  # {"collection", "k", …}: retrieve into every request rendered from the version
+)
 _FIELDS = {"messages", "model", "params", "variables", "notes", "author"}
 
 
@@ -58,6 +67,11 @@ def draft_version(pid: str, body: dict[str, Any], author: str | None) -> PromptV
     params = body.get("params") or {}
     if not isinstance(params, dict) or set(params) - set(PARAMS):
         raise InvalidRequest(f"params: an object with some of {list(PARAMS)}.", param="params")
+    retrieval = params.get("retrieval")
+    if retrieval is not None and not (
+        isinstance(retrieval, dict) and isinstance(retrieval.get("collection"), str)
+    ):
+        raise InvalidRequest('params.retrieval: {"collection": name, "k": n, …}.', param="params.retrieval")
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("variables: an object of name → {type, required, …}.", param="variables")
