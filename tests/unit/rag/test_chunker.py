@@ -3,6 +3,8 @@ unicode safe."""
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +30,7 @@ def test_no_text_lost_and_sizes_hold(text: str, max_tokens: int, data: st.DataOb
     lost = "".join(ch for ch, hit in zip(text, covered, strict=True) if not hit)
     assert lost.strip() == ""  # only whitespace between chunks may be left out
     assert [c.index for c in chunks] == list(range(len(chunks)))
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start > a.start and b.end > a.end  # always moving forward
         if b.start < a.end:  # overlapping: by whole sentences, at most `overlap` tokens
             assert count_tokens(text[b.start : a.end]) <= overlap
@@ -38,7 +40,7 @@ def test_overlap_repeats_trailing_sentences() -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(20))
     chunks = chunk_text(text, 24, 12)
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         shared = text[b.start : a.end]
         assert shared.strip() and 0 < count_tokens(shared) <= 12
         assert a.text.endswith(shared.rstrip()) or shared in a.text
