@@ -113,3 +113,31 @@ def test_retrieval_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         r = chat(c, retrieval={"collection": "plants"})
         assert r.status_code == 400 and r.json()["error"]["param"] == "retrieval"
         assert c.get("/v1/collections").status_code == 404
+
+
+def test_metrics_and_ledger_keep_the_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = {"enabled": True, "sqlite_path": str(tmp_path / "ledger.db"), "journal_dir": str(tmp_path / "j")}
+    monkeypatch.setenv("TH_RAG_STAGE_ADMIN", ADMIN)
+    base = settings(tmp_path).model_dump()
+    base["ledger"] = {**ledger, "flush_interval_s": 0.05}
+    with TestClient(create_app(Settings.model_validate(base)), raise_server_exceptions=False) as c:
+        c.headers["authorization"] = (
+            f"Bearer {c.post('/admin/keys', json={'name': 'a'}, headers=AUTH).json()['key']}"
+        )
+        fill(c)
+        r = chat(c, retrieval={"collection": "plants", "k": 3})
+        assert r.status_code == 200, r.text
+        scrape = c.get("/metrics", headers=AUTH).text
+        assert 'tollhouse_retrieval_chunks_total{model="mock"} 3.0' in scrape
+        assert 'tollhouse_retrieval_duration_seconds_count{model="mock"} 1.0' in scrape
+    # The app has shut down: the ledger flushed its records.
+    import sqlite3
+
+    rows = (
+        sqlite3.connect(ledger["sqlite_path"])
+        .execute(
+            "SELECT retrieval_chunks, retrieval_tokens, retrieval_ms FROM ledger WHERE endpoint = 'chat'"
+        )
+        .fetchall()
+    )
+    assert len(rows) == 1 and rows[0][0] == 3 and rows[0][1] > 30 and rows[0][2] > 0
