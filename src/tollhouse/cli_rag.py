@@ -1,6 +1,7 @@
-"""``tollhouse rag ingest|collections|search|delete``: straight to the configured retrieval store, no server
-needed. ``ingest PATH`` takes a file or a folder (``.txt``, ``.md``, ``.html``, ``.pdf``; the document id is
+"""``tollhouse rag ingest|collections|search|delete|copy``: straight to the configured retrieval store, no
+server needed. ``ingest PATH`` takes a file or a folder (``.txt``, ``.md``, ``.html``, ``.pdf``; the document id is
 the path relative to PATH) and shows a progress bar; a file that cannot be read is reported and skipped.
+``copy --collection NAME --to-config pg.yaml`` copies a collection, vectors included, to another store.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ async def ingest(rag: Retrieval, tenant: str, collection: str, root: Path, creat
             )
         except InvalidRequest as exc:
             counts["failed"] += 1
-            bar.write(f"skipped {exc.message}")
+            bar.write(f"skipped {exc.message}", file=sys.stderr)
             continue
         counts[res.status] += 1
         chunks += res.chunks
@@ -90,7 +91,13 @@ def _rag_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
             if action == "ingest":
                 return await ingest(rag, t, args.collection, Path(args.path), args.create, args.quiet)
             out: Any
-            if action == "collections":
+            if action == "copy":
+                target = build_retrieval(load(argparse.Namespace(config=args.to_config)).rag)
+                try:
+                    out = views.collection(await rag.copy_to(target, t, args.collection))
+                finally:
+                    await target.aclose()
+            elif action == "collections":
                 out = [views.collection(c) for c in await rag.collections(t)]
             elif action == "search":
                 hits = await rag.search(args.collection, args.query, args.k, None, t, args.mode)
@@ -109,7 +116,7 @@ def _rag_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
 def add_rag_commands(sub: Any, load: Loader) -> None:
     rag = sub.add_parser("rag", help="retrieval collections: ingest files, list, search, delete")
     actions = rag.add_subparsers(dest="rag_action", required=True)
-    for action in ("ingest", "collections", "search", "delete"):
+    for action in ("ingest", "collections", "search", "delete", "copy"):
         p = actions.add_parser(action)
         p.add_argument("--config", help="YAML config file")
         p.add_argument(
@@ -123,6 +130,12 @@ def add_rag_commands(sub: Any, load: Loader) -> None:
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         if action != "collections":
             p.add_argument("--collection", required=True)
+        if action == "copy":
+            p.add_argument(
+                "--to-config",
+                required=True,
+                help="YAML config of the target store (e.g. rag.backend: postgres)",
+            )
         if action == "search":
             p.add_argument("query")
             p.add_argument("-k", type=int, default=5)

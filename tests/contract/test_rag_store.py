@@ -143,3 +143,13 @@ async def test_another_tenant_sees_nothing(store: RagStore) -> None:
     assert await store.document("t2", "c", "secret") is None
     assert await store.delete_document("t2", "c", "secret") is False
     assert await store.document("t1", "c", "secret") is not None
+
+
+async def test_export_gives_back_what_was_put(store: RagStore) -> None:
+    await make(store)
+    d = doc("a", "Alpha beta gamma. " * 30, unit(1, 2, 3, 4), "h9", team="x")
+    await store.put_document("t1", "c", d)
+    [out] = await store.export_documents("t1", "c")
+    assert (out.id, out.sha256, out.metadata, out.chunks) == (d.id, d.sha256, d.metadata, d.chunks)
+    assert np.allclose(out.vectors, d.vectors)
+    assert await store.export_documents("t2", "c") == []

@@ -112,6 +112,11 @@ class DocumentStore(Protocol):
 
     async def delete_document(self, tenant: str, name: str, doc_id: str) -> bool: ...
 
+    async def export_documents(self, tenant: str, name: str) -> list[DocumentIn]:
+        """Every document with its chunks and vectors, as ``put_document`` takes them (copying a collection
+        to another store without embedding it again)."""
+        ...
+
     async def keyword_search(
         self, tenant: str, name: str, query: str, k: int, filters: Filters | None
     ) -> list[tuple[int, float]]:

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
-from tollhouse.rag.base import F32, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
+from tollhouse.rag.base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
 from tollhouse.rag.dense import DenseCache, DenseIndex, from_blobs, to_blob
 from tollhouse.stores.sql import PgPool
 
@@ -241,6 +241,22 @@ class PgRagStore:
             await conn.execute(f"UPDATE {self.p}_collections SET version = version + 1 WHERE cid = $1", cid)
         return True
 
+    async def export_documents(self, tenant: str, name: str) -> list[DocumentIn]:
+        p = self.p
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await conn.fetchrow(
+                f"SELECT cid, dim FROM {p}_collections WHERE tenant = $1 AND name = $2", tenant, name
+            )
+            if row is None:
+                return []
+            docs = await conn.fetch(f"SELECT * FROM {p}_documents WHERE cid = $1 ORDER BY doc_id", row["cid"])
+            chunks: dict[str, list[Any]] = {}
+            for r in await conn.fetch(
+                f"SELECT * FROM {p}_chunks WHERE cid = $1 ORDER BY doc_id, idx", row["cid"]
+            ):
+                chunks.setdefault(r["doc_id"], []).append(r)
+        return [_exported(d, chunks.get(d["doc_id"], []), row["dim"]) for d in docs]
+
     # ---- search ----------------------------------------------------------------------------------------
 
     async def keyword_search(
@@ -332,6 +348,17 @@ class PgRagStore:
             for r in rows
         }
         return [found[i] for i in ids if i in found]
+
+
+def _exported(d: Any, rows: list[Any], dim: int) -> DocumentIn:
+    return DocumentIn(
+        d["doc_id"],
+        d["sha256"],
+        orjson.loads(d["meta"]),
+        [ChunkIn(r["idx"], r["start"], r["stop"], r["body"], r["tokens"], r["heading"]) for r in rows],
+        from_blobs([bytes(r["vec"]) for r in rows], dim),
+        d["title"],
+    )
 
 
 def _filter_sql(filters: Filters | None, first: int) -> tuple[str, list[Any]]:

@@ -136,6 +136,15 @@ class Retrieval:
         await self.store.set_embedding_model(tenant, name, model, int(dim), vectors)
         return await self.get(tenant, name)
 
+    async def copy_to(self, target: Retrieval, tenant: str, name: str) -> Collection:
+        """Copy a collection, vectors included, into ``target``'s store (another backend): nothing is embedded
+        again. ``Conflict`` when the target already has it."""
+        c = await self.get(tenant, name)
+        await target.store.create_collection(c)
+        for doc in await self.store.export_documents(tenant, name):
+            await target.store.put_document(tenant, name, doc)
+        return await target.get(tenant, name)
+
     # ---- documents -------------------------------------------------------------------------------------
 
     async def ingest(

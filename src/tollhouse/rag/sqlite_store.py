@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
-from tollhouse.rag.base import F32, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters, match
+from tollhouse.rag.base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters, match
 from tollhouse.rag.dense import DenseCache, DenseIndex, from_blobs, to_blob
 from tollhouse.stores.sql import SqliteDB
 
@@ -309,6 +309,23 @@ class SqliteRagStore:
 
         return await self.db.transaction(tx)
 
+    async def export_documents(self, tenant: str, name: str) -> list[DocumentIn]:
+        def run(conn: sqlite3.Connection) -> list[DocumentIn]:
+            row = conn.execute(
+                "SELECT cid, dim FROM rag_collections WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone()
+            if row is None:
+                return []
+            docs = conn.execute(
+                "SELECT * FROM rag_documents WHERE cid = ? ORDER BY doc_id", (row[0],)
+            ).fetchall()
+            chunks: dict[str, list[sqlite3.Row]] = {}
+            for r in conn.execute("SELECT * FROM rag_chunks WHERE cid = ? ORDER BY doc_id, idx", (row[0],)):
+                chunks.setdefault(r["doc_id"], []).append(r)
+            return [_exported(d, chunks.get(d["doc_id"], []), row[1]) for d in docs]
+
+        return await self.db.run(run)
+
     # ---- search ----------------------------------------------------------------------------------------
 
     async def keyword_search(
@@ -394,6 +411,17 @@ class SqliteRagStore:
 
         found = {c.id: c for c in await self.db.run(run)}
         return [found[i] for i in ids if i in found]
+
+
+def _exported(d: Any, rows: list[Any], dim: int) -> DocumentIn:
+    return DocumentIn(
+        d["doc_id"],
+        d["sha256"],
+        orjson.loads(d["meta"]),
+        [ChunkIn(r["idx"], r["start"], r["stop"], r["body"], r["tokens"], r["heading"]) for r in rows],
+        from_blobs([bytes(r["vec"]) for r in rows], dim),
+        d["title"],
+    )
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
