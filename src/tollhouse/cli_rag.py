@@ -1,6 +1,7 @@
 """``tollhouse rag ingest|collections|search|delete|copy``: straight to the configured retrieval store, no
 server needed. ``ingest PATH`` takes a file or a folder (``.txt``, ``.md``, ``.html``, ``.pdf``; the
-document id is the path relative to PATH) and shows a progress bar; a file that cannot be read is reported and skipped.
+document id is the path relative to PATH) and shows a progress bar; a file that cannot be read is reported
+and skipped.
 ``copy --collection NAME --to-config pg.yaml`` copies a collection, vectors included, to another store.
 """
 
