@@ -90,9 +90,10 @@ def chunk_text(text: str, max_tokens: int = 200, overlap: int = 40) -> list[Chun
             if j >= len(units):
                 break
             # Step back over the last sentences of this chunk (up to ``overlap`` tokens) so the next starts
-            # with them; always advance by at least one sentence.
-            k, back = j, 0
-            while k - 1 > i and back + units[k - 1][2] <= overlap:
+            # with them; always advance by at least one sentence, and leave room for the next new one (else
+            # the next chunk would repeat part of this one and add nothing).
+            k, back, fresh = j, 0, units[j][2]
+            while k - 1 > i and back + units[k - 1][2] <= min(overlap, max_tokens - fresh):
                 k -= 1
                 back += units[k][2]
             i = k
