@@ -14,7 +14,7 @@ from pathlib import Path
 from tollhouse.evals.retrieval import load_dataset
 from tollhouse.rag.embedding import Embedders, LocalEmbedder
 from tollhouse.rag.service import Retrieval
-from tollhouse.rag.sqlite_store import SqliteRagStore
+from tollhouse.stores.rag_sqlite import SqliteRagStore
 
 T = "bench"
 

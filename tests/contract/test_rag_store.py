@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tollhouse.errors import Conflict
-from tollhouse.rag.base import ChunkIn, Collection, DocumentIn, RagStore
 from tollhouse.rag.chunker import chunk_text
-from tollhouse.rag.pg_store import PgRagStore
-from tollhouse.rag.sqlite_store import SqliteRagStore
+from tollhouse.stores.rag_base import ChunkIn, Collection, DocumentIn, RagStore
+from tollhouse.stores.rag_postgres import PgRagStore
+from tollhouse.stores.rag_sqlite import SqliteRagStore
 
 DIM = 4
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from tollhouse.rag.embedding import Embedders, LocalEmbedder
 from tollhouse.rag.service import Mode, Retrieval
-from tollhouse.rag.sqlite_store import SqliteRagStore
+from tollhouse.stores.rag_sqlite import SqliteRagStore
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
 TENANT = "eval"

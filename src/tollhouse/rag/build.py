@@ -1,32 +1,20 @@
-"""The retrieval service from the `rag:` settings: the store of the configured backend and the embedders."""
+"""The retrieval service and its request-path stage from the `rag:` settings (the store comes from
+``stores.build.rag_store``, the one place that reads a backend setting)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tollhouse.config.rag import RagSettings
-from tollhouse.rag.base import RagStore
 from tollhouse.rag.embedding import Embedders, LocalEmbedder
 from tollhouse.rag.service import Retrieval
 from tollhouse.rag.stage import RetrievalStage
-from tollhouse.stores.sql import dsn_from_env
-
-
-def build_store(cfg: RagSettings) -> RagStore:
-    if cfg.backend == "postgres":
-        from tollhouse.rag.pg_store import PgRagStore
-
-        return PgRagStore(
-            dsn_from_env(cfg.postgres_dsn_env, "rag"), cfg.postgres_prefix, cfg.exact_search_limit
-        )
-    from tollhouse.rag.sqlite_store import SqliteRagStore
-
-    return SqliteRagStore(cfg.sqlite_path, cfg.exact_search_limit)
+from tollhouse.stores.build import rag_store
 
 
 def build_retrieval(cfg: RagSettings, registry: Any = None) -> Retrieval:
     return Retrieval(
-        build_store(cfg),
+        rag_store(cfg),
         Embedders(LocalEmbedder(), registry),
         default_model=cfg.embedding_model,
         chunk_tokens=cfg.chunk_tokens,

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tollhouse.errors import InvalidRequest
-from tollhouse.rag.base import F32
+from tollhouse.stores.rag_base import F32
 from tollhouse.types import EmbeddingRequest
 
 LOCAL = "local-embed"

@@ -17,10 +17,10 @@ from typing import Any, Literal
 import numpy as np
 
 from tollhouse.errors import InvalidRequest, NotFound
-from tollhouse.rag.base import NAME, ChunkIn, ChunkOut, Collection, DocumentIn, Filters, RagStore
 from tollhouse.rag.chunker import chunk_text
 from tollhouse.rag.embedding import LOCAL, Embedders
 from tollhouse.rag.loaders import DocumentError, extract
+from tollhouse.stores.rag_base import NAME, ChunkIn, ChunkOut, Collection, DocumentIn, Filters, RagStore
 from tollhouse.types import Principal
 
 Mode = Literal["hybrid", "bm25", "dense"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollhouse.rag.base import Collection, DocumentInfo
 from tollhouse.rag.service import Hit
+from tollhouse.stores.rag_base import Collection, DocumentInfo
 
 
 def collection(c: Collection) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from tollhouse.config.rag import RagSettings
 from tollhouse.settings import (
     BreakerSettings,
     BudgetsSettings,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from tollhouse.stores.idempotency import IdempotencyStore
     from tollhouse.stores.prompt_counters import PromptCounters
     from tollhouse.stores.prompts import PromptStore
+    from tollhouse.stores.rag_base import RagStore
     from tollhouse.stores.semantic import SemanticLog
 
 S = TypeVar("S")
@@ -162,6 +164,19 @@ def breaker_state(cfg: BreakerSettings, redis: RedisSettings) -> BreakerState | 
     return None
 
 
+def rag_store(cfg: RagSettings) -> RagStore:
+    """Collections, documents, chunks and their vectors (retrieval; ADR 0020)."""
+    if cfg.backend == "postgres":
+        from tollhouse.stores.rag_postgres import PgRagStore
+
+        return PgRagStore(
+            dsn_from_env(cfg.postgres_dsn_env, "rag"), cfg.postgres_prefix, cfg.exact_search_limit
+        )
+    from tollhouse.stores.rag_sqlite import SqliteRagStore
+
+    return SqliteRagStore(cfg.sqlite_path, cfg.exact_search_limit)
+
+
 def network_stores(settings: Settings) -> list[StoreTarget]:
     """Every Redis / PostgreSQL the settings use. Raises ``ConfigError`` for a PostgreSQL backend whose DSN
     variable is unset."""
@@ -189,6 +204,7 @@ def network_stores(settings: Settings) -> list[StoreTarget]:
         ("keys", settings.keys, True),
         ("ledger", settings.ledger, settings.ledger.enabled),
         ("telemetry.evaluation", settings.telemetry.evaluation, settings.telemetry.evaluation.enabled),
+        ("rag", settings.rag, settings.rag.enabled),
     ):
         if on and cfg.backend == "postgres":
             dsn = dsn_from_env(cfg.postgres_dsn_env, section)

@@ -15,8 +15,8 @@ import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
-from tollhouse.rag.base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
-from tollhouse.rag.dense import DenseCache, DenseIndex, from_blobs, to_blob
+from tollhouse.stores.rag_base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
+from tollhouse.stores.rag_dense import DenseCache, DenseIndex, from_blobs, to_blob
 from tollhouse.stores.sql import PgPool
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)  # to_tsquery operands: no punctuation, no "_"

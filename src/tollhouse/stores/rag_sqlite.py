@@ -14,8 +14,17 @@ import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
-from tollhouse.rag.base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters, match
-from tollhouse.rag.dense import DenseCache, DenseIndex, from_blobs, to_blob
+from tollhouse.stores.rag_base import (
+    F32,
+    ChunkIn,
+    ChunkOut,
+    Collection,
+    DocumentIn,
+    DocumentInfo,
+    Filters,
+    match,
+)
+from tollhouse.stores.rag_dense import DenseCache, DenseIndex, from_blobs, to_blob
 from tollhouse.stores.sql import SqliteDB
 
 SCHEMA = """

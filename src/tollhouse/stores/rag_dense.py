@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tollhouse.rag.base import F32, Filters, match
+from tollhouse.stores.rag_base import F32, Filters, match
 
 
 @dataclass(slots=True)
