@@ -145,3 +145,23 @@ def test_bad_requests_name_the_problem(client: TestClient) -> None:
     assert r.json()["error"]["param"] == "k"
     r = client.post("/v1/collections/c/search", json={"query": "x", "filters": {"a": [1]}}, headers=h)
     assert r.json()["error"]["param"] == "filters"
+
+
+def test_changing_the_embedding_model_embeds_every_chunk_again(client: TestClient) -> None:
+    h = key(client, "red")
+    ingest(client, h)
+    r = client.patch("/v1/collections/handbook", json={"embedding_model": "mock"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["embedding_model"], r.json()["chunks"]) == ("mock", 3)
+    assert r.json()["dimensions"] != 384  # the mock deployment's vectors
+    dense = client.post(
+        "/v1/collections/handbook/search", headers=h, json={"query": "leave", "mode": "dense"}
+    )
+    assert dense.status_code == 200 and len(dense.json()["data"]) == 3  # queries use the new model too
+    # A new document is embedded by the new model as well; back to local-embed restores the dimensions.
+    r = client.post("/v1/collections/handbook/documents", headers=h, json={"id": "x", "text": "Extra rule."})
+    assert r.status_code == 201
+    back = client.patch("/v1/collections/handbook", json={"embedding_model": "local-embed"}, headers=h).json()
+    assert (back["dimensions"], back["chunks"]) == (384, 4)
+    r = client.patch("/v1/collections/handbook", json={"embedding_model": "nope"}, headers=h)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "embedding_model"
