@@ -95,7 +95,7 @@ def test_stream_ends_with_the_citations_event(server: GatewayProcess, red: str) 
     sdk = _sdk(server, red)
     chunks = list(ask(sdk, "who approves flights?", {"collection": "handbook", "k": 1}, stream=True))
     last = chunks[-1]
-    assert last.choices == []
+    assert last.choices == [] and last.id == chunks[0].id  # one stream, one id
     assert [c["document_id"] for c in last.model_extra["citations"]] == ["travel"]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("echo:")
 
