@@ -1,5 +1,6 @@
 """Retrieval benchmark on SciFact (embedded backend): ingest throughput (chunks/s) and query latency per
-mode (p50 / p95, ms). Run on one core: ``taskset -c 0 python bench/rag_bench.py``. ``--db`` keeps the
+mode (p50 / p95, ms). Queries use one encoder thread; ingest uses ``--threads`` (default 2). For the one-core
+latency figure: ``taskset -c 0 python bench/rag_bench.py``. ``--db`` keeps the
 ingested collection between runs (the second run measures queries only)."""
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from tollhouse.stores.rag_sqlite import SqliteRagStore
 T = "bench"
 
 
-async def main(dataset: Path, db: str, queries: int) -> None:
+async def main(dataset: Path, db: str, queries: int, threads: int) -> None:
     data = load_dataset(dataset, queries)
-    rag = Retrieval(SqliteRagStore(db), Embedders(LocalEmbedder()))
+    rag = Retrieval(SqliteRagStore(db), Embedders(LocalEmbedder(threads=threads)))
     try:
         if await rag.store.get_collection(T, "scifact") is None:
             await rag.create(T, "scifact")
@@ -64,5 +65,6 @@ if __name__ == "__main__":
     ap.add_argument("--dataset", default="/work/shared/datasets/scifact")
     ap.add_argument("--db", default="/tmp/tollhouse-rag-bench.db")
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2, help="encoder threads for ingest (rag.encoder_threads)")
     a = ap.parse_args()
-    asyncio.run(main(Path(a.dataset), a.db, a.queries))
+    asyncio.run(main(Path(a.dataset), a.db, a.queries, a.threads))

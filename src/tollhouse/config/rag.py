@@ -29,6 +29,12 @@ class RagSettings(Strict):
         description="Embedding model of new collections: `local-embed` (embedded) or any deployment that "
         "serves embeddings.",
     )
+    encoder_threads: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Worker threads of `local-embed` for ingest (one ONNX session each; a query uses one).",
+    )
     chunk_tokens: int = Field(160, ge=16, le=2000, description="Largest chunk, in word/punctuation tokens.")
     chunk_overlap: int = Field(32, ge=0, le=500, description="Tokens a chunk repeats from the previous one.")
     max_document_bytes: int = Field(20_000_000, ge=1, description="Largest document accepted.")

@@ -80,7 +80,7 @@ async def run_eval(
 ) -> dict[str, Any]:
     data = load_dataset(root, limit_queries)
     with tempfile.TemporaryDirectory() as tmp:
-        rag = Retrieval(SqliteRagStore(str(Path(tmp) / "eval.db")), Embedders(LocalEmbedder()))
+        rag = Retrieval(SqliteRagStore(str(Path(tmp) / "eval.db")), Embedders(LocalEmbedder(threads=2)))
         await rag.store.open()
         try:
             await rag.create(TENANT, "eval")

@@ -15,7 +15,7 @@ from tollhouse.stores.build import rag_store
 def build_retrieval(cfg: RagSettings, registry: Any = None) -> Retrieval:
     return Retrieval(
         rag_store(cfg),
-        Embedders(LocalEmbedder(), registry),
+        Embedders(LocalEmbedder(threads=cfg.encoder_threads), registry),
         default_model=cfg.embedding_model,
         chunk_tokens=cfg.chunk_tokens,
         chunk_overlap=cfg.chunk_overlap,

@@ -30,28 +30,40 @@ class Embedder(Protocol):
 
 
 class LocalEmbedder:
+    """The embedded encoder in ``threads`` worker threads, each with its own ONNX session (one intra-op
+    thread each): a query is one text on one thread; a document's chunks are spread over all of them."""
+
     name = LOCAL
 
-    def __init__(self, model_dir: str | None = None) -> None:
+    def __init__(self, model_dir: str | None = None, threads: int = 1) -> None:
         self._model_dir = model_dir
-        self._enc: Any = None
-        self._lock = threading.Lock()
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rag-encoder")
+        self.threads = max(1, threads)
+        self._local = threading.local()
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="rag-encoder")
 
     def encode(self, texts: list[str]) -> F32:
-        """Blocking: the caller's thread (CLI, benchmarks)."""
-        with self._lock:
-            if self._enc is None:
-                from tollhouse.embeddings.onnx_encoder import OnnxSentenceEncoder
+        """Blocking, in the calling thread (with that thread's own session)."""
+        enc = getattr(self._local, "enc", None)
+        if enc is None:
+            from tollhouse.embeddings.onnx_encoder import OnnxSentenceEncoder
 
-                self._enc = OnnxSentenceEncoder(model_dir=self._model_dir)
-            out: F32 = self._enc.encode([" ".join(t.split()) for t in texts])
+            enc = self._local.enc = OnnxSentenceEncoder(model_dir=self._model_dir)
+        out: F32 = enc.encode([" ".join(t.split()) for t in texts])
         return out
 
     async def embed(self, texts: list[str]) -> F32:
         loop = asyncio.get_running_loop()
-        rows: F32 = await loop.run_in_executor(self._pool, self.encode, texts)
-        return rows
+        n = min(self.threads, len(texts))
+        if n <= 1:
+            rows: F32 = await loop.run_in_executor(self._pool, self.encode, texts)
+            return rows
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, self.encode, texts[i::n]) for i in range(n))
+        )
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for i, part in enumerate(parts):
+            out[i::n] = part
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
