@@ -19,6 +19,7 @@ from tollhouse.api.admin import router as admin_router
 from tollhouse.api.anthropic import INGRESS as ANTHROPIC
 from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.cache import router as cache_router
+from tollhouse.api.collections import router as collections_router
 from tollhouse.api.cors import install as install_cors
 from tollhouse.api.fastpath import HotRoutes
 from tollhouse.api.health import router as health_router
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(cache_router)
     app.state.dashboard = dashboard  # the admin API writes its changes to the dashboard's audit log
     app.mount("/ui", dashboard.asgi(app))  # HTML for people: outside the API and its OpenAPI document
+    app.include_router(collections_router)
     install_telemetry(app, settings)
     install_schema(app, __version__, [i.docs_router for i in INGRESSES if i.docs_router is not None])
     # Innermost first: HotRoutes serves the ingresses' hot POST routes without FastAPI's per-request

@@ -17,6 +17,7 @@ import sys
 from tollhouse.access.keys import has_keys
 from tollhouse.cli_keys import add_key_commands, add_usage_commands
 from tollhouse.cli_prompts import add_prompt_commands
+from tollhouse.cli_rag import add_rag_commands
 from tollhouse.errors import StoreUnavailable, TollhouseError
 from tollhouse.settings import ConfigError, Settings, load_settings
 from tollhouse.version import __version__
@@ -169,13 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_commands(sub, _load)
     add_usage_commands(sub, _load)
     add_prompt_commands(sub, _load)
+    add_rag_commands(sub, _load)
     ev = sub.add_parser("eval", help="measure quality on the shared dev sets, or gate a prompt version")
-    ev.add_argument("target", choices=["guardrails", "injection", "pii", "moderation", "cache", "prompt"])
+    ev.add_argument(
+        "target", choices=["guardrails", "injection", "pii", "moderation", "cache", "prompt", "retrieval"]
+    )
     ev.add_argument("prompt_id", nargs="?", help="prompt: the stored prompt's id")
     ev.add_argument("--config", help="prompt: YAML config file (models, prompts)")
     ev.add_argument("--version", type=int, help="prompt: the candidate version")
     ev.add_argument("--against", type=int, help="prompt: the baseline version")
-    ev.add_argument("--dataset", help="prompt: JSONL cases (variables, messages, expected, tags, checks)")
+    ev.add_argument(
+        "--dataset",
+        help="prompt: JSONL cases (variables, messages, expected, tags, checks); retrieval: a BEIR folder "
+        "(corpus.jsonl, queries.jsonl, qrels.tsv; default DATASETS/scifact)",
+    )
     ev.add_argument("--checks", help="prompt: YAML list of checks applied to every case")
     ev.add_argument("--judge", help="prompt: model that judges the answers (e.g. local, the embedded model)")
     ev.add_argument("--rubric", help="prompt: what the judge should prefer")
@@ -194,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="prompt: every check of the candidate must pass at least this share",
     )
-    ev.add_argument("--out", help="prompt: also write the results as JSON here")
+    ev.add_argument("--out", help="prompt, retrieval: also write the results as JSON here")
     ev.add_argument(
         "--datasets",
         default="../shared/datasets",
@@ -269,6 +277,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.target == "prompt":
         return cmd_eval_prompt(args)
+    if args.target == "retrieval":
+        from tollhouse.evals.retrieval import cli_eval
+
+        return cli_eval(
+            args.dataset or str(Path(args.datasets) / "scifact"), args.limit, args.out, sys.stdout
+        )
 
     from tollhouse.evals.guardrails import missing, run
     from tollhouse.evals.report import SETS

@@ -117,6 +117,14 @@ class NotFound(TollhouseError):
     type = "not_found_error"
 
 
+class Conflict(TollhouseError):
+    """The thing to create exists already (a collection of that name)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "already_exists"
+
+
 class IdempotencyConflict(TollhouseError):
     status = 409
     type = "invalid_request_error"

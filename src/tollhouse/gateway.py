@@ -28,13 +28,14 @@ from tollhouse.errors import (
     ResponseSchemaMismatch,
     TollhouseError,
 )
-from tollhouse.operations import C, Operation, Prompting, Q, R
+from tollhouse.operations import C, Operation, Prompting, Q, R, Retrieving
 from tollhouse.pipeline.admission import Limiter, Unlimited
 from tollhouse.pipeline.auth import Authenticator, OpenAccess
 from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger, NoLedger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
+from tollhouse.pipeline.retrieval import NoRetrieval, Retriever
 from tollhouse.pipeline.tools import NoTools, ToolRunner
 from tollhouse.providers.registry import Deployment, ModelRegistry
 from tollhouse.routing.group import Group
@@ -68,6 +69,7 @@ class Gateway:
     ledger: Ledger = field(default_factory=NoLedger)
     prompts: PromptSource = field(default_factory=NoPrompts)
     tools: ToolRunner = field(default_factory=NoTools)
+    retrieval: Retriever = field(default_factory=NoRetrieval)
     router: Router = None  # type: ignore[assignment]  # built from the registry when not given
     # Set when the server begins to shut down: a request cancelled from then on, whose client is still
     # there, was cut at the end of the grace period (503), not abandoned by its client (499).
@@ -116,6 +118,8 @@ class Gateway:
         (usage counts even when an output guardrail blocks the answer)."""
         if op.prompting is not None:
             req = self._prompt(ctx, op, op.prompting, req)
+        if op.retrieving is not None and op.retrieving.spec(req) is not None:
+            req = await self._retrieve(ctx, op.retrieving, req)
         return await self._handle(ctx, op, req, self._plan(ctx, op, req))
 
     async def _handle(
@@ -179,6 +183,8 @@ class Gateway:
         before any content fail over or surface as ordinary HTTP errors. Returns the stream to relay."""
         if op.prompting is not None:
             req = self._prompt(ctx, op, op.prompting, req)
+        if op.retrieving is not None and op.retrieving.spec(req) is not None:
+            req = await self._retrieve(ctx, op.retrieving, req)
         plan = self._plan(ctx, op, req)
         if plan is not None:
             return await self._tool_stream(ctx, op, req, plan)
@@ -243,6 +249,22 @@ class Gateway:
         ctx.mark_stage("prompt", t0)
         if shadow is not None and rendered.shadow is not None:
             self.prompts.detach(self._shadow(ctx, op, shadow, rendered.shadow))
+        return out
+
+    async def _retrieve(self, ctx: RequestContext, retrieving: Retrieving[Q], req: Q) -> Q:
+        """Retrieve the chunks the request asks for and inject them (before admission, so limits and
+        budgets count the tokens they add; before the guardrails, which read them as documents)."""
+        t0 = time.perf_counter()
+        try:
+            got = await self.retrieval.retrieve(
+                ctx, retrieving.spec(req), retrieving.query(req), getattr(req, "model", "")
+            )
+            ctx.retrieval = got
+            out = retrieving.inject(req, got)
+        except BaseException as exc:
+            self._finish(ctx, None, exc)
+            raise
+        ctx.mark_stage("retrieval", t0)
         return out
 
     async def _shadow(

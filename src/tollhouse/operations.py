@@ -8,9 +8,10 @@ them; a new ingress or capability adds an ``Operation`` here, not another copy o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from tollhouse.caching.entry import Assembler
 from tollhouse.caching.entry import replay as entry_replay
@@ -42,6 +43,7 @@ from tollhouse.types import (
     RenderedPrompt,
     RequestContext,
     ResponseFormat,
+    Retrieved,
     TextChoice,
     Usage,
 )
@@ -105,6 +107,16 @@ class Prompting(Generic[Q]):
 
 
 @dataclass(frozen=True, slots=True)
+class Retrieving(Generic[Q]):
+    """How an operation takes retrieval: the request's spec (None: none asked), the text to search with, and
+    the retrieved chunks injected into the request."""
+
+    spec: Callable[[Q], Any]
+    query: Callable[[Q], str]
+    inject: Callable[[Q, Retrieved], Q]
+
+
+@dataclass(frozen=True, slots=True)
 class Operation(Generic[Q, R, C]):
     """One capability, as the stage sequence sees it (module docstring)."""
 
@@ -128,6 +140,8 @@ class Operation(Generic[Q, R, C]):
     downgradable: bool = True
     # Stored prompts (None: the operation takes none).
     prompting: Prompting[Q] | None = None
+    # Retrieval into the prompt (None: the operation takes none).
+    retrieving: Retrieving[Q] | None = None
 
 
 # ---- chat -------------------------------------------------------------------------------------------------
@@ -138,11 +152,45 @@ def _tool_names(req: ChatRequest) -> list[str | None] | None:
 
 
 async def _chat_input(guards: GuardChain, ctx: RequestContext, req: ChatRequest) -> ChatRequest:
+    got = ctx.retrieval
+    if got is not None and got.texts:
+        return await _retrieved_input(guards, ctx, req, got)
     inp = GuardInput(req.messages, req.max_tokens, _tool_names(req), req.response_format)
     messages = await guards.check_input(ctx, inp)
     if messages is not req.messages:
         req.messages = messages
     return req
+
+
+async def _retrieved_input(
+    guards: GuardChain, ctx: RequestContext, req: ChatRequest, got: Retrieved
+) -> ChatRequest:
+    """Retrieved chunks are untrusted documents: the guardrails see each as a tool result (the injection
+    guard's document model; ADR 0017), then the checked texts become the one system message again."""
+    i, n = got.at, len(got.texts)
+    view = [*req.messages[:i], *(Message("tool", t) for t in got.texts), *req.messages[i + 1 :]]
+    out = await guards.check_input(
+        ctx, GuardInput(view, req.max_tokens, _tool_names(req), req.response_format)
+    )
+    checked = [m.text() for m in out[i : i + n]]
+    req.messages = [*out[:i], Message("system", got.message_text(checked)), *out[i + n :]]
+    return req
+
+
+def _last_user_text(req: ChatRequest) -> str:
+    return next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
+
+
+def _inject(req: ChatRequest, got: Retrieved) -> ChatRequest:
+    """The retrieved chunks as one system message just before the last user message."""
+    at = next(
+        (j for j in range(len(req.messages) - 1, -1, -1) if req.messages[j].role == "user"), len(req.messages)
+    )
+    got.at = at
+    if not got.texts:
+        return req
+    messages = [*req.messages[:at], Message("system", got.message_text()), *req.messages[at:]]
+    return dataclasses.replace(req, messages=messages, retrieval=None)
 
 
 async def _chat_output(guards: GuardChain, ctx: RequestContext, resp: ChatResponse) -> ChatResponse:
@@ -209,6 +257,7 @@ CHAT: Operation[ChatRequest, ChatResponse, ChatChunk] = Operation(
         apply=apply_chat,
         quiet=quiet_chat,
     ),
+    retrieving=Retrieving(spec=lambda req: req.retrieval, query=_last_user_text, inject=_inject),
 )
 
 

@@ -28,10 +28,13 @@ from tollhouse.pipeline.cache import NoCache, ResponseCache
 from tollhouse.pipeline.guard import GuardChain, NoGuards
 from tollhouse.pipeline.ledger import Ledger
 from tollhouse.pipeline.prompts import NoPrompts, PromptSource
+from tollhouse.pipeline.retrieval import NoRetrieval, Retriever
 from tollhouse.pipeline.tools import NoTools, ToolRunner
 from tollhouse.pricing import PriceBook
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
+from tollhouse.rag.build import build_retrieval, retrieval_stage
+from tollhouse.rag.service import Retrieval
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
@@ -74,7 +77,8 @@ class Runtime:
     tools: Tools | None = None  # None: server-side tools are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
-    moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
+    moderator: Moderator = field(default_factory=Moderator)
+    rag: Retrieval | None = None  # None: retrieval is off  # /v1/moderations; weights loaded on first use
 
     @property
     def keys(self) -> KeyService:
@@ -165,6 +169,12 @@ class Runtime:
                 parts.own("tools", tool_set.aclose)
                 await tool_set.start()
                 runner = tool_set.loop
+            rag: Retrieval | None = None
+            retriever: Retriever = NoRetrieval()
+            if settings.rag.enabled:
+                rag = build_retrieval(settings.rag, registry)  # connects on first use
+                parts.own("rag", rag.aclose)
+                retriever = retrieval_stage(settings.rag, rag, registry)
 
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(
@@ -177,6 +187,7 @@ class Runtime:
                 cache=cache,
                 prompts=prompts,
                 tools=runner,
+                retrieval=retriever,
             )
 
             parts.own("telemetry", telemetry.aclose)
@@ -206,6 +217,7 @@ class Runtime:
                 stores=tuple(network_stores(settings)),
                 prompts=prompt_registry,
                 tools=tool_set,
+                rag=rag,
             )
             try:
                 yield runtime

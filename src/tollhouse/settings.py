@@ -55,6 +55,7 @@ from tollhouse.config.models import (
     Timeouts,
 )
 from tollhouse.config.prompts import PromptsSettings, RollbackSettings
+from tollhouse.config.rag import RagSettings
 from tollhouse.config.routing import (
     AutoRouterConfig,
     BreakerSettings,
@@ -234,6 +235,7 @@ class Settings(BaseSettings):
     prompts: PromptsSettings = Field(default_factory=PromptsSettings, description="Stored prompts.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis.")
     tools: ToolsSettings = Field(default_factory=ToolsSettings, description="Server-side tools.")
+    rag: RagSettings = Field(default_factory=RagSettings, description="Retrieval (collections).")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

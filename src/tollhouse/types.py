@@ -250,6 +250,8 @@ class ChatRequest:
     vendor: dict[str, Any] = field(default_factory=dict)
     # A stored prompt to render in front of ``messages`` (the prompts stage replaces it with its messages).
     prompt: PromptRef | None = None
+    # ``{"collection": …, "k": …}``: chunks to retrieve into the prompt (the retrieval stage validates it).
+    retrieval: Any = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -263,6 +265,23 @@ class PromptRef:
     label: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     unit: str | None = None
+
+
+@dataclass(slots=True)
+class Retrieved:
+    """What the retrieval stage added to a request: the chunks' texts (injected as one system message at
+    ``at``, each behind its marker ``[n]``), their citations, and the stage's figures."""
+
+    collection: str
+    texts: list[str]
+    citations: list[dict[str, Any]]
+    tokens_added: int
+    at: int = 0
+    preamble: str = ""
+
+    def message_text(self, texts: list[str] | None = None) -> str:
+        body = "\n\n".join(f"[{i}] {t.strip()}" for i, t in enumerate(texts or self.texts, 1))
+        return f"{self.preamble}\n\n{body}" if self.preamble else body
 
 
 @dataclass(slots=True)
@@ -581,6 +600,8 @@ class RequestContext:
     # Set by the prompt registry when the request used a stored template; kept in evaluation records.
     prompt_template: str | None = None
     prompt_version: str | None = None
+    # Set by the retrieval stage when the request retrieved chunks (citations, chunk count, tokens added).
+    retrieval: Retrieved | None = None
     # USD at the deployment's prices, set when the ledger records the request (None: usage unknown).
     cost_usd: float | None = None
     # OpenAI-style x-ratelimit-* headers from admission (None when the caller has no limits).

@@ -22,10 +22,12 @@ from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.ledger.usage import UsageLedger
 from tollhouse.pipeline.cache import NoCache
 from tollhouse.pipeline.guard import NoGuards
+from tollhouse.pipeline.retrieval import NoRetrieval
+from tollhouse.rag.stage import RetrievalStage
 from tollhouse.runtime import Runtime
 from tollhouse.settings import ConfigError, Settings
 
-ALL_PARTS = ["registry", "access", "ledger", "router", "guards", "cache", "telemetry", "idempotency"]
+ALL_PARTS = ["registry", "access", "ledger", "router", "guards", "cache", "rag", "telemetry", "idempotency"]
 
 
 def full_settings(tmp_path: Path, **extra: Any) -> Settings:
@@ -38,6 +40,7 @@ def full_settings(tmp_path: Path, **extra: Any) -> Settings:
     }
     base["guardrails"] = {"enabled": True}
     base["cache"] = {"mode": "exact", "backend": "sqlite", "sqlite_path": str(tmp_path / "cache.db")}
+    base["rag"] = {"sqlite_path": str(tmp_path / "rag.db")}
     for section, fields in extra.items():
         base[section] = {**base.get(section, {}), **fields}
     return Settings.model_validate(base)
@@ -71,6 +74,7 @@ async def test_every_part_is_closed_once_in_reverse_order(
         assert isinstance(rt.cache, ResponseCacheStage)
         assert isinstance(rt.guards, GuardrailChain)
         assert isinstance(rt.ledger, UsageLedger)
+        assert isinstance(gw.retrieval, RetrievalStage) and rt.rag is not None
         assert {"tollhouse-key-cache", "tollhouse-ledger-writer"} <= background_tasks()
         assert not rt.draining
     assert rt.draining
@@ -82,8 +86,10 @@ async def test_features_that_are_off_get_the_pass_through_seams(caplog: pytest.L
     caplog.set_level(logging.DEBUG, logger="tollhouse.runtime")
     off = mock_settings().model_dump()
     off["guardrails"] = {"enabled": False}
+    off["rag"] = {"enabled": False}
     async with Runtime.open(Settings.model_validate(off)) as rt:
         assert isinstance(rt.cache, NoCache)
+        assert isinstance(rt.gateway.retrieval, NoRetrieval) and rt.rag is None
         assert isinstance(rt.guards, NoGuards)
         assert not isinstance(rt.ledger, UsageLedger)  # still priced, nothing kept
         assert rt.open_mode

@@ -5,6 +5,7 @@ the pure-ASGI layers alike."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Scope
 
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.types import RequestContext
+from tollhouse.types import ChatChunk, RequestContext
 
 log = logging.getLogger("tollhouse.api")
 
@@ -95,6 +96,43 @@ def cost_trailer(ctx: RequestContext) -> Callable[[], bytes | None]:
         return None if cost is None else f": x-tollhouse-cost-usd={cost:.8f}\n\n".encode()
 
     return line
+
+
+def with_citations(
+    chunks: AsyncIterator[ChatChunk], ctx: RequestContext
+) -> tuple[AsyncIterator[ChatChunk], Callable[[], bytes | None]]:
+    """A stream that retrieved chunks ends with one more chunk — the stream's id, no choices (the shape of
+    the usage chunk) and the ``citations`` extension field — then the cost comment. Returns the stream to
+    relay (closing it closes ``chunks``) and its trailer."""
+    cost = cost_trailer(ctx)
+    seen: dict[str, Any] = {}
+
+    async def relay() -> AsyncIterator[ChatChunk]:
+        try:
+            async for chunk in chunks:
+                seen["id"], seen["created"], seen["model"] = chunk.id, chunk.created, chunk.model
+                yield chunk
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+
+    def line() -> bytes | None:
+        got = ctx.retrieval
+        event = b""
+        if got is not None:
+            body = {
+                "id": seen.get("id", f"chatcmpl-{ctx.request_id}"),
+                "object": "chat.completion.chunk",
+                "created": seen.get("created", int(time.time())),
+                "model": seen.get("model", ctx.model_requested or ""),
+                "choices": [],
+                "citations": got.citations,
+            }
+            event = b"data: " + orjson.dumps(body) + b"\n\n"
+        return event + (cost() or b"") or None
+
+    return relay(), line
 
 
 def json_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -55,7 +55,7 @@ class Timeouts(Strict):
 
 
 # Request fields a deployment's `extra_params` cannot list: the gateway sets them itself.
-RESERVED_PARAMS = frozenset({"model", "messages", "prompt", "stream", "stream_options", "cache"})
+RESERVED_PARAMS = frozenset({"model", "messages", "prompt", "stream", "stream_options", "cache", "retrieval"})
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 # Vendor fields the embedded model honours: request name → (llama.cpp keyword, kind, lowest, highest).
 # `repetition_penalty` is vLLM's name of llama.cpp's `repeat_penalty`.

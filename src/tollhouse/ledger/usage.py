@@ -48,6 +48,7 @@ class CostLedger:
 def build_ledger_record(ctx: RequestContext, cost: float | None) -> LedgerRecord:
     usage = ctx.usage
     p = ctx.principal
+    got = ctx.retrieval
     return LedgerRecord(
         id=uuid.uuid4().hex,
         request_id=ctx.request_id,
@@ -74,6 +75,9 @@ def build_ledger_record(ctx: RequestContext, cost: float | None) -> LedgerRecord
         cache_status=ctx.cache_status,
         saved_usd=ctx.cache_saved_usd,
         ingress=ctx.ingress,
+        retrieval_chunks=None if got is None else len(got.texts),
+        retrieval_tokens=None if got is None else got.tokens_added,
+        retrieval_ms=None if got is None else round(ctx.stage_seconds.get("retrieval", 0.0) * 1000, 3),
     )
 
 

@@ -23,7 +23,10 @@ def apply_chat(req: ChatRequest, rendered: RenderedPrompt) -> ChatRequest:
         out.model = rendered.model
     extra = None
     for name, value in rendered.params.items():
-        if name in _FIELDS:
+        if name == "retrieval":  # the request's own retrieval wins
+            if out.retrieval is None:
+                out.retrieval = value
+        elif name in _FIELDS:
             if getattr(out, name) is None:
                 setattr(out, name, list(value) if name == "stop" else value)
         elif name not in out.extra:

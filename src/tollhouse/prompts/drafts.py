@@ -21,6 +21,7 @@ PARAMS = (
     "presence_penalty",
     "frequency_penalty",
     "tools",  # names of gateway tools (docs/TOOLS.md)
+    "retrieval",  # {"collection", "k", …}: retrieve into every request rendered from the version
 )
 _FIELDS = {"messages", "model", "params", "variables", "notes", "author"}
 
@@ -70,6 +71,11 @@ def draft_version(pid: str, body: dict[str, Any], author: str | None) -> PromptV
     tools = params.get("tools")
     if tools is not None and not (isinstance(tools, list) and all(isinstance(t, str) and t for t in tools)):
         raise InvalidRequest("params.tools: a list of gateway tool names.", param="params.tools")
+    retrieval = params.get("retrieval")
+    if retrieval is not None and not (
+        isinstance(retrieval, dict) and isinstance(retrieval.get("collection"), str)
+    ):
+        raise InvalidRequest('params.retrieval: {"collection": name, "k": n, …}.', param="params.retrieval")
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("variables: an object of name → {type, required, …}.", param="variables")

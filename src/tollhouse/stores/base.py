@@ -169,6 +169,10 @@ class LedgerRecord:
     cache_status: str | None = None  # hit | semantic-hit | miss | skip
     saved_usd: float | None = None  # on a cache hit: what the stored answer cost to produce
     ingress: str = "openai"  # the wire format the client spoke: openai | anthropic
+    # The retrieval stage, when the request named a collection: chunks and tokens it added, its time.
+    retrieval_chunks: int | None = None
+    retrieval_tokens: int | None = None
+    retrieval_ms: float | None = None
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerRecord))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from tollhouse.config.rag import RagSettings
 from tollhouse.settings import (
     BreakerSettings,
     BudgetsSettings,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from tollhouse.stores.idempotency import IdempotencyStore
     from tollhouse.stores.prompt_counters import PromptCounters
     from tollhouse.stores.prompts import PromptStore
+    from tollhouse.stores.rag_base import RagStore
     from tollhouse.stores.semantic import SemanticLog
 
 S = TypeVar("S")
@@ -177,6 +179,19 @@ def breaker_state(cfg: BreakerSettings, redis: RedisSettings) -> BreakerState | 
     return None
 
 
+def rag_store(cfg: RagSettings) -> RagStore:
+    """Collections, documents, chunks and their vectors (retrieval; ADR 0020)."""
+    if cfg.backend == "postgres":
+        from tollhouse.stores.rag_postgres import PgRagStore
+
+        return PgRagStore(
+            dsn_from_env(cfg.postgres_dsn_env, "rag"), cfg.postgres_prefix, cfg.exact_search_limit
+        )
+    from tollhouse.stores.rag_sqlite import SqliteRagStore
+
+    return SqliteRagStore(cfg.sqlite_path, cfg.exact_search_limit)
+
+
 def network_stores(settings: Settings) -> list[StoreTarget]:
     """Every Redis / PostgreSQL the settings use. Raises ``ConfigError`` for a PostgreSQL backend whose DSN
     variable is unset."""
@@ -206,6 +221,7 @@ def network_stores(settings: Settings) -> list[StoreTarget]:
         ("ledger", settings.ledger, settings.ledger.enabled),
         ("telemetry.evaluation", settings.telemetry.evaluation, settings.telemetry.evaluation.enabled),
         ("prompts", settings.prompts, settings.prompts.enabled),
+        ("rag", settings.rag, settings.rag.enabled),
     ):
         counters_pg = section == "prompts" and settings.prompts.counters == "postgres"
         uses_pg = cfg.backend == "postgres" or counters_pg

@@ -83,6 +83,9 @@ _PG_TYPES = {
     "completion_tokens": "INTEGER",
     "cached_tokens": "INTEGER",
     "saved_usd": "DOUBLE PRECISION",
+    "retrieval_chunks": "INTEGER",
+    "retrieval_tokens": "INTEGER",
+    "retrieval_ms": "DOUBLE PRECISION",
 }
 _COLS = ", ".join(f'"{c}"' for c in LEDGER_COLUMNS)
 _LEDGER_SCHEMA = [
@@ -96,7 +99,14 @@ _LEDGER_SCHEMA = [
     # Migrations of a ledger created by an older version (each a no-op when the column exists).
     *(
         f'ALTER TABLE ledger ADD COLUMN IF NOT EXISTS "{c}" {_PG_TYPES.get(c, "TEXT")}'
-        for c in ("cache_status", "saved_usd", "ingress")
+        for c in (
+            "cache_status",
+            "saved_usd",
+            "ingress",
+            "retrieval_chunks",
+            "retrieval_tokens",
+            "retrieval_ms",
+        )
     ),
 ]
 _GROUP_PG = {

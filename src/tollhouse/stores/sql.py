@@ -36,6 +36,10 @@ class SqliteDB:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
+    def open_lazily(self, schema: str) -> None:
+        """Apply ``schema`` and open the file on first use (nothing is created until then)."""
+        self._schema = schema
+
     async def open(self, schema: str) -> None:
         """Open the file and apply ``schema``; ``StoreUnavailable`` when it cannot be opened (the next
         operation tries again)."""

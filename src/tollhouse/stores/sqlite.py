@@ -90,6 +90,9 @@ _SQLITE_TYPES = {
     "completion_tokens": "INTEGER",
     "cached_tokens": "INTEGER",
     "saved_usd": "REAL",
+    "retrieval_chunks": "INTEGER",
+    "retrieval_tokens": "INTEGER",
+    "retrieval_ms": "REAL",
 }
 _COLS = ", ".join(f'"{c}"' for c in LEDGER_COLUMNS)
 _LEDGER_SCHEMA = (

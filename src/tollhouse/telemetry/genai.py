@@ -64,6 +64,11 @@ def request_attributes(ctx: RequestContext, status: int) -> Attributes:
     if ctx.prompt_template is not None:
         out["tollhouse.prompt.id"] = ctx.prompt_template
         out["tollhouse.prompt.version"] = ctx.prompt_version or ""
+    got = ctx.retrieval
+    if got is not None:
+        out["tollhouse.retrieval.collection"] = got.collection
+        out["tollhouse.retrieval.chunks"] = len(got.texts)
+        out["tollhouse.retrieval.tokens_added"] = got.tokens_added
     if ctx.principal.key_id is not None:
         out["tollhouse.key_id"] = ctx.principal.key_id
     if ctx.principal.team is not None:

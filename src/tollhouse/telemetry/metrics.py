@@ -39,6 +39,8 @@ TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
 TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 # The gateway's own cost per request: tens of microseconds to a few milliseconds.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+# The retrieval stage: a search over an embedded index (milliseconds) to a remote embedding call.
+RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 # Exception class of a request's final failure → the routing error class used as the ``class`` label
@@ -185,6 +187,20 @@ class Metrics:
             "Requests that used a stored prompt, by prompt id, version and status (docs/PROMPTS.md).",
             ("prompt", "version", "status"),
         )
+        self.retrieval_seconds = histogram(
+            "tollhouse_retrieval_duration_seconds",
+            "The retrieval stage of chat requests that named a collection (docs/RETRIEVAL.md).",
+            ("model",),
+            RETRIEVAL_BUCKETS,
+        )
+        self.retrieval_chunks = counter(
+            "tollhouse_retrieval_chunks", "Chunks retrieval added to chat requests.", ("model",)
+        )
+        self.retrieval_tokens = counter(
+            "tollhouse_retrieval_tokens_added",
+            "Tokens retrieval added to chat requests (chunk tokens).",
+            ("model",),
+        )
         self.eval_dropped = counter(
             "tollhouse_eval_records_dropped", "Evaluation records dropped (queue full or write failed)."
         )
@@ -250,6 +266,11 @@ class Metrics:
                 self.guardrail_events.labels(rule, outcome).inc()
         if ctx.tools_used:
             self._tools(ctx)
+        got = ctx.retrieval
+        if got is not None:
+            self.retrieval_seconds.labels(model).observe(ctx.stage_seconds.get("retrieval", 0.0))
+            self.retrieval_chunks.labels(model).inc(len(got.texts))
+            self.retrieval_tokens.labels(model).inc(got.tokens_added)
         if ctx.prompt_template is not None:
             self.prompt_requests.labels(ctx.prompt_template, ctx.prompt_version or "", str(status)).inc()
 

@@ -19,7 +19,7 @@ from tollhouse.telemetry import genai
 from tollhouse.telemetry.logging import JsonFormatter
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.telemetry.tracing import incoming_trace_headers, trace_id_of
-from tollhouse.types import RequestContext, Usage
+from tollhouse.types import RequestContext, Retrieved, Usage
 
 CHAT = "/v1/chat/completions"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -177,7 +177,12 @@ def test_genai_mapping() -> None:
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 2
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
     assert "error.type" not in attrs
+    assert "tollhouse.retrieval.chunks" not in attrs
     assert genai.span_name(ctx) == "text_completion fast"
+    ctx.retrieval = Retrieved("handbook", ["a", "b"], [], 42)
+    attrs = genai.request_attributes(ctx, 200)
+    assert (attrs["tollhouse.retrieval.collection"], attrs["tollhouse.retrieval.chunks"]) == ("handbook", 2)
+    assert attrs["tollhouse.retrieval.tokens_added"] == 42
     ctx.error_class = "UpstreamTimeout"
     assert genai.request_attributes(ctx, 504)["error.type"] == "UpstreamTimeout"
 

@@ -306,6 +306,9 @@ class ChatCompletionRequest(_Sampling):
             if not self.messages:
                 raise InvalidRequest("messages: at least one message is required.", param="messages")
         extra = self.relayed()
+        vendor = self.vendor()
+        # Ours, not a vendor field: the retrieval stage reads it (one dict lookup when absent).
+        retrieval = vendor.pop("retrieval", None) if vendor else None
         if self.metadata and METADATA_KEY in self.metadata:  # ours, not the upstream's
             rest = {k: v for k, v in self.metadata.items() if k != METADATA_KEY}
             if rest:
@@ -329,7 +332,8 @@ class ChatCompletionRequest(_Sampling):
             tool_choice=tool_choice_from_dict(self.tool_choice),
             response_format=response_format_from_dict(self.response_format),
             extra=extra,
-            vendor=self.vendor(),
+            vendor=vendor,
+            retrieval=retrieval,
         )
 
 

@@ -21,7 +21,7 @@ from tollhouse.api.openai.protocol import (
     Wire,
 )
 from tollhouse.api.prompt_ref import HEADER as PROMPT_HEADER
-from tollhouse.api.render import cost_trailer, json_response, sse_response
+from tollhouse.api.render import cost_trailer, json_response, sse_response, with_citations
 from tollhouse.errors import ModelNotFound
 from tollhouse.guardrails.moderator import MODEL_NAME
 from tollhouse.operations import CHAT, COMPLETIONS, EMBEDDINGS
@@ -58,13 +58,18 @@ async def chat_completions(request: Request) -> Response:
             chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, CHAT, req))
             if chunks is None:
                 return gone()
-            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx))
+            trailer = cost_trailer(ctx)
+            if ctx.retrieval is not None:
+                chunks, trailer = with_citations(chunks, ctx)
+            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=trailer)
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
         if resp is None:
             return gone()
         out = wire.chat_response_to_dict(resp)
         if ctx.tools_used is not None:  # the extension field of gateway tools (docs/TOOLS.md)
             out["tools_used"] = tools_used_json(ctx)
+        if ctx.retrieval is not None:
+            out["citations"] = ctx.retrieval.citations  # extension field: the chunks behind the markers
         return json_response(out)
     except Exception as exc:
         gw.refused(ctx, exc)
