@@ -50,6 +50,7 @@ from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.tools.build import Tools
+from tollhouse.tools.retrieve import retrieve_tool
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
 __all__ = ["IdempotencyStore", "Runtime", "StoredResponse"]
@@ -162,19 +163,21 @@ class Runtime:
                 await prompt_registry.start()
                 prompts = prompt_registry
 
-            tool_set: Tools | None = None
-            runner: ToolRunner = NoTools()
-            if settings.tools.enabled:
-                tool_set = Tools(settings.tools)
-                parts.own("tools", tool_set.aclose)
-                await tool_set.start()
-                runner = tool_set.loop
             rag: Retrieval | None = None
             retriever: Retriever = NoRetrieval()
             if settings.rag.enabled:
                 rag = build_retrieval(settings.rag, registry)  # connects on first use
                 parts.own("rag", rag.aclose)
                 retriever = retrieval_stage(settings.rag, rag, registry)
+            tool_set: Tools | None = None
+            runner: ToolRunner = NoTools()
+            if settings.tools.enabled:
+                tool_set = Tools(settings.tools)
+                parts.own("tools", tool_set.aclose)
+                if rag is not None and settings.tools.retrieve:
+                    tool_set.registry.register(retrieve_tool(rag))
+                await tool_set.start()
+                runner = tool_set.loop
 
             limiters: list[Limiter] = [*access.limiters]
             gateway = Gateway(

@@ -53,6 +53,10 @@ SCRIPTS: dict[str, list[list[Call] | str]] = {
     "mcp": [[("files__shout", {"text": "hello"})], "MCP said {results}."],
     "mcp_http": [[("remote__add", {"a": 2, "b": 40})], "Remote sum {results}."],
     "injection": [[("weather", {"city": "Evil"})], "Weather: {results}."],
+    "retrieve": [
+        [("retrieve", {"collection": "handbook", "query": "how many days of paid leave", "k": 2})],
+        "From the handbook: {results}",
+    ],
     "none": ["No tools needed."],
 }
 

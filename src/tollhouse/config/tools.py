@@ -74,6 +74,11 @@ class ToolsSettings(Strict):
     builtin_scope: dict[str, ToolScope] = Field(
         default_factory=dict, description="Scope per built-in tool (default: every caller)."
     )
+    retrieve: bool = Field(
+        True,
+        description="With `rag.enabled`, offer the `retrieve` tool: the model searches the caller's own "
+        "collections (docs/RETRIEVAL.md).",
+    )
     http: list[HttpToolConfig] = Field(default_factory=list, description="HTTP tools.")
     http_allowed_hosts: list[str] = Field(
         default_factory=list,

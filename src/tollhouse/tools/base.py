@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,10 @@ import jsonschema  # type: ignore[import-untyped]
 from tollhouse.types import Principal
 
 Executor = Callable[[dict[str, Any]], Awaitable[str]]
+
+# The caller of the tool being run (set by the loop around each call): tools whose answer depends on who
+# asks, such as ``retrieve`` over the caller's own collections, read it.
+CALLER: ContextVar[Principal] = ContextVar("tollhouse_tool_caller")
 
 
 class ToolFailure(Exception):

@@ -23,7 +23,7 @@ import orjson
 
 from tollhouse.config.tools import ToolsSettings
 from tollhouse.errors import GuardrailBlocked
-from tollhouse.tools.base import ToolFailure
+from tollhouse.tools.base import CALLER, ToolFailure
 from tollhouse.tools.plan import ToolPlan, loop_estimate, make_plan
 from tollhouse.tools.registry import ToolRegistry
 from tollhouse.tools.report import progress_event as _event
@@ -181,8 +181,12 @@ class ToolLoop:
                 raise ToolFailure("budget_exhausted", "the request's tool time budget is spent")
             limit = min(tool.timeout_s, budget)
             try:
-                async with tool.slots, asyncio.timeout(limit):  # no extra task, unlike wait_for
-                    result = await tool.run(args)
+                caller = CALLER.set(ctx.principal)
+                try:
+                    async with tool.slots, asyncio.timeout(limit):  # no extra task, unlike wait_for
+                        result = await tool.run(args)
+                finally:
+                    CALLER.reset(caller)
             except TimeoutError:
                 raise ToolFailure("timeout", f"the tool did not answer within {limit:.3g} s") from None
             if len(result.encode()) > self.cfg.result_max_bytes:
