@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
                 runtime.draining = runtime.gateway.draining = True
 
             app.state.runtime = runtime
+            runtime.audit = dashboard.record_change
             _tune_gc()
             log.info("ready", extra={"models": [d.name for d in runtime.registry.all()]})
             with _on_stop_signal(drain):
@@ -78,7 +79,6 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     app.include_router(prompts_router)
     app.include_router(costs_router)
     app.include_router(cache_router)
-    app.state.dashboard = dashboard  # the admin API writes its changes to the dashboard's audit log
     app.mount("/ui", dashboard.asgi(app))  # HTML for people: outside the API and its OpenAPI document
     app.include_router(collections_router)
     install_telemetry(app, settings)

@@ -78,8 +78,11 @@ class Runtime:
     tools: Tools | None = None  # None: server-side tools are off
     draining: bool = False  # set when shutdown begins: readiness answers 503 from then on
     stores: tuple[StoreTarget, ...] = ()  # the Redis / PostgreSQL servers the settings use (readiness)
-    moderator: Moderator = field(default_factory=Moderator)
-    rag: Retrieval | None = None  # None: retrieval is off  # /v1/moderations; weights loaded on first use
+    moderator: Moderator = field(default_factory=Moderator)  # /v1/moderations; weights loaded on first use
+    rag: Retrieval | None = None  # None: retrieval is off
+    # Where admin API changes are recorded (who, action, target, details): the dashboard's audit log, set by
+    # the app once both exist; None records nothing.
+    audit: Callable[..., Awaitable[None]] | None = None
 
     @property
     def keys(self) -> KeyService:

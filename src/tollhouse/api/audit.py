@@ -7,14 +7,15 @@ from typing import Any
 
 from starlette.requests import Request
 
+from tollhouse.api.deps import get_runtime
+
 WHO = "admin API"
 
 
 async def audit(request: Request, action: str, target: str, **detail: Any) -> None:
     """Record one change; never raises (the change has already happened)."""
-    dashboard = getattr(request.app.state, "dashboard", None)
-    dash = getattr(dashboard, "dash", None)
-    if dash is None:
+    runtime = get_runtime(request)
+    if runtime.audit is None:
         return
     client = request.client.host if request.client else None
-    await dash.audit_api(WHO, action, target, client=client, **detail)
+    await runtime.audit(WHO, action, target, client=client, **detail)

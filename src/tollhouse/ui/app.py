@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -83,6 +84,11 @@ class DashboardApp:
             ]
         )
         return _Headers(app, dash)
+
+    async def record_change(self, who: str, action: str, target: str, **detail: Any) -> None:
+        """An admin API change, into the audit log (``Runtime.audit``)."""
+        if self.dash is not None:
+            await self.dash.audit_api(who, action, target, **detail)
 
     async def aclose(self) -> None:
         if self.dash is not None:
