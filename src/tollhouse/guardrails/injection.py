@@ -65,7 +65,8 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
          r"(system|initial|original|hidden|secret) (prompt|instructions|message)\b"),
         ("persona_jailbreak", r"\b(do anything now|developer mode|dan mode|\bdan\b,|"
          r"unfiltered (ai|model|assistant)|"
-         r"(you|ai|assistant|model|chatbot|respond|answer|reply|act|operate)\b.{0,30}"
+         r"(\b(you|ai|assistant|model|chatbot) (are|is|now|(will|must|should|can|shall) be)\b.{0,16}|"
+         r"\b(respond|answer|reply|act|operate|behave|speak|talk)\b.{0,30})"
          r"without (any )?(restrictions|filters|censorship|limitations)|"
          r"jailbr(eak|oken) mode|you are (now )?(a |an )?jailbr(eak|oken))\b"),
         ("act_unrestricted", r"\b(pretend|act|behave|roleplay) (as|like|that)\b.{0,60}\b(no|without|free of|"
