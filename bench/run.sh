@@ -15,6 +15,8 @@
 #   BENCH_BIN      where the Go binaries are built (default /tmp/bench-bin)
 #   BENCH_OUT      report path (default /tmp/tollhouse-bench.md)
 #   BENCH_CONFIG   gateway config (default bench/tollhouse.bench.yaml)
+#   BENCH_KEYS     1: the path users take: bench/tollhouse.bench-keys.yaml (rendered into a scratch folder),
+#                  an issued API key with rate limits and budgets (created here), the ledger on
 #   BENCH_SERVER   uvicorn (default: `tollhouse serve`) or granian (needs `pip install granian` in .venv)
 #   BENCH_REF      a git ref (e.g. HEAD, a commit): benchmark that commit's src/ instead of the working tree
 #                  (exported to a temporary folder and put first on PYTHONPATH; the .venv's packages are used)
@@ -57,16 +59,30 @@ trap 'rm -rf "$WORK"' EXIT
 cp "$KIT/bench.py" "$WORK/bench.py"
 
 # ---- which code: the working tree, or one commit's src/ -------------------------------------------------
-GW_ENV="env BENCH_KEY=sk-bench TOLLHOUSE_CONFIG=$CONFIG"
 if [[ -n "${BENCH_REF:-}" ]]; then
   CODE="$(git -C "$ROOT" rev-parse --short "$BENCH_REF")"
   mkdir -p "$WORK/ref"
   git -C "$ROOT" archive "$BENCH_REF" src | tar -x -C "$WORK/ref"
-  GW_ENV="$GW_ENV PYTHONPATH=$WORK/ref/src"
+  SRC="$WORK/ref/src"
 else
   CODE="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || CODE="$CODE+uncommitted"
+  SRC="$ROOT/src"  # the .venv may be an editable install of another checkout
 fi
+
+# ---- BENCH_KEYS=1: an issued key with limits and budgets, the ledger on, state in a scratch folder ----------
+KEY_ARGS=()
+if [[ "${BENCH_KEYS:-0}" == "1" ]]; then
+  mkdir -p "$WORK/state"
+  sed "s#@STATE@#$WORK/state#g" "$ROOT/bench/tollhouse.bench-keys.yaml" >"$WORK/state/tollhouse.yaml"
+  CONFIG="$WORK/state/tollhouse.yaml"
+  SECRET="$(cd "$WORK/state" && BENCH_KEY=sk-bench PYTHONPATH="$SRC" "$ROOT/.venv/bin/python" -m tollhouse.cli \
+    keys create --config "$CONFIG" --json --name bench --team bench --rpm 10000000 --tpm 1000000000 \
+    --daily-usd 1000000 --monthly-usd 10000000 | "$ROOT/.venv/bin/python" -c \
+    'import json,sys; d=json.load(sys.stdin); print(d.get("secret") or d.get("key"))')"
+  KEY_ARGS=(--key "$SECRET")
+fi
+GW_ENV="env BENCH_KEY=sk-bench TOLLHOUSE_CONFIG=$CONFIG PYTHONPATH=$SRC"
 
 # ---- the gateway command (bench.py runs it with `exec taskset -c <cpus> …` in its own process group) ---
 case "$SERVER" in
@@ -91,7 +107,7 @@ python3 "$WORK/bench.py" \
   --reps 3 \
   --note "tollhouse code: $CODE, server $SERVER, config $CONFIG" \
   --out "$OUT" \
-  "$@"
+  "${KEY_ARGS[@]}" "$@"
 
 # Keep the raw records next to the report.
 raw="$(ls -t "$WORK"/results/raw/*.jsonl 2>/dev/null | head -1 || true)"

@@ -21,7 +21,7 @@ from tollhouse.api.backpressure import Backpressure
 from tollhouse.api.cache import router as cache_router
 from tollhouse.api.collections import router as collections_router
 from tollhouse.api.cors import install as install_cors
-from tollhouse.api.fastpath import HotRoutes
+from tollhouse.api.fastpath import HotRoutes, install_shortcut
 from tollhouse.api.health import router as health_router
 from tollhouse.api.idempotency import Idempotency
 from tollhouse.api.ingress import Endpoint, Ingress
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         shutdown_retry_after_s=settings.server.overload_retry_after_s,
     )
     install_cors(app, settings.server.cors)  # outermost: preflights answered before anything else
+    install_shortcut(app, frozenset(hot_routes))  # hot POSTs skip the framework's outer layers
     return app
 
 

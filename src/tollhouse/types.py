@@ -9,8 +9,8 @@ layer shares and it imports nothing from the project (``tests/unit/test_imports.
 
 from __future__ import annotations
 
+import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -20,9 +20,15 @@ if TYPE_CHECKING:
 Ingress = Literal["openai", "anthropic"]
 
 
+def hex_id() -> str:
+    """128 random bits as 32 hex digits, like ``uuid.uuid4().hex`` without its ``getrandom`` system call
+    per id (a unique id, not a secret: request and ledger record ids)."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def new_id(prefix: str) -> str:
     """A unique, URL-safe id such as ``chatcmpl-3f2a…``."""
-    return f"{prefix}-{uuid.uuid4().hex}"
+    return f"{prefix}-{hex_id()}"
 
 
 # ---- what the vocabulary does not model -----------------------------------------------------------------

@@ -12,7 +12,6 @@ import logging
 import random
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -22,7 +21,7 @@ from tollhouse.api.render import anthropic_error_body, error_body, is_anthropic,
 from tollhouse.context import request_id_var
 from tollhouse.errors import BodyTooLarge, Overloaded
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
-from tollhouse.types import RequestContext
+from tollhouse.types import RequestContext, hex_id
 
 access_log = logging.getLogger("tollhouse.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -52,7 +51,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid = _incoming_request_id(scope) or hex_id()
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())

@@ -136,6 +136,8 @@ class GuardrailChain:
         """Log and record one verdict (never the text)."""
         ms = (time.perf_counter() - t0) * 1000
         kind = "block" if isinstance(verdict, Block) else "redact" if isinstance(verdict, Redact) else "allow"
+        if kind == "allow" and not log.isEnabledFor(logging.DEBUG):
+            return verdict  # the common case: nothing to record, and its debug line is off
         outcome = f"shadow_{kind}" if g.mode == "shadow" and kind != "allow" else kind
         reason = verdict.reason if isinstance(verdict, Block | Redact) else None
         d = Decision(g.name, phase, g.mode, outcome, ms, reason)

@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 
 from tollhouse.config.access import LedgerSettings
 from tollhouse.ledger.journal import Journal, Segment
@@ -18,7 +17,7 @@ from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import LedgerRecord, LedgerStore
 from tollhouse.tasks import cancel
-from tollhouse.types import RequestContext
+from tollhouse.types import RequestContext, hex_id
 
 log = logging.getLogger("tollhouse.ledger")
 PURGE_EVERY_S = 3600.0
@@ -50,7 +49,7 @@ def build_ledger_record(ctx: RequestContext, cost: float | None) -> LedgerRecord
     p = ctx.principal
     got = ctx.retrieval
     return LedgerRecord(
-        id=uuid.uuid4().hex,
+        id=hex_id(),
         request_id=ctx.request_id,
         ts=time.time(),
         endpoint=ctx.endpoint,

@@ -10,7 +10,8 @@ batched, a lost budget counter is rebuilt from the ledger once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
@@ -176,6 +177,9 @@ class LedgerRecord:
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerRecord))
+# A record as a row, in column order. Not dataclasses.astuple: that deep-copies every field (~26 µs per
+# record on the benchmark machine, on the event loop; this: ~0.6 µs).
+ledger_row: Callable[[LedgerRecord], tuple[Any, ...]] = operator.attrgetter(*LEDGER_COLUMNS)
 GROUPS = ("key_id", "user", "team", "model", "day")
 
 

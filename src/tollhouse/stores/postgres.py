@@ -7,10 +7,16 @@ The ledger is indexed for the report queries (time; key and time) and prunable b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple
 from typing import Any
 
-from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, spent_select, usage_select
+from tollhouse.stores.base import (
+    LEDGER_COLUMNS,
+    ApiKey,
+    LedgerRecord,
+    ledger_row,
+    spent_select,
+    usage_select,
+)
 from tollhouse.stores.sql import PgPool
 
 _KEYS_SCHEMA = [
@@ -130,7 +136,7 @@ class PostgresLedgerStore:
         marks = ", ".join(f"${i + 1}" for i in range(len(LEDGER_COLUMNS)))
         sql = f"INSERT INTO ledger ({_COLS}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(sql, [astuple(r) for r in records])
+            await conn.executemany(sql, [ledger_row(r) for r in records])
 
     async def usage(self, group_by: str, since: float, until: float) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:

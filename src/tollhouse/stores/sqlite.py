@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import astuple
 from typing import Any
 
-from tollhouse.stores.base import LEDGER_COLUMNS, ApiKey, LedgerRecord, spent_select, usage_select
+from tollhouse.stores.base import (
+    LEDGER_COLUMNS,
+    ApiKey,
+    LedgerRecord,
+    ledger_row,
+    spent_select,
+    usage_select,
+)
 from tollhouse.stores.sql import SqliteDB
 
 _KEYS_SCHEMA = """
@@ -140,7 +146,7 @@ class SqliteLedgerStore:
 
     async def write(self, records: Sequence[LedgerRecord]) -> None:
         sql = f"INSERT OR IGNORE INTO ledger ({_COLS}) VALUES ({', '.join('?' * len(LEDGER_COLUMNS))})"
-        rows = [astuple(r) for r in records]
+        rows = [ledger_row(r) for r in records]
 
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(sql, rows)

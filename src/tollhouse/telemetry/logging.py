@@ -80,3 +80,9 @@ def configure(settings: LoggingSettings) -> None:
         lg.propagate = True
     # Our own access line replaces uvicorn's.
     logging.getLogger("uvicorn.access").disabled = True
+    # No formatter of ours prints the caller, thread or process: skip collecting them on every record
+    # (the logging HOWTO's "Optimization"; ~1.5 µs of the access line's ~10).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
