@@ -45,6 +45,7 @@ _NEEDLES = {
     "de_ignore": ("ignorier", "vergiss", "vergessen"),
     "new_instructions": ("instructions", "rules", "task", "from now on"),
     "reveal_prompt": ("prompt", "instructions", "message"),
+    "asked_setup": ("told", "instructed", "programmed", "instructions"),
     "persona_jailbreak": ("anything now", "developer mode", "dan", "unfiltered", "without", "jailbr"),
     "act_unrestricted": ("pretend", "act", "behave", "roleplay"),
 }
@@ -63,6 +64,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
          r"\bfrom now on,? you (are|will|must|shall)\b"),
         ("reveal_prompt", r"\b(reveal|print|show|repeat|output|leak|tell me|display)\b.{0,30}\b(your|the) "
          r"(system|initial|original|hidden|secret) (prompt|instructions|message)\b"),
+        ("asked_setup", r"\bwhat (were|was|have|had) you (been )?(told|instructed|programmed)\b.{0,30}"
+         r"\b(before (i|we|this|our)|at the (start|beginning)|initially|originally)\b|"
+         r"\bwhat (are|were) your (initial|original|hidden|secret|first|real) instructions\b"),
         ("persona_jailbreak", r"\b(do anything now|developer mode|dan mode|\bdan\b,|"
          r"unfiltered (ai|model|assistant)|"
          r"(\b(you|ai|assistant|model|chatbot) (are|is|now|(will|must|should|can|shall) be)\b.{0,16}|"
