@@ -15,8 +15,9 @@ import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
-from tollhouse.stores.rag_base import F32, ChunkIn, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
+from tollhouse.stores.rag_base import F32, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
 from tollhouse.stores.rag_dense import DenseCache, DenseIndex, from_blobs, to_blob
+from tollhouse.stores.rag_rows import chunk_out, exported
 from tollhouse.stores.sql import PgPool
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)  # to_tsquery operands: no punctuation, no "_"
@@ -255,7 +256,7 @@ class PgRagStore:
                 f"SELECT * FROM {p}_chunks WHERE cid = $1 ORDER BY doc_id, idx", row["cid"]
             ):
                 chunks.setdefault(r["doc_id"], []).append(r)
-        return [_exported(d, chunks.get(d["doc_id"], []), row["dim"]) for d in docs]
+        return [exported(d, chunks.get(d["doc_id"], []), row["dim"]) for d in docs]
 
     # ---- search ----------------------------------------------------------------------------------------
 
@@ -333,32 +334,8 @@ class PgRagStore:
                 name,
                 ids,
             )
-        found = {
-            r["id"]: ChunkOut(
-                r["id"],
-                r["doc_id"],
-                r["idx"],
-                r["start"],
-                r["stop"],
-                r["body"],
-                r["tokens"],
-                r["heading"],
-                orjson.loads(r["meta"]),
-            )
-            for r in rows
-        }
+        found = {r["id"]: chunk_out(r) for r in rows}
         return [found[i] for i in ids if i in found]
-
-
-def _exported(d: Any, rows: list[Any], dim: int) -> DocumentIn:
-    return DocumentIn(
-        d["doc_id"],
-        d["sha256"],
-        orjson.loads(d["meta"]),
-        [ChunkIn(r["idx"], r["start"], r["stop"], r["body"], r["tokens"], r["heading"]) for r in rows],
-        from_blobs([bytes(r["vec"]) for r in rows], dim),
-        d["title"],
-    )
 
 
 def _filter_sql(filters: Filters | None, first: int) -> tuple[str, list[Any]]:

@@ -16,7 +16,6 @@ import orjson
 from tollhouse.errors import Conflict
 from tollhouse.stores.rag_base import (
     F32,
-    ChunkIn,
     ChunkOut,
     Collection,
     DocumentIn,
@@ -25,6 +24,7 @@ from tollhouse.stores.rag_base import (
     match,
 )
 from tollhouse.stores.rag_dense import DenseCache, DenseIndex, from_blobs, to_blob
+from tollhouse.stores.rag_rows import chunk_out, exported
 from tollhouse.stores.sql import SqliteDB
 
 SCHEMA = """
@@ -331,7 +331,7 @@ class SqliteRagStore:
             chunks: dict[str, list[sqlite3.Row]] = {}
             for r in conn.execute("SELECT * FROM rag_chunks WHERE cid = ? ORDER BY doc_id, idx", (row[0],)):
                 chunks.setdefault(r["doc_id"], []).append(r)
-            return [_exported(d, chunks.get(d["doc_id"], []), row[1]) for d in docs]
+            return [exported(d, chunks.get(d["doc_id"], []), row[1]) for d in docs]
 
         return await self.db.run(run)
 
@@ -403,34 +403,10 @@ class SqliteRagStore:
                 f" WHERE c.tenant = ? AND c.name = ? AND k.id IN ({marks})",
                 (tenant, name, *ids),
             ).fetchall()
-            return [
-                ChunkOut(
-                    r["id"],
-                    r["doc_id"],
-                    r["idx"],
-                    r["start"],
-                    r["stop"],
-                    r["body"],
-                    r["tokens"],
-                    r["heading"],
-                    orjson.loads(r["meta"]),
-                )
-                for r in rows
-            ]
+            return [chunk_out(r) for r in rows]
 
         found = {c.id: c for c in await self.db.run(run)}
         return [found[i] for i in ids if i in found]
-
-
-def _exported(d: Any, rows: list[Any], dim: int) -> DocumentIn:
-    return DocumentIn(
-        d["doc_id"],
-        d["sha256"],
-        orjson.loads(d["meta"]),
-        [ChunkIn(r["idx"], r["start"], r["stop"], r["body"], r["tokens"], r["heading"]) for r in rows],
-        from_blobs([bytes(r["vec"]) for r in rows], dim),
-        d["title"],
-    )
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
