@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tollhouse.access.keys import KeyService, KeySpec, public
+from tollhouse.cli_audit import record
 from tollhouse.cli_format import emit
 from tollhouse.errors import InvalidRequest
 from tollhouse.ledger.reports import Reports
@@ -93,19 +94,26 @@ def _keys_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         _check_models(spec, settings)
 
         async def go(svc: KeyService) -> Any:
-            if action == "create":
-                secret, key = await svc.create(spec)
-                print("Store this key now: it is not shown again.", file=sys.stderr)
-                return public(key, secret)
             if action == "list":
                 return [public(k) for k in await svc.list()]
             if action == "get":
                 return public(await svc.get(args.id))
+            detail = spec.model_dump(exclude_none=True)
+            if action == "create":
+                secret, key = await svc.create(spec)
+                await record(settings, "key.create", key.id, **detail)
+                print("Store this key now: it is not shown again.", file=sys.stderr)
+                return public(key, secret)
             if action == "update":
-                return public(await svc.update(args.id, spec))
+                key = await svc.update(args.id, spec)
+                await record(settings, "key.update", key.id, **detail)
+                return public(key)
             if action == "revoke":
-                return public(await svc.revoke(args.id))
+                key = await svc.revoke(args.id)
+                await record(settings, "key.revoke", key.id)
+                return public(key)
             secret, key = await svc.rotate(args.id)
+            await record(settings, "key.rotate", key.id)
             print("Store this key now: it is not shown again. The old one no longer works.", file=sys.stderr)
             return public(key, secret)
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
+from tollhouse.cli_audit import record
 from tollhouse.errors import InvalidRequest
 from tollhouse.prompts import views
 from tollhouse.prompts.drafts import check_label
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.settings import Settings
 from tollhouse.stores.build import prompt_counters, prompt_store
+from tollhouse.stores.prompts import LabelEvent
 
 Loader = Callable[[argparse.Namespace], Settings]
 
@@ -88,18 +90,21 @@ def _prompts_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
                     raise InvalidRequest(str(exc.args[0])) from None
             if action == "push":
                 version = await reg.push(args.id, _read_version(args.file), args.author)
+                await record(settings, "prompt.push", args.id, version=version.version, author=args.author)
                 out: dict[str, Any] = {"pushed": version.to_dict()}
                 if args.label:
-                    out["label"] = (
-                        await reg.move_label(args.id, args.label, version.version, args.author)
-                    ).to_dict()
+                    event = await reg.move_label(args.id, args.label, version.version, args.author)
+                    await _record_label(settings, args.id, event)
+                    out["label"] = event.to_dict()
                 return out
             if action == "label":
-                return (
-                    await reg.move_label(args.id, args.label, args.version, args.author, args.reason)
-                ).to_dict()
+                event = await reg.move_label(args.id, args.label, args.version, args.author, args.reason)
+                await _record_label(settings, args.id, event)
+                return event.to_dict()
             if action == "rollback":
-                return (await reg.roll_back(args.id, args.label, args.author)).to_dict()
+                event = await reg.roll_back(args.id, args.label, args.author)
+                await _record_label(settings, args.id, event, "prompt.roll_back")
+                return event.to_dict()
             return await reg.version_metrics(args.id, args.version, args.against)
 
         out = asyncio.run(_with_registry(settings, go))
@@ -119,6 +124,21 @@ def _prompts_cmd(load: Loader) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return run
+
+
+async def _record_label(
+    settings: Settings, pid: str, event: LabelEvent, action: str = "prompt.promote"
+) -> None:
+    await record(
+        settings,
+        action,
+        pid,
+        label=event.label,
+        to=event.version,
+        previous=event.previous,
+        reason=event.reason,
+        author=event.actor,
+    )
 
 
 def _fetch_metrics(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

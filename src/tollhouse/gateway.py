@@ -453,7 +453,7 @@ class Gateway:
         return resp if op.check_output is None else await op.check_output(self.guards, ctx, resp)
 
     async def _lookup(self, ctx: RequestContext, op: Operation[Q, R, C], req: Q) -> R | None:
-        if op.caching is None:
+        if op.caching is None or type(self.cache) is NoCache:  # cache off: no stage, no timing entry
             return None
         t0 = time.perf_counter()
         resp = await op.caching.lookup(self.cache, ctx, req)

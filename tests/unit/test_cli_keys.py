@@ -172,3 +172,57 @@ def test_a_database_that_is_down_is_one_clear_line_and_a_failing_exit(
         lines[0].startswith(f"tollhouse: The {store} (PostgreSQL) is unavailable")
         and "ConnectionRefusedError" in lines[0]
     )
+
+
+def test_cli_changes_are_in_the_audit_log(
+    config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from tollhouse.cli_audit import who
+    from tollhouse.stores.dashboard import SqliteUiStore
+
+    created = run(capsys, "keys", "create", "--config", config, "--name", "ops", "--rpm", "5")
+    assert isinstance(created, dict)
+    run(capsys, "keys", "update", created["id"], "--config", config, "--tpm", "900")
+    run(capsys, "keys", "rotate", created["id"], "--config", config)
+    run(capsys, "keys", "revoke", created["id"], "--config", config)
+    run(capsys, "keys", "list", "--config", config)  # a read: not audited
+
+    async def read() -> list[tuple[str, str, str, dict[str, object]]]:
+        store = SqliteUiStore(str(tmp_path / "tollhouse-ui.db"))  # beside the ledger's file
+        await store.open()
+        try:
+            return [(e.who, e.action, e.target, e.detail) for e in await store.audit_log(10)]
+        finally:
+            await store.aclose()
+
+    entries = list(reversed(asyncio.run(read())))  # the log is newest first
+    assert [a for _, a, _, _ in entries] == ["key.create", "key.update", "key.rotate", "key.revoke"]
+    assert {w for w, _, _, _ in entries} == {who()} and who().startswith("cli ")
+    assert {t for _, _, t, _ in entries} == {created["id"]}
+    assert entries[0][3]["rpm"] == 5 and entries[1][3] == {"tpm": 900}
+
+
+def test_an_unreachable_audit_store_warns_but_the_change_stands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the ledger's folder should be")
+    path = tmp_path / "tollhouse.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "embedded": {"chat": False, "embeddings": False},
+                "models": [{"name": "a", "provider": "mock"}],
+                "keys": {"sqlite_path": str(tmp_path / "keys.db")},
+                "ledger": {"sqlite_path": str(blocked / "ledger.db"), "journal_dir": str(tmp_path / "j")},
+            }
+        )
+    )
+    assert main(["keys", "create", "--config", str(path), "--name", "x", "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["key"].startswith("th-")
+    assert "not written to the audit log" in out.err
+    listed = run(capsys, "keys", "list", "--config", str(path))
+    assert isinstance(listed, list) and len(listed) == 1

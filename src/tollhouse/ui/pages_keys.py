@@ -17,15 +17,21 @@ from tollhouse.ui.web import Dashboard, Form, FormError, change, signed_in
 _NUMBERS = {"rpm": int, "tpm": int, "daily_usd": float, "monthly_usd": float}
 
 
-def spec_from(form: Form) -> KeySpec:
-    """The key fields of a form; a field left empty is not set (on edit: unchanged)."""
+def spec_from(form: Form, *, clear_emptied: bool = False) -> KeySpec:
+    """The key fields of a form. A field left empty is not set on create; on edit (``clear_emptied``) a field
+    the form sent empty is cleared: the edit form shows every current value, so emptying one removes that
+    user, team, model list (all models), limit or budget."""
     data: dict[str, Any] = {}
     for name in ("name", "user", "team"):
         if form.get(name):
             data[name] = form.get(name)
+        elif clear_emptied and name in form:
+            data[name] = "" if name == "name" else None
     models = [m.strip() for m in form.get("models").replace("\n", ",").split(",") if m.strip()]
     if models:
         data["models"] = models
+    elif clear_emptied and "models" in form:
+        data["models"] = None
     for name, kind in _NUMBERS.items():
         raw = form.get(name)
         if raw:
@@ -33,6 +39,8 @@ def spec_from(form: Form) -> KeySpec:
                 data[name] = kind(raw)
             except ValueError:
                 raise FormError(f"{name}: {raw!r} is not a number.") from None
+        elif clear_emptied and name in form:
+            data[name] = None
     try:
         return KeySpec.model_validate(data)
     except ValidationError as exc:
@@ -65,9 +73,9 @@ async def create(request: Request, dash: Dashboard, signed: Signed, form: Form) 
 
 
 async def update(request: Request, dash: Dashboard, signed: Signed, form: Form) -> Response:
-    spec = spec_from(form)
+    spec = spec_from(form, clear_emptied=True)
     key = await dash.runtime.keys.update(request.path_params["key_id"], spec)
-    await dash.audit(signed, "key.update", key.id, **_changes(spec))
+    await dash.audit(signed, "key.update", key.id, **spec.model_dump(exclude_unset=True))
     return dash.page(request, "key.html", key=key, saved=True)
 
 

@@ -89,6 +89,9 @@ class Form:
     def all(self, name: str) -> list[str]:
         return [v.strip() for v in self._data.get(name, []) if v.strip()]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._data
+
 
 class Dashboard:
     """The dashboard's state: its store, sessions, tail and templates, and the gateway's runtime (read from

@@ -25,7 +25,7 @@ def setup(tmp_path: Path) -> Path:
             {"name": "judge-a", "provider": "mock", "reply": "A"},
             {"name": "embed", "provider": "mock"},
         ],
-        "ledger": {"enabled": False},
+        "ledger": {"enabled": False, "sqlite_path": str(tmp_path / "ledger.db")},
         "keys": {"sqlite_path": str(tmp_path / "keys.db")},
         "prompts": {"enabled": True, "folder": str(tmp_path / "prompts")},
     }
@@ -194,3 +194,29 @@ def test_unknown_prompt_or_version_exit_2(setup: Path, capsys: pytest.CaptureFix
         == 2
     )
     assert "Unknown prompt 'nope'" in capsys.readouterr().out
+
+
+def test_prompt_changes_from_the_cli_are_audited(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from tollhouse.stores.dashboard import SqliteUiStore
+
+    cfg = str(setup / "tollhouse.yaml")
+    assert main(["prompts", "label", "support", "production", "1", "--config", cfg, "--reason", "go"]) == 0
+    assert main(["prompts", "label", "support", "production", "2", "--config", cfg]) == 0
+    assert main(["prompts", "rollback", "support", "production", "--config", cfg]) == 0
+    capsys.readouterr()
+
+    async def read() -> list[tuple[str, dict[str, object]]]:
+        store = SqliteUiStore(str(setup / "tollhouse-ui.db"))
+        await store.open()
+        try:
+            return [(e.action, e.detail) for e in reversed(await store.audit_log(20))]
+        finally:
+            await store.aclose()
+
+    entries = asyncio.run(read())
+    assert [a for a, _ in entries] == ["prompt.push"] * 3 + ["prompt.promote"] * 2 + ["prompt.roll_back"]
+    assert [d["version"] for _, d in entries[:3]] == [1, 2, 3]
+    assert entries[3][1]["to"] == 1 and entries[3][1]["reason"] == "go"
+    assert entries[5][1]["to"] == 1 and entries[5][1]["previous"] == 2

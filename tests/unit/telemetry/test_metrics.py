@@ -141,9 +141,18 @@ def test_scrape_route_serves_the_exposition_format(client: TestClient) -> None:
 def test_server_timing_has_the_stage_breakdown(client: TestClient) -> None:
     r = client.post(CHAT, json={"model": "mock", "messages": _msgs()})
     timing = r.headers["server-timing"]
-    for stage in ("auth", "route", "limits", "guard_input", "cache_lookup", "upstream", "overhead", "total"):
+    for stage in ("auth", "route", "limits", "guard_input", "upstream", "overhead", "total"):
         assert f"{stage};dur=" in timing
+    assert "cache_lookup" not in timing  # the cache is off here: no stage ran
     assert float(r.headers["x-tollhouse-overhead-ms"]) >= 0
+
+
+def test_server_timing_names_the_cache_lookup_when_the_cache_is_on() -> None:
+    settings = mock_settings().model_copy(deep=True)
+    settings.cache.mode = "exact"
+    with TestClient(create_app(settings)) as c:
+        r = c.post(CHAT, json={"model": "mock", "messages": _msgs()})
+    assert "cache_lookup;dur=" in r.headers["server-timing"]
 
 
 def test_timing_headers_can_be_turned_off() -> None:

@@ -138,3 +138,28 @@ def test_admin_api_changes_are_in_the_audit_log(client: TestClient) -> None:
         assert action in page, action
     assert "admin API" in page and key_id in page and "daily_usd" in page
     assert secret not in page  # ids and limits only, never a secret
+
+
+def test_emptying_a_field_on_the_edit_form_removes_that_limit(client: TestClient) -> None:
+    sign_in(client)
+    token = csrf(client, "/ui/keys")
+    first = {"name": "edit-me", "team": "t1", "models": "mock", "rpm": "60", "daily_usd": "5"}
+    made = client.post("/ui/keys", data={"csrf": token, **first})
+    assert made.status_code == 201
+    found = re.search(r"/ui/keys/(key_[0-9a-f]+)", made.text)
+    assert found is not None
+    key_id = found.group(1)
+    page = client.get(f"/ui/keys/{key_id}").text
+    assert 'name="rpm" inputmode="numeric" value="60"' in page  # the form shows the current values
+    emptied = {"team": "", "models": "", "rpm": "", "tpm": "900", "daily_usd": "5"}
+    saved = client.post(f"/ui/keys/{key_id}", data={"csrf": token, "name": "edit-me", **emptied})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    key = client.get(f"/admin/keys/{key_id}", headers={"authorization": f"Bearer {ADMIN}"}).json()
+    assert key["rpm"] is None and key["team"] is None and key["models"] is None  # emptied: removed
+    assert key["tpm"] == 900 and key["daily_usd"] == 5 and key["name"] == "edit-me"
+    # A field the form did not send at all is left alone.
+    client.post(f"/ui/keys/{key_id}", data={"csrf": token, "tpm": "1000"})
+    key = client.get(f"/admin/keys/{key_id}", headers={"authorization": f"Bearer {ADMIN}"}).json()
+    assert key["tpm"] == 1000 and key["daily_usd"] == 5 and key["name"] == "edit-me"
+    audit = client.get("/ui/audit").text
+    assert "key.update" in audit
