@@ -4,7 +4,7 @@ ledger record of its own: endpoint ``rag_embeddings``, the deployment, its token
 and team, and the id of the request that caused it.
 
 The caller is the principal the retrieval stage or ``/v1/collections`` sets in ``CALLER`` for the duration
-of its work; without one (``tollhouse rag ingest``, the operator's own work) the record has no key.
+of its work; a call made without one is recorded without a key.
 """
 
 from __future__ import annotations
