@@ -29,15 +29,19 @@ async def detect(conn: Any, mode: Mode) -> bool:
     ``fallback`` never looks."""
     if mode == "fallback":
         return False
-    try:
-        async with conn.transaction():
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    except Exception as exc:  # not available on the server, or not permitted: see whether it is there
-        reason = str(exc)
-    else:
-        return True
     if await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
         return True
+    reason = "not installed on the server"
+    if await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"):
+        try:
+            async with conn.transaction():
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except Exception as exc:  # not permitted (or created meanwhile by another replica: look again)
+            reason = str(exc)
+        else:
+            return True
+        if await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
+            return True
     if mode == "pgvector":
         raise ConfigError(
             f"rag.postgres_vectors is pgvector but the server has no pgvector extension ({reason}); "
