@@ -8,10 +8,17 @@ both backends search, in alternating order: ``vector_search`` alone (k = 30, wha
 the full hybrid search (BM25 + dense + fusion, without the query embedding). Prints recall@5 and nDCG@10
 (document level, SciFact dev qrels) and latency medians, per backend.
 
-    python bench/rag_pgvector_bench.py --dsn postgresql://postgres@127.0.0.1:PORT/postgres
+    taskset -c 0 python bench/rag_pgvector_bench.py --dsn postgresql://postgres@127.0.0.1:PORT/postgres
+
+The gateway's numpy runs on one BLAS thread (``OPENBLAS_NUM_THREADS=1``, as ``tollhouse serve`` sets it): on
+a busy machine a multi-threaded matrix product made the fallback five times slower.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `tollhouse serve` sets it (cli.py)
 
 import argparse
 import asyncio
