@@ -15,6 +15,7 @@ import yaml
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 
+from tests.support.pgvector_server import pgvector_dsn, pgvector_server  # noqa: F401  (PG with pgvector)
 from tests.support.servers import pg_proxy, throwaway_redis  # noqa: F401  (outage tests: servers a test stops)
 from tests.support.stores import pg_dsn, redis_prefix  # noqa: F401  (shared fixtures: real PG / Redis)
 from tollhouse.app import create_app

@@ -85,6 +85,15 @@ class Gateway:
         ctx.principal = await self.auth.authenticate(ctx, credential)
         ctx.mark_stage("auth", t0)
 
+    async def admit_request(self, ctx: RequestContext) -> None:
+        """The key's request rate for a request the pipeline does not run (``/v1/collections``): a 429 like
+        any other request of the key once it is used up."""
+        admit_request = getattr(self.limiter, "admit_request", None)
+        if admit_request is not None:
+            t0 = time.perf_counter()
+            await admit_request(ctx)
+            ctx.mark_stage("limits", t0)
+
     def refused(self, ctx: RequestContext, error: BaseException) -> None:
         """Record a request that failed before the pipeline recorded it: a bad key (401), a malformed
         body, an unknown model or an invalid parameter. No-op when it is already recorded."""

@@ -169,7 +169,7 @@ class Runtime:
             rag: Retrieval | None = None
             retriever: Retriever = NoRetrieval()
             if settings.rag.enabled:
-                rag = build_retrieval(settings.rag, registry)  # connects on first use
+                rag = build_retrieval(settings.rag, registry, ledger)  # connects on first use
                 parts.own("rag", rag.aclose)
                 retriever = retrieval_stage(settings.rag, rag, registry)
             tool_set: Tools | None = None

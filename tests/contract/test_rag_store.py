@@ -1,5 +1,6 @@
-"""Contract for the retrieval stores (``DocumentStore`` + ``VectorIndex``) over SQLite and a real PostgreSQL
-(a schema of its own per test): collections per tenant, idempotent upserts, deletion of chunks and vectors,
+"""Contract for the retrieval stores (``DocumentStore`` + ``VectorIndex``) over SQLite, the machine's
+PostgreSQL (no pgvector: the numpy fallback) and a PostgreSQL with pgvector (pgserver's; dense search in SQL),
+each test in a schema of its own: collections per tenant, idempotent upserts, deletion of chunks and vectors,
 full-text and dense search, metadata filters, re-embedding, tenant isolation."""
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from tollhouse.stores.rag_sqlite import SqliteRagStore
 DIM = 4
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "pgvector"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RagStore]:
     s: RagStore
     if request.param == "sqlite":
         s = SqliteRagStore(str(tmp_path / "rag.db"))
+    elif request.param == "postgres":
+        s = PgRagStore(request.getfixturevalue("pg_dsn"), "ragt", vectors="fallback")
     else:
-        s = PgRagStore(request.getfixturevalue("pg_dsn"), "ragt")
+        s = PgRagStore(request.getfixturevalue("pgvector_dsn"), "ragt", vectors="pgvector")
     await s.open()
+    if isinstance(s, PgRagStore):
+        assert s.pgvector is (request.param == "pgvector")
     try:
         yield s
     finally:

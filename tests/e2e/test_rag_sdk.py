@@ -1,12 +1,14 @@
 """Retrieval end to end: a real server on loopback, collections filled over HTTP, chat through the official
 ``openai`` SDK with ``retrieval`` in ``extra_body``: cited answers, streams that end with the citations
-event, another tenant refused, an injected document blocked by the guardrails."""
+event, another tenant refused, an injected document blocked by the guardrails; and the same through the
+``anthropic`` SDK on ``/v1/messages``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -113,3 +115,58 @@ def test_injected_document_is_blocked(server: GatewayProcess, red: str) -> None:
     sdk = _sdk(server, red)
     with pytest.raises(openai.BadRequestError, match="injection"):
         ask(sdk, "What are the parking rules?", {"collection": "parking", "k": 1})
+
+
+# ---- /v1/messages through the anthropic SDK: `retrieval` in extra_body, the same citations ---------------
+
+
+def _claude(gw: GatewayProcess, key: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.root, api_key=key, max_retries=0, timeout=60)
+
+
+def ask_messages(sdk: anthropic.Anthropic, question: str, retrieval: Any, **kw: Any) -> Any:
+    body = {"retrieval": retrieval} if retrieval is not None else None
+    return sdk.messages.create(
+        model="mock", max_tokens=64, messages=[{"role": "user", "content": question}], extra_body=body, **kw
+    )
+
+
+def test_messages_answer_carries_citations(server: GatewayProcess, red: str) -> None:
+    sdk = _claude(server, red)
+    plain = ask_messages(sdk, "How many days of paid leave do I get?", None)
+    cited = ask_messages(sdk, "How many days of paid leave do I get?", {"collection": "handbook", "k": 2})
+    citations = cited.model_extra["citations"]
+    assert [c["marker"] for c in citations] == ["[1]", "[2]"]
+    assert citations[0]["document_id"] == "leave"
+    start, end = citations[0]["span"]
+    assert DOCS["leave"][start:end].startswith("# Leave")
+    assert cited.usage.input_tokens > plain.usage.input_tokens + 20  # the chunks reached the model
+    assert cited.content[0].text.startswith("echo:")
+    assert "citations" not in (plain.model_extra or {})
+
+
+def test_messages_stream_ends_with_the_citations(server: GatewayProcess, red: str) -> None:
+    sdk = _claude(server, red)
+    events = list(ask_messages(sdk, "who approves flights?", {"collection": "handbook", "k": 1}, stream=True))
+    assert [e.type for e in events[-2:]] == ["message_delta", "message_stop"]
+    delta = events[-2]
+    assert [c["document_id"] for c in delta.model_extra["citations"]] == ["travel"]
+    assert delta.delta.stop_reason and delta.usage.output_tokens > 0
+    # The SDK's stream helper passes the event on and still accumulates the message.
+    with sdk.messages.stream(
+        model="mock",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "who approves flights?"}],
+        extra_body={"retrieval": "handbook"},
+    ) as stream:
+        seen = [e for e in stream if e.type == "message_delta"]
+        final = stream.get_final_message()
+    assert seen[-1].model_extra["citations"][0]["document_id"] == "travel"
+    assert final.content[0].text.startswith("echo:") and final.stop_reason == seen[-1].delta.stop_reason
+
+
+def test_messages_refuse_another_tenants_collection(server: GatewayProcess, red: str) -> None:
+    with pytest.raises(anthropic.NotFoundError, match="handbook"):
+        ask_messages(_claude(server, _key(server, "green")), "leave?", {"collection": "handbook"})
+    with pytest.raises(anthropic.BadRequestError, match=r"retrieval\.k"):
+        ask_messages(_claude(server, red), "x", {"collection": "handbook", "k": 0})

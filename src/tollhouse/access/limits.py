@@ -158,6 +158,21 @@ class RateLimiter:
             )
         return _TokenReservation(self, ctx, tok, estimate) if tok else SETTLED
 
+    async def admit_request(self, ctx: RequestContext) -> None:
+        """A request that names no model and spends no tokens (``/v1/collections``): the key's requests per
+        minute, the bucket every other request of the key counts in."""
+        limits = ctx.principal.limits
+        if limits is None or not limits.rpm:
+            return
+        bucket = Bucket(f"{{{ctx.principal.key_id}}}:rpm", limits.rpm, 1)
+        decision = await self._reserve([bucket])
+        ctx.ratelimit_headers = _headers([bucket], decision, 1)
+        if not decision.allowed:
+            raise RateLimited(
+                "Rate limit reached for this API key. Retry after the time in the Retry-After header.",
+                retry_after=decision.retry_after_s,
+            )
+
     async def _reserve(self, buckets: list[Bucket]) -> Decision:
         try:
             decision = await self.store.reserve(buckets)

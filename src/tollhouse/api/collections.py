@@ -27,7 +27,7 @@ from tollhouse.api.collections_schema import (
 from tollhouse.api.deps import credential, get_gateway, get_runtime, new_context
 from tollhouse.api.render import json_response
 from tollhouse.errors import InvalidRequest, NotFound
-from tollhouse.rag import views
+from tollhouse.rag import metering, views
 from tollhouse.rag.service import Retrieval, tenant_of
 
 router = APIRouter(prefix="/v1/collections", tags=["Collections (retrieval)"])
@@ -38,7 +38,12 @@ async def _caller(request: Request) -> tuple[Retrieval, str]:
     if rag is None:
         raise NotFound("Retrieval is not enabled on this gateway (rag.enabled).")
     ctx = new_context(request, "collections")
-    await get_gateway(request).authenticate(ctx, credential(request))
+    gw = get_gateway(request)
+    await gw.authenticate(ctx, credential(request))
+    await gw.admit_request(ctx)  # the key's requests per minute, as on every other endpoint
+    # Calls to an embedding deployment (ingest, search) are recorded as this key's; the request's own task
+    # context ends with it, so nothing to reset.
+    metering.CALLER.set(ctx.principal)
     return rag, tenant_of(ctx.principal)
 
 

@@ -24,6 +24,12 @@ class RagSettings(Strict):
     postgres_prefix: str = Field(
         "rag", pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Prefix of the PostgreSQL table names."
     )
+    postgres_vectors: Literal["auto", "pgvector", "fallback"] = Field(
+        "auto",
+        description="Dense search on PostgreSQL: `pgvector` (in SQL, an HNSW index per collection; start "
+        "fails without the extension), `fallback` (vectors searched in numpy in each gateway process) or "
+        "`auto` (pgvector when the server has it or lets the gateway create it).",
+    )
     embedding_model: str = Field(
         "local-embed",
         description="Embedding model of new collections: `local-embed` (embedded) or any deployment that "

@@ -48,6 +48,13 @@ class Admission:
         self.limiters = limiters
         self.concurrent = concurrent
 
+    async def admit_request(self, ctx: RequestContext) -> None:
+        """Only the request-rate limits (limiters that have them): a request with no model and no tokens."""
+        for lim in self.limiters:
+            admit_request = getattr(lim, "admit_request", None)
+            if admit_request is not None:
+                await admit_request(ctx)
+
     async def admit(self, ctx: RequestContext, estimate: Estimate) -> Reservation:
         if self.concurrent:
             results = await asyncio.gather(

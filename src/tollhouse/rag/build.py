@@ -12,10 +12,11 @@ from tollhouse.rag.stage import RetrievalStage
 from tollhouse.stores.build import rag_store
 
 
-def build_retrieval(cfg: RagSettings, registry: Any = None) -> Retrieval:
+def build_retrieval(cfg: RagSettings, registry: Any = None, ledger: Any = None) -> Retrieval:
+    """``ledger``: where calls to embedding deployments are recorded (the gateway's; none in the CLI)."""
     return Retrieval(
         rag_store(cfg),
-        Embedders(LocalEmbedder(threads=cfg.encoder_threads), registry),
+        Embedders(LocalEmbedder(threads=cfg.encoder_threads), registry, ledger),
         default_model=cfg.embedding_model,
         chunk_tokens=cfg.chunk_tokens,
         chunk_overlap=cfg.chunk_overlap,

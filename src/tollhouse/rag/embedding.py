@@ -94,9 +94,10 @@ def normalise(m: F32) -> F32:
 class Embedders:
     """Embedders by model name: the local encoder, else a registry deployment that serves embeddings."""
 
-    def __init__(self, local: LocalEmbedder, registry: Any = None) -> None:
+    def __init__(self, local: LocalEmbedder, registry: Any = None, ledger: Any = None) -> None:
         self.local = local
         self._registry = registry
+        self._ledger = ledger  # each deployment call becomes a ledger record (``metering.py``)
         self._made: dict[str, Embedder] = {}
 
     def get(self, name: str) -> Embedder:
@@ -112,7 +113,12 @@ class Embedders:
             raise InvalidRequest(f"Unknown embedding model '{name}'.", param="embedding_model") from None
         if not dep.provider.capabilities.embeddings:
             raise InvalidRequest(f"Model '{name}' does not serve embeddings.", param="embedding_model")
-        made = DeploymentEmbedder(name, dep.provider.embed)
+        call = dep.provider.embed
+        if self._ledger is not None:
+            from tollhouse.rag.metering import metered
+
+            call = metered(name, call, self._ledger)
+        made = DeploymentEmbedder(name, call)
         self._made[name] = made
         return made
 

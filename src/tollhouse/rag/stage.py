@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tollhouse.errors import InvalidRequest
-from tollhouse.rag import views
+from tollhouse.rag import metering, views
 from tollhouse.rag.service import Retrieval, tenant_of
 from tollhouse.types import RequestContext, Retrieved
 
@@ -74,7 +74,8 @@ class RetrievalStage:
             budget = min(budget, window // 4)
         if not query.strip():
             raise InvalidRequest("retrieval needs a user message to search with.", param="messages")
-        hits = await self.rag.search(collection, query, k, filters, tenant_of(ctx.principal), mode)
+        with metering.caller(ctx.principal):  # an embedding deployment's call is the caller's
+            hits = await self.rag.search(collection, query, k, filters, tenant_of(ctx.principal), mode)
         texts: list[str] = []
         citations: list[dict[str, Any]] = []
         used = 0

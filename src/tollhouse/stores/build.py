@@ -185,7 +185,10 @@ def rag_store(cfg: RagSettings) -> RagStore:
         from tollhouse.stores.rag_postgres import PgRagStore
 
         return PgRagStore(
-            dsn_from_env(cfg.postgres_dsn_env, "rag"), cfg.postgres_prefix, cfg.exact_search_limit
+            dsn_from_env(cfg.postgres_dsn_env, "rag"),
+            cfg.postgres_prefix,
+            cfg.exact_search_limit,
+            cfg.postgres_vectors,
         )
     from tollhouse.stores.rag_sqlite import SqliteRagStore
 

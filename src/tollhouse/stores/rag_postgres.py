@@ -1,7 +1,8 @@
 """The retrieval store on PostgreSQL (shared by every replica): collections, documents and chunks in
 tables named ``<prefix>_…``; full-text search by PostgreSQL's ``tsvector`` (English configuration,
-``ts_rank_cd``); vectors as float32 ``bytea`` searched in numpy in the gateway (``dense.py``), loaded once per
-collection version. Debian's PostgreSQL ships no pgvector, so this works on any server (ADR 0020).
+``ts_rank_cd``). Dense search: by pgvector in SQL where the server has it (``rag_pgvector.py``, ADR 0026),
+else — the fallback, which works on any server (Debian's ships no pgvector) — on float32 ``bytea`` vectors
+searched in numpy in the gateway (``rag_dense.py``), loaded once per collection version (ADR 0020).
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import re
 import time
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 import orjson
 
 from tollhouse.errors import Conflict
+from tollhouse.stores import rag_pgvector as pgv
 from tollhouse.stores.rag_base import F32, ChunkOut, Collection, DocumentIn, DocumentInfo, Filters
 from tollhouse.stores.rag_dense import DenseCache, DenseIndex, from_blobs, to_blob
 from tollhouse.stores.rag_rows import chunk_out, exported
@@ -45,7 +49,9 @@ def _schema(p: str) -> list[str]:
 
 
 class PgRagStore:
-    def __init__(self, dsn: str, prefix: str = "rag", exact_limit: int = 20_000) -> None:
+    def __init__(
+        self, dsn: str, prefix: str = "rag", exact_limit: int = 20_000, vectors: pgv.Mode = "auto"
+    ) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", prefix):
             raise ValueError(f"bad table prefix {prefix!r}")
         self.p = prefix
@@ -57,9 +63,33 @@ class PgRagStore:
             max_size=4,
         )
         self.dense = DenseCache(exact_limit)
+        self.mode = vectors
+        self.pgvector = False  # dense search by pgvector (else in numpy)
+        self.emb = False  # the chunk table has the `emb vector` column: every write fills it
+        self._prepared = False
 
     async def open(self) -> None:
-        await self.pool.open()
+        async with self._acquire():
+            pass
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Any]:
+        """A connection; the first one (at start, or the first use after a start without the server)
+        detects pgvector and prepares the tables for it."""
+        async with self.pool.acquire() as conn:
+            if not self._prepared:
+                await self._prepare(conn)
+            yield conn
+
+    async def _prepare(self, conn: Any) -> None:
+        found = await pgv.detect(conn, self.mode)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"rag:{self.p}".encode()))
+            if found:
+                await pgv.prepare(conn, self.p)
+            self.emb = await pgv.has_column(conn, f"{self.p}_chunks")
+        self.pgvector = found and self.emb
+        self._prepared = True
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -73,7 +103,7 @@ class PgRagStore:
     # ---- collections -----------------------------------------------------------------------------------
 
     async def create_collection(self, c: Collection) -> Collection:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             row = await conn.fetchrow(
                 f"INSERT INTO {self.p}_collections (tenant, name, model, dim, created, description)"
                 " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, name) DO NOTHING RETURNING cid",
@@ -84,6 +114,8 @@ class PgRagStore:
                 c.created,
                 c.description,
             )
+            if row is not None and self.emb and (sql := pgv.index_sql(self.p, row["cid"], c.dim)):
+                await conn.execute(sql)
         if row is None:
             raise Conflict(f"Collection '{c.name}' exists already.", param="name")
         return c
@@ -109,34 +141,38 @@ class PgRagStore:
         )
 
     async def get_collection(self, tenant: str, name: str) -> Collection | None:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             r = await conn.fetchrow(self._select() + " WHERE tenant = $1 AND name = $2", tenant, name)
         return None if r is None else self._row(r)
 
     async def list_collections(self, tenant: str) -> list[Collection]:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             rows = await conn.fetch(self._select() + " WHERE tenant = $1 ORDER BY name", tenant)
         return [self._row(r) for r in rows]
 
     async def delete_collection(self, tenant: str, name: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 return False
             await conn.execute(f"DELETE FROM {self.p}_chunks WHERE cid = $1", cid)
             await conn.execute(f"DELETE FROM {self.p}_collections WHERE cid = $1", cid)  # documents cascade
+            if self.emb:
+                await conn.execute(pgv.drop_index_sql(self.p, cid))
         self.dense.drop(tenant, name)
         return True
 
     async def chunk_texts(self, tenant: str, name: str) -> list[tuple[int, str]]:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             cid = await self._cid(conn, tenant, name)
             rows = await conn.fetch(f"SELECT id, body FROM {self.p}_chunks WHERE cid = $1 ORDER BY id", cid)
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def set_embedding_model(self, tenant: str, name: str, model: str, dim: int, vectors: F32) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             cid = await self._cid(conn, tenant, name)
+            if cid is None:
+                raise RuntimeError(f"collection {name} vanished")
             ids = [
                 r[0]
                 for r in await conn.fetch(
@@ -145,16 +181,25 @@ class PgRagStore:
             ]
             if len(ids) != len(vectors):
                 raise RuntimeError("the collection changed while it was re-embedded; try again")
-            await conn.executemany(
-                f"UPDATE {self.p}_chunks SET vec = $1 WHERE id = $2",
-                [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)],
-            )
+            if self.emb:  # the index casts to the old dimension: rebuilt after the update
+                await conn.execute(pgv.drop_index_sql(self.p, cid))
+                await conn.executemany(
+                    f"UPDATE {self.p}_chunks SET vec = $1, emb = $2::real[]::vector WHERE id = $3",
+                    [(to_blob(v), pgv.as_param(v), i) for i, v in zip(ids, vectors, strict=True)],
+                )
+            else:
+                await conn.executemany(
+                    f"UPDATE {self.p}_chunks SET vec = $1 WHERE id = $2",
+                    [(to_blob(v), i) for i, v in zip(ids, vectors, strict=True)],
+                )
             await conn.execute(
                 f"UPDATE {self.p}_collections SET model = $1, dim = $2, version = version + 1 WHERE cid = $3",
                 model,
                 dim,
                 cid,
             )
+            if self.emb and (sql := pgv.index_sql(self.p, cid, dim)):
+                await conn.execute(sql)
 
     # ---- documents -------------------------------------------------------------------------------------
 
@@ -165,7 +210,7 @@ class PgRagStore:
         )
 
     async def document(self, tenant: str, name: str, doc_id: str) -> DocumentInfo | None:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             r = await conn.fetchrow(
                 f"SELECT d.* FROM {self.p}_documents d JOIN {self.p}_collections c ON c.cid = d.cid"
                 " WHERE c.tenant = $1 AND c.name = $2 AND d.doc_id = $3",
@@ -178,7 +223,7 @@ class PgRagStore:
     async def list_documents(
         self, tenant: str, name: str, limit: int, after: str | None
     ) -> list[DocumentInfo]:
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT d.* FROM {self.p}_documents d JOIN {self.p}_collections c ON c.cid = d.cid"
                 " WHERE c.tenant = $1 AND c.name = $2 AND d.doc_id > $3 ORDER BY d.doc_id LIMIT $4",
@@ -192,7 +237,7 @@ class PgRagStore:
     async def put_document(self, tenant: str, name: str, doc: DocumentIn) -> bool:
         meta = orjson.dumps(doc.metadata, option=orjson.OPT_SORT_KEYS).decode()
         p = self.p
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 raise RuntimeError(f"collection {name} vanished")
@@ -218,19 +263,27 @@ class PgRagStore:
                 len(doc.chunks),
                 time.time(),
             )
-            await conn.copy_records_to_table(
-                f"{p}_chunks",
-                columns=["cid", "doc_id", "idx", "start", "stop", "tokens", "heading", "body", "vec"],
-                records=[
-                    (cid, doc.id, c.index, c.start, c.end, c.tokens, c.heading, c.text, to_blob(v))
-                    for c, v in zip(doc.chunks, doc.vectors, strict=True)
-                ],
-            )
+            records = [
+                (cid, doc.id, c.index, c.start, c.end, c.tokens, c.heading, c.text, to_blob(v))
+                for c, v in zip(doc.chunks, doc.vectors, strict=True)
+            ]
+            if self.emb:  # COPY would need a binary codec for `vector`: one pipelined INSERT per chunk
+                await conn.executemany(
+                    f"INSERT INTO {p}_chunks (cid, doc_id, idx, start, stop, tokens, heading, body, vec, emb)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::real[]::vector)",
+                    [(*r, pgv.as_param(v)) for r, v in zip(records, doc.vectors, strict=True)],
+                )
+            else:
+                await conn.copy_records_to_table(
+                    f"{p}_chunks",
+                    columns=["cid", "doc_id", "idx", "start", "stop", "tokens", "heading", "body", "vec"],
+                    records=records,
+                )
             await conn.execute(f"UPDATE {p}_collections SET version = version + 1 WHERE cid = $1", cid)
         return True
 
     async def delete_document(self, tenant: str, name: str, doc_id: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 return False
@@ -244,7 +297,7 @@ class PgRagStore:
 
     async def export_documents(self, tenant: str, name: str) -> list[DocumentIn]:
         p = self.p
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             row = await conn.fetchrow(
                 f"SELECT cid, dim FROM {p}_collections WHERE tenant = $1 AND name = $2", tenant, name
             )
@@ -268,7 +321,7 @@ class PgRagStore:
             return []
         where, args = _filter_sql(filters, 4)
         p = self.p
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             cid = await self._cid(conn, tenant, name)
             if cid is None:
                 return []
@@ -286,12 +339,21 @@ class PgRagStore:
     async def vector_search(
         self, tenant: str, name: str, vector: F32, k: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
-        index = await self._index(tenant, name)
-        return [] if index is None else index.search(vector, k, filters)
+        if not self.pgvector:
+            index = await self._index(tenant, name)
+            return [] if index is None else index.search(vector, k, filters)
+        where, args = _filter_sql(filters, 3)
+        async with self._acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT cid, dim FROM {self.p}_collections WHERE tenant = $1 AND name = $2", tenant, name
+            )
+            if row is None or k <= 0:
+                return []
+            return await pgv.search(conn, self.p, row["cid"], row["dim"], vector, k, where, args)
 
     async def _index(self, tenant: str, name: str) -> DenseIndex | None:
         p = self.p
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT cid, version, dim FROM {p}_collections WHERE tenant = $1 AND name = $2", tenant, name
             )
@@ -324,7 +386,7 @@ class PgRagStore:
         if not ids:
             return []
         p = self.p
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT k.id, k.doc_id, k.idx, k.start, k.stop, k.body, k.tokens, k.heading, d.meta"
                 f" FROM {p}_chunks k JOIN {p}_collections c ON c.cid = k.cid"

@@ -165,3 +165,27 @@ def test_changing_the_embedding_model_embeds_every_chunk_again(client: TestClien
     assert (back["dimensions"], back["chunks"]) == (384, 4)
     r = client.patch("/v1/collections/handbook", json={"embedding_model": "nope"}, headers=h)
     assert r.status_code == 400 and r.json()["error"]["param"] == "embedding_model"
+
+
+def test_the_keys_request_rate_applies(client: TestClient) -> None:
+    r = client.post(
+        "/admin/keys",
+        json={"name": "slow", "team": "slow", "rpm": 3},
+        headers={"authorization": f"Bearer {ADMIN}"},
+    )
+    h = {"authorization": f"Bearer {r.json()['key']}"}
+    assert client.post("/v1/collections", json={"name": "c"}, headers=h).status_code == 201
+    r = client.post("/v1/collections/c/documents", json={"id": "a", "text": DOCS["leave"]}, headers=h)
+    assert r.status_code == 201 and r.headers["x-ratelimit-remaining-requests"] == "1"
+    assert client.post("/v1/collections/c/search", json={"query": "leave"}, headers=h).status_code == 200
+    for method, path, body in (
+        ("POST", "/v1/collections/c/search", {"query": "leave"}),
+        ("POST", "/v1/collections/c/documents", {"id": "b", "text": DOCS["travel"]}),
+    ):
+        r = client.request(method, path, json=body, headers=h)
+        assert r.status_code == 429, r.text
+        assert r.json()["error"]["code"] == "rate_limit_exceeded" and int(r.headers["retry-after"]) >= 1
+    # Another key (of another team) is not slowed down.
+    other = key(client, "fast")
+    assert client.get("/v1/collections", headers=other).status_code == 200
+    assert client.get("/v1/collections/c/documents", headers=h).status_code == 429

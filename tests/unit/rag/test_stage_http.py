@@ -141,3 +141,41 @@ def test_metrics_and_ledger_keep_the_stage(tmp_path: Path, monkeypatch: pytest.M
         .fetchall()
     )
     assert len(rows) == 1 and rows[0][0] == 3 and rows[0][1] > 30 and rows[0][2] > 0
+
+
+def test_upstream_embeddings_are_ledger_records_with_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collection embedded by a deployment: each of its calls (the dimension probe, an ingest, a search,
+    a chat request's query) is a record of the caller's, with tokens and cost."""
+    ledger = {"enabled": True, "sqlite_path": str(tmp_path / "ledger.db"), "journal_dir": str(tmp_path / "j")}
+    monkeypatch.setenv("TH_RAG_STAGE_ADMIN", ADMIN)
+    base = mock_settings(emb={"pricing": {"input_per_1m": 100.0, "output_per_1m": 0.0}}).model_dump()
+    base["auth"] = {"admin_key_env": "TH_RAG_STAGE_ADMIN"}
+    base["rag"] = {"sqlite_path": str(tmp_path / "rag.db")}
+    base["ledger"] = {**ledger, "flush_interval_s": 0.05}
+    with TestClient(create_app(Settings.model_validate(base)), raise_server_exceptions=False) as c:
+        made = c.post("/admin/keys", json={"name": "a", "team": "ops"}, headers=AUTH).json()
+        c.headers["authorization"] = f"Bearer {made['key']}"
+        assert c.post("/v1/collections", json={"name": "p", "embedding_model": "emb"}).status_code == 201
+        r = c.post("/v1/collections/p/documents", json={"id": "plants", "text": LONG})
+        assert r.status_code == 201, r.text
+        assert c.post("/v1/collections/p/search", json={"query": "plant 7"}).status_code == 200
+        r = chat(c, retrieval={"collection": "p", "k": 2})
+        assert r.status_code == 200, r.text
+        chat_id = r.headers["x-request-id"]
+    import sqlite3
+
+    rows = (
+        sqlite3.connect(ledger["sqlite_path"])
+        .execute(
+            "SELECT request_id, key_id, team, deployment, prompt_tokens, cost_usd, status FROM ledger"
+            " WHERE endpoint = 'rag_embeddings' ORDER BY ts"
+        )
+        .fetchall()
+    )
+    assert len(rows) == 4  # the dimension probe, the document's chunks, the search, the chat's query
+    assert {(r[1], r[2], r[3], r[6]) for r in rows} == {(made["id"], "ops", "emb", 200)}
+    assert all(r[4] > 0 and r[5] == pytest.approx(r[4] * 100 / 1e6) for r in rows)
+    assert rows[3][0] == chat_id  # the chat request's query embedding carries its request id
+    assert rows[1][4] > 10 * rows[2][4]  # the document cost more than a query

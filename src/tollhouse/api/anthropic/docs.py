@@ -18,7 +18,9 @@ docs_router = APIRouter(tags=["Anthropic-compatible"])
     summary="Create a message (Anthropic's Messages API)",
     description="A `message` object, or Anthropic's named Server-Sent Events when `stream` is true. Errors "
     'use Anthropic\'s envelope `{"type": "error", "error": {"type", "message"}}`. `x-api-key` or '
-    "`Authorization: Bearer`.",
+    "`Authorization: Bearer`. Tollhouse's `retrieval` field "
+    '(`{"collection", "k"?, "filters"?, "mode"?, "max_tokens"?}`) answers from the caller\'s collection and '
+    "adds `citations` to the message (to the closing `message_delta` event of a stream).",
     responses={200: {"model": MessageOut}},
 )
 def _messages(body: MessagesRequest) -> dict[str, Any]:  # pragma: no cover - schema only

@@ -19,6 +19,7 @@ from tollhouse.wire.anthropic import (
 )
 
 MAX_TOKENS = 2**31 - 1
+OURS = {"retrieval"}  # Tollhouse's extension fields (docs/RETRIEVAL.md), not relayed upstream
 _BLOCKS = {
     "text": ("text",),
     "image": ("source",),
@@ -143,7 +144,7 @@ class MessagesRequest(BaseModel):
         return v
 
     def ignored_fields(self) -> list[str]:
-        return sorted((self.model_extra or {}).keys())
+        return sorted(k for k in (self.model_extra or {}) if k not in OURS)
 
     def to_internal(self) -> ChatRequest:
         body: dict[str, Any] = {"system": self.system, "messages": [m.model_dump() for m in self.messages]}
@@ -170,6 +171,8 @@ class MessagesRequest(BaseModel):
             tools=[tool_from_anthropic(t) for t in self.tools] if self.tools else None,
             tool_choice=tool_choice_from_anthropic(choice),
             extra=extra,
+            # The retrieval stage reads it, as on the OpenAI ingress (one dict lookup when absent).
+            retrieval=(self.model_extra or {}).get("retrieval"),
         )
 
 

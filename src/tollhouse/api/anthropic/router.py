@@ -19,7 +19,7 @@ from tollhouse.api.render import SSE_HEADERS, anthropic_error_body, cost_trailer
 from tollhouse.errors import ModelNotFound, TollhouseError, UpstreamError
 from tollhouse.operations import CHAT
 from tollhouse.tools.report import tools_used_json
-from tollhouse.types import ChatChunk
+from tollhouse.types import ChatChunk, RequestContext
 from tollhouse.wire.anthropic import response_to_anthropic
 from tollhouse.wire.anthropic_stream import EventWriter
 
@@ -48,7 +48,7 @@ async def messages(request: Request) -> Response:
             if chunks is None:
                 return gone()
             return StreamingResponse(
-                _events(chunks, EventWriter(req.model), ctx.request_id, cost_trailer(ctx)),
+                _events(chunks, EventWriter(req.model), ctx.request_id, cost_trailer(ctx), ctx),
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
             )
@@ -58,6 +58,8 @@ async def messages(request: Request) -> Response:
         out = response_to_anthropic(resp)
         if ctx.tools_used is not None:  # the extension field of gateway tools (docs/TOOLS.md)
             out["tools_used"] = tools_used_json(ctx)
+        if ctx.retrieval is not None:
+            out["citations"] = ctx.retrieval.citations  # extension field: the chunks behind the markers
         return json_response(out)
     except Exception as exc:
         gw.refused(ctx, exc)
@@ -97,8 +99,12 @@ async def _events(
     writer: EventWriter,
     request_id: str,
     trailer: Callable[[], bytes | None],
+    ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
-    """Anthropic's events for the stream; a failure after the first event is an ``error`` event."""
+    """Anthropic's events for the stream; a failure after the first event is an ``error`` event. A request
+    that retrieved gets its ``citations`` on the closing ``message_delta``: the last event with data, which
+    the anthropic SDK parses (extra fields kept, also through ``messages.stream()``) while it drops unknown
+    event names."""
     try:
         async for chunk in chunks:
             if isinstance(chunk, bytes):  # a line sent as is (gateway tool progress: an SSE comment)
@@ -119,6 +125,8 @@ async def _events(
         if close is not None:
             await close()
     out = writer.finish()
+    if ctx.retrieval is not None:
+        out[-2][1]["citations"] = ctx.retrieval.citations  # ("message_delta", …), ("message_stop", …)
     for name, data in out[:-1]:
         yield _sse(name, data)
     line = trailer()  # the cost, as an SSE comment, before the last event (clients stop reading there)
