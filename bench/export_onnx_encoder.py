@@ -74,7 +74,7 @@ def export_fp32(model_dir: Path, out: Path, attention: str) -> None:
 
 def export(model_dir: Path, out: Path, fused: bool, check: bool) -> None:
     import onnx  # type: ignore[import-not-found]
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-not-found]
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -93,7 +93,7 @@ def export(model_dir: Path, out: Path, fused: bool, check: bool) -> None:
 
 
 def fuse(fp32: Path, out: Path) -> Path:
-    from onnxruntime.transformers.optimizer import optimize_model  # type: ignore[import-not-found]
+    from onnxruntime.transformers.optimizer import optimize_model
 
     # opt_level 0: only the transformer fusions; onnxruntime applies its own at load time.
     opt = optimize_model(str(fp32), model_type="bert", num_heads=HEADS, hidden_size=HIDDEN, opt_level=0)
@@ -107,8 +107,8 @@ def fuse(fp32: Path, out: Path) -> Path:
 
 def run_checks(model_dir: Path, fp32: Path, int8: Path) -> None:
     import numpy as np
-    import onnxruntime as ort  # type: ignore[import-not-found]
-    from tokenizers import Tokenizer  # type: ignore[import-not-found]
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.enable_truncation(max_length=256)
