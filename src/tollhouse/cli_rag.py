@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tollhouse.errors import InvalidRequest, NotFound
 from tollhouse.rag import views
 from tollhouse.rag.build import build_retrieval
 from tollhouse.rag.loaders import kind_of
-from tollhouse.rag.service import Retrieval
+from tollhouse.rag.service import NewDocument, Outcome, Retrieval
 from tollhouse.settings import Settings
 
 Loader = Callable[[argparse.Namespace], Settings]
@@ -47,26 +47,28 @@ async def ingest(rag: Retrieval, tenant: str, collection: str, root: Path, creat
     counts = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
     chunks = 0
     is_dir = root.is_dir()  # noqa: ASYNC240  (a CLI run, no event loop to share)
-    bar = tqdm(files, unit="doc", disable=quiet, file=sys.stderr)
-    for path in bar:
-        doc_id = str(path.relative_to(root)) if is_dir else path.name
-        try:
-            res = await rag.ingest(
-                tenant,
-                collection,
-                doc_id,
-                path.read_bytes(),
-                kind=kind_of(path.name),
-                metadata={"source": doc_id},
-                title=path.stem,
+    bar = tqdm(total=len(files), unit="doc", disable=quiet, file=sys.stderr)
+
+    def documents() -> Iterator[NewDocument]:  # read as ingest takes them, a group at a time
+        for path in files:
+            doc_id = str(path.relative_to(root)) if is_dir else path.name
+            yield NewDocument(
+                doc_id, path.read_bytes(), kind_of(path.name), {"source": doc_id}, title=path.stem
             )
-        except InvalidRequest as exc:
+
+    def done(_: NewDocument, res: Outcome) -> None:
+        nonlocal chunks
+        bar.update()
+        if isinstance(res, InvalidRequest):
             counts["failed"] += 1
-            bar.write(f"skipped {exc.message}", file=sys.stderr)
-            continue
+            bar.write(f"skipped {res.message}", file=sys.stderr)
+            return
         counts[res.status] += 1
         chunks += res.chunks
         bar.set_postfix(chunks=chunks)
+
+    await rag.ingest_many(tenant, collection, documents(), done=done)
+    bar.close()
     print(json.dumps({"collection": collection, "files": len(files), "chunks": chunks, **counts}))
     return 1 if counts["failed"] else 0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tollhouse.rag.embedding import Embedders, LocalEmbedder
-from tollhouse.rag.service import Mode, Retrieval
+from tollhouse.rag.service import IngestResult, Mode, NewDocument, Outcome, Retrieval
 from tollhouse.stores.rag_sqlite import SqliteRagStore
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
@@ -84,19 +84,26 @@ async def run_eval(
         await rag.store.open()
         try:
             await rag.create(TENANT, "eval")
-            t0 = time.perf_counter()
-            chunks = 0
-            for i, doc in enumerate(data.corpus, 1):
-                res = await rag.ingest(
-                    TENANT,
-                    "eval",
+            docs = [
+                NewDocument(
                     str(doc["_id"]),
                     doc.get("text", "") or doc.get("title", ""),
                     title=doc.get("title") or None,
                 )
-                chunks += res.chunks
+                for doc in data.corpus
+            ]
+            settled = 0
+            t0 = time.perf_counter()
+
+            def done(_: NewDocument, __: Outcome) -> None:
+                nonlocal settled
+                settled += 1
                 if progress:
-                    progress(i, len(data.corpus))
+                    progress(settled, len(docs))
+
+            outcomes = await rag.ingest_many(TENANT, "eval", docs, done=done)
+            ingested = [o for o in outcomes if isinstance(o, IngestResult)]
+            chunks, tokens = sum(o.chunks for o in ingested), sum(o.tokens for o in ingested)
             ingest_s = time.perf_counter() - t0
             results = []
             for mode in MODES:
@@ -127,6 +134,7 @@ async def run_eval(
         "queries": len(data.queries),
         "ingest_seconds": ingest_s,
         "chunks_per_second": chunks / ingest_s if ingest_s else 0.0,
+        "tokens_per_second": tokens / ingest_s if ingest_s else 0.0,
         "modes": [
             {
                 "mode": s.mode,
@@ -150,7 +158,8 @@ def evaluate(
 def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['documents']} documents, {result['chunks']} chunks, {result['queries']} queries; ingest "
-        f"{result['ingest_seconds']:.1f} s ({result['chunks_per_second']:.0f} chunks/s)",
+        f"{result['ingest_seconds']:.1f} s ({result['chunks_per_second']:.0f} chunks/s, "
+        f"{result['tokens_per_second']:.0f} tokens/s)",
         "",
         "| mode | recall@1 | recall@5 | recall@10 | MRR | nDCG@10 | p50 ms | p95 ms |",
         "|---|---|---|---|---|---|---|---|",

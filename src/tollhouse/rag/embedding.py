@@ -31,12 +31,14 @@ class Embedder(Protocol):
 
 class LocalEmbedder:
     """The embedded encoder in ``threads`` worker threads, each with its own ONNX session (one intra-op
-    thread each): a query is one text on one thread; a document's chunks are spread over all of them."""
+    thread each): a query is one text on one thread; the chunks of an ingest (``ingest_many``: many
+    documents per call) are spread over all of them."""
 
     name = LOCAL
 
-    def __init__(self, model_dir: str | None = None, threads: int = 1) -> None:
+    def __init__(self, model_dir: str | None = None, threads: int = 1, model_path: str | None = None) -> None:
         self._model_dir = model_dir
+        self._model_path = model_path  # the ONNX graph; by default the shipped one
         self.threads = max(1, threads)
         self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="rag-encoder")
@@ -47,7 +49,7 @@ class LocalEmbedder:
         if enc is None:
             from tollhouse.embeddings.onnx_encoder import OnnxSentenceEncoder
 
-            enc = self._local.enc = OnnxSentenceEncoder(model_dir=self._model_dir)
+            enc = self._local.enc = OnnxSentenceEncoder(self._model_path, self._model_dir)
         out: F32 = enc.encode([" ".join(t.split()) for t in texts])
         return out
 

@@ -2,16 +2,21 @@
 tool call. ``Retrieval`` owns a ``RagStore`` and the embedders; every call names the tenant.
 
 Ingest: text → chunks (``chunker.py``) → vectors → one transaction replacing the document. A document whose
-content, title and metadata are unchanged is not re-embedded (idempotent upsert by id).
+content, title and metadata are unchanged is not re-embedded (idempotent upsert by id). ``ingest_many``
+embeds the chunks of many documents per call and overlaps embedding with the writes.
 Search: BM25 and dense candidates, fused by reciprocal rank fusion (``score = Σ 1 / (60 + rank)``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
+import itertools
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +25,7 @@ from tollhouse.errors import InvalidRequest, NotFound
 from tollhouse.rag.chunker import chunk_text
 from tollhouse.rag.embedding import LOCAL, Embedders
 from tollhouse.rag.loaders import DocumentError, extract
-from tollhouse.stores.rag_base import NAME, ChunkIn, ChunkOut, Collection, DocumentIn, Filters, RagStore
+from tollhouse.stores.rag_base import F32, NAME, ChunkIn, ChunkOut, Collection, DocumentIn, Filters, RagStore
 from tollhouse.types import Principal
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -49,6 +54,32 @@ class IngestResult:
     status: Literal["created", "updated", "unchanged"]
     chunks: int
     tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """One document of an ``ingest_many`` call."""
+
+    id: str
+    data: bytes | str
+    kind: str = "text"
+    metadata: dict[str, Any] | None = None
+    title: str | None = None
+
+
+Outcome = IngestResult | InvalidRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    doc: NewDocument
+    outcome: Outcome
+    write: DocumentIn | None = None  # its vectors are filled in once embedded
+    texts: list[str] = field(default_factory=list)  # what to embed, one text per chunk
+
+
+_NO_VECTORS = np.zeros((0, 0), dtype=np.float32)
+INGEST_GROUP = 64  # documents embedded per call by ``ingest_many``
 
 
 def check_filters(filters: Any) -> Filters | None:
@@ -160,42 +191,104 @@ class Retrieval:
     ) -> IngestResult:
         """Add or replace one document. ``InvalidRequest`` (nothing written) for a document that cannot be
         read, is empty or too large."""
-        if not isinstance(doc_id, str) or not 0 < len(doc_id) <= 256:
-            raise InvalidRequest("`id` must be a string of 1-256 characters.", param="id")
-        metadata = metadata or {}
-        if not isinstance(metadata, dict):
-            raise InvalidRequest("`metadata` must be an object.", param="metadata")
+        [res] = await self.ingest_many(tenant, name, [NewDocument(doc_id, data, kind, metadata, title)])
+        if isinstance(res, InvalidRequest):
+            raise res
+        return res
+
+    async def ingest_many(
+        self,
+        tenant: str,
+        name: str,
+        docs: Iterable[NewDocument],
+        *,
+        group: int = INGEST_GROUP,
+        done: Callable[[NewDocument, Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Add or replace many documents: one outcome per document, in order, an ``InvalidRequest`` for each
+        one that cannot be read, is empty or too large (nothing of it is written; the others are).
+
+        Documents go in groups of ``group``: a group's chunks are embedded in one call (spread over the
+        encoder threads, so every thread works even when documents have one or two chunks each) while the
+        previous group is written, one transaction per document. ``done`` is called as each is settled."""
         coll = await self.get(tenant, name)
-        raw = data.encode() if isinstance(data, str) else data
+        embedder = self.embedders.get(coll.embedding_model)
+        outcomes: list[Outcome] = []
+        ready: tuple[list[_Plan], F32 | None] | None = None
+        it = iter(docs)
+        while batch := list(itertools.islice(it, max(1, group))):
+            plans = [await self._plan(tenant, coll, d) for d in batch]
+            texts = [t for p in plans for t in p.texts]
+            embedding = asyncio.ensure_future(embedder.embed(texts)) if texts else None
+            try:
+                if ready is not None:
+                    await self._write(tenant, name, *ready, done)
+            finally:
+                vectors = await embedding if embedding is not None else None
+            ready = (plans, vectors)
+            outcomes.extend(p.outcome for p in plans)
+        if ready is not None:
+            await self._write(tenant, name, *ready, done)
+        return outcomes
+
+    async def _plan(self, tenant: str, coll: Collection, d: NewDocument) -> _Plan:
+        """Read and chunk one document: its outcome, and what to embed and write (nothing when unchanged
+        or unreadable)."""
+        if not isinstance(d.id, str) or not 0 < len(d.id) <= 256:
+            return _Plan(d, InvalidRequest("`id` must be a string of 1-256 characters.", param="id"))
+        metadata = {} if d.metadata is None else d.metadata
+        if not isinstance(metadata, dict):
+            return _Plan(d, InvalidRequest("`metadata` must be an object.", param="metadata"))
+        raw = d.data.encode() if isinstance(d.data, str) else d.data
         try:
-            text = extract(doc_id, raw, kind, self.max_document_bytes)
+            text = extract(d.id, raw, d.kind, self.max_document_bytes)
         except DocumentError as exc:
-            raise InvalidRequest(str(exc), param="document") from None
+            return _Plan(d, InvalidRequest(str(exc), param="document"))
         digest = hashlib.sha256(
             f"{coll.embedding_model}\0{self.chunk_tokens}\0{self.chunk_overlap}\0".encode() + text.encode()
         ).hexdigest()
-        old = await self.store.document(tenant, name, doc_id)
-        if old is not None and old.sha256 == digest and old.metadata == metadata and old.title == title:
-            return IngestResult(doc_id, "unchanged", old.chunks, 0)
+        old = await self.store.document(tenant, coll.name, d.id)
+        if old is not None and old.sha256 == digest and old.metadata == metadata and old.title == d.title:
+            return _Plan(d, IngestResult(d.id, "unchanged", old.chunks, 0))
         chunks = chunk_text(text, self.chunk_tokens, self.chunk_overlap)
         if len(chunks) > self.max_chunks:
-            raise InvalidRequest(
-                f"{doc_id}: {len(chunks)} chunks is over the limit of {self.max_chunks}.", param="document"
+            return _Plan(
+                d,
+                InvalidRequest(
+                    f"{d.id}: {len(chunks)} chunks is over the limit of {self.max_chunks}.", param="document"
+                ),
             )
-        embed_texts = [f"{title}: {c.text}" if title and c.index == 0 else c.text for c in chunks]
-        vectors = await self.embedders.get(coll.embedding_model).embed(embed_texts)
-        doc = DocumentIn(
-            doc_id,
-            digest,
-            metadata,
-            [ChunkIn(c.index, c.start, c.end, c.text, c.tokens, c.heading) for c in chunks],
-            vectors,
-            title,
+        status: Literal["created", "updated"] = "created" if old is None else "updated"
+        return _Plan(
+            d,
+            IngestResult(d.id, status, len(chunks), sum(c.tokens for c in chunks)),
+            DocumentIn(
+                d.id,
+                digest,
+                metadata,
+                [ChunkIn(c.index, c.start, c.end, c.text, c.tokens, c.heading) for c in chunks],
+                _NO_VECTORS,
+                d.title,
+            ),
+            [f"{d.title}: {c.text}" if d.title and c.index == 0 else c.text for c in chunks],
         )
-        await self.store.put_document(tenant, name, doc)
-        return IngestResult(
-            doc_id, "created" if old is None else "updated", len(chunks), sum(c.tokens for c in chunks)
-        )
+
+    async def _write(
+        self,
+        tenant: str,
+        name: str,
+        plans: list[_Plan],
+        vectors: F32 | None,
+        done: Callable[[NewDocument, Outcome], None] | None,
+    ) -> None:
+        row = 0
+        for p in plans:
+            if p.write is not None and vectors is not None:
+                rows = vectors[row : row + len(p.texts)]
+                row += len(p.texts)
+                await self.store.put_document(tenant, name, dataclasses.replace(p.write, vectors=rows))
+            if done is not None:
+                done(p.doc, p.outcome)
 
     async def delete_document(self, tenant: str, name: str, doc_id: str) -> None:
         await self.get(tenant, name)
