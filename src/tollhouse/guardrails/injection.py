@@ -87,13 +87,27 @@ def rule_hit(norm: str) -> str | None:
     return None
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+# Sentence ends, line breaks, and the seams between JSON strings ("snippet": "…"}, {"title": …), so a
+# search-tool result is read value by value rather than as one long line.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*|\"\s*[,:}\]]+\s*[{\[]*\s*\"")
 MAX_SEGMENTS = 64  # windows scored per document (the rest of a long document is read by the rules only)
+
+
+MIN_PART_WORDS = 4  # shorter pieces (a greeting, a JSON key) join the next one
 
 
 def segments(text: str) -> list[str]:
     """Windows of two consecutive sentences / lines of a document (the whole text when it has one)."""
-    parts = [p for p in _SENTENCE.split(text) if p.strip()]
+    parts: list[str] = []
+    short = ""
+    for p in _SENTENCE.split(text):
+        if p.strip():
+            short = f"{short} {p.strip()}" if short else p.strip()
+            if len(short.split()) >= MIN_PART_WORDS:
+                parts.append(short)
+                short = ""
+    if short:
+        parts.append(short)
     if len(parts) < 2:
         return parts or [text]
     return [f"{a} {b}" for a, b in itertools.pairwise(parts)][:MAX_SEGMENTS]
