@@ -40,8 +40,9 @@ SYNTHETIC = 2400  # generated direct prompts over all folds, half attacks
 DOCUMENTS = 1500  # generated documents over all folds, half with an injected line
 LONGFORM_DOCS = 200  # moderation texts whose windows the document model trains on (the rest: scored only)
 GRID = np.round(np.arange(0.30, 0.951, 0.025), 3)
-DIRECT_MAX_FPR = 0.025  # generated role-play / trigger-word / pasted-text prompts and notinject / xstest
-LOOK_ALIKES = ("roleplay", "trigger", "pasted")  # the generated kinds the direct threshold is held to
+DEV_F1_FLOOR = 0.90  # the direct threshold keeps the dev-set F1 at least here …
+HARD_MAX_FPR = 0.03  # … and notinject / xstest false positives at most here; then favours the look-alikes:
+LOOK_ALIKES = ("roleplay", "trigger", "pasted")  # the generated kinds whose false positives it minimises
 DOC_MAX_FPR = 0.01  # generated ordinary documents, held out
 LONGFORM_MAX_FPR = 0.03  # the moderation set's texts read as documents
 
@@ -233,24 +234,26 @@ def _fpr(pred: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> float:
 
 
 def pick_direct(p: Pool, s: Scores) -> float:
-    """The direct threshold: the best dev-row F1 among thresholds whose false-positive rate stays ≤ 2.5 % on
-    the benign look-alikes (generated role-play, trigger-word and pasted-text prompts; the dev set's
-    notinject / xstest); the strictest grid point when none does."""
+    """The direct threshold: among thresholds with ≤ 3 % false positives on the dev set's look-alikes
+    (notinject / xstest) and a dev-row F1 ≥ 0.90, the one with the fewest false positives on the generated
+    look-alikes (role-play, trigger-word and pasted-text prompts); when no threshold keeps the F1 there,
+    the best dev-row F1."""
     y = p.y[s.rows]
     group = np.asarray([p.group[i] for i in s.rows])
     look = (y == 0) & np.isin(group, [*LOOK_ALIKES])
     hard = (y == 0) & np.isin(group, [*HARD_SOURCES])
     dev = s.rows < p.n_dev
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, float] | None = None  # (meets the F1 floor, -look-alike FPR or F1, threshold)
     for th in GRID:
         pred = np.asarray([decide(p, int(i), float(q), float(th)) for i, q in zip(s.rows, s.p, strict=True)])
-        if _fpr(pred, look) > DIRECT_MAX_FPR or _fpr(pred, hard) > DIRECT_MAX_FPR:
+        if _fpr(pred, hard) > HARD_MAX_FPR:
             continue
         tp = int((pred[dev] & y[dev]).sum())
         f = 2 * tp / max(int(pred[dev].sum()) + int(y[dev].sum()), 1)
-        if best is None or f > best[0] + 1e-9:
-            best = (f, float(th))
-    return best[1] if best is not None else float(GRID[-1])
+        key = (1.0, -_fpr(pred, look), float(th)) if f >= DEV_F1_FLOOR else (0.0, f, float(th))
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best is not None else float(GRID[-1])
 
 
 def pick_document(p: Pool, s: Scores) -> float:
