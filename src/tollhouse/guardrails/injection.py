@@ -9,7 +9,8 @@ a *document* model for untrusted content (tool results): it scores each window o
 the content when any window reads as an instruction addressed to the assistant, so an attack line buried in
 an ordinary email is not diluted by the text around it, and the email's own requests ("please forward the
 invoice") are not read as attacks on the assistant.
-Weights ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``; weights only).
+Weights and both thresholds ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``,
+thresholds chosen on out-of-fold scores: ADR 0030; weights only).
 """
 
 from __future__ import annotations
