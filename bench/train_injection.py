@@ -3,8 +3,9 @@
     .venv/bin/python bench/train_injection.py [--data ../shared/datasets/injection/dev.jsonl]
 
 The artifact holds fitted weights and thresholds only (no texts). Besides the dev set it fits on generated
-prompts and documents (``evals/synthetic.py``, deterministic). Cross-validated figures:
-``tollhouse eval injection``.
+prompts and documents (``evals/synthetic.py``, deterministic). The thresholds (one per context) are picked
+on out-of-fold scores of five fitted-without-the-fold models (``evals/injection_fit.py``, ADR 0030), then
+the shipped models are fitted on everything. Cross-validated figures: ``tollhouse eval injection``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
-
-from tollhouse.embeddings.encoder import SentenceEncoder
-from tollhouse.evals import training
+from tollhouse.evals import injection_fit
 from tollhouse.guardrails.injection import InjectionModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,30 +36,35 @@ def main() -> None:
         help="also refit the opt-in embedding classifier (encodes every row: minutes); otherwise its "
         "weights are kept from the current --out file",
     )
-    ap.add_argument("--doc-threshold", type=float, help="skip the calibration and use this threshold")
+    ap.add_argument("--thresholds", type=float, nargs=2, help="direct, document: skip the calibration")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text().split("\n") if line.strip()]
-    benign = [
+    longform = [
         json.loads(line)["prompt"] for line in Path(args.benign).read_text().split("\n") if line.strip()
     ]
-    texts = [r["text"] for r in rows]
-    labels = [int(r["label"]) for r in rows]
-    sources = [str(r.get("source", "")) for r in rows]
-    # 1. The document threshold, calibrated on templates the model did not see (ADR 0017).
-    doc_threshold = args.doc_threshold
-    if doc_threshold is None:
-        half = training.prepare(texts, labels, sources, None, benign=benign, half=0)
-        doc_threshold = training.calibrate_documents(training.fit(half, np.arange(len(half.y))), benign[200:])
-    print(f"document threshold {doc_threshold}")
-    # 2. The shipped models on everything: dev set, benign texts, generated prompts and documents.
-    embed = SentenceEncoder().encode if args.refit_classifier else None
-    prep = training.prepare(texts, labels, sources, embed, benign=benign)
-    model = training.fit(prep, np.arange(len(prep.y)), doc_threshold)
+    embed = None
+    if args.refit_classifier:
+        from tollhouse.embeddings.encoder import SentenceEncoder
+
+        embed = SentenceEncoder().encode
+    pool = injection_fit.build(
+        [r["text"] for r in rows],
+        [int(r["label"]) for r in rows],
+        [str(r.get("source", "")) for r in rows],
+        longform,
+        embed=embed,
+    )
+    if args.thresholds:
+        thresholds = (args.thresholds[0], args.thresholds[1])
+    else:
+        thresholds = injection_fit.cross_validate(pool, nested=False).shipped
+    print(f"thresholds: direct {thresholds[0]:.3f}, document {thresholds[1]:.3f}")
+    model = injection_fit.model_of(injection_fit.fit(pool), thresholds)
     if not args.refit_classifier:
         old = InjectionModel.load(args.out)
         model = dataclasses.replace(model, emb_w=old.emb_w, emb_b=old.emb_b)
     model.save(args.out)
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes) from {len(prep.y)} rows")
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes) from {len(pool.y)} prompt rows")
 
 
 if __name__ == "__main__":

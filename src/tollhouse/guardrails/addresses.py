@@ -301,12 +301,35 @@ def find(text: str) -> list[tuple[int, int]]:
     if "丁目" in text:
         spans += [(m.start(), m.end()) for m in _JAPANESE.finditer(text)]
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
+    for start, end in sorted((a, _trim_stop(text, a, b)) for a, b in spans):
         if merged and start < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
     return merged
+
+
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:st|str|ave?|rd|apt|blvd|ln|dr|ct|pl|sq|hwy|pkwy|ste|fl|no|nr|ul|al|bd|cir|ter|trl|mt|ft|"
+    r"jr|sr|bldg|dept|ste|av|gen|pres|rr)|\b[^\W\d_])\.$",
+    re.I,
+)
+
+
+_FULL_STOP = re.compile(r"(?<=[^\W\d_])\.(?=[ \t]+\S)")  # after a letter, inside the span
+
+
+def _trim_stop(text: str, start: int, end: int) -> int:
+    """The span up to its sentence's full stop: "… Nicosia, Cyprus." ends at "Cyprus", "… New Zealand.
+    Please call" at "Zealand", "Ana-Noack-Weg 9-4." at "9-4"; an abbreviation's dot stays ("12 Filadelfeos
+    Str.", "Apt. 4"), and so does a house number's inside the span ("Rákóczi út 13. Suite 104")."""
+    for m in _FULL_STOP.finditer(text, start, end):
+        if not _ABBREVIATION.search(text[max(start, m.end() - 8) : m.end()]):
+            return m.start()
+    final = end > start and text[end - 1] == "." and (end == len(text) or text[end].isspace())
+    if final and not _ABBREVIATION.search(text[max(start, end - 8) : end]):
+        return end - 1
+    return end
 
 
 def _covered(spans: list[tuple[int, int]], at: int) -> bool:

@@ -23,16 +23,18 @@ F32 = npt.NDArray[np.float32]
 LEX_DIM = 1 << 15
 LEX_CHARS = 2000  # models read the start of long texts only (bounded cost)
 MAX_PIECES = 256  # word pieces read, [CLS] and [SEP] included (as the encoder)
+START_WORDS = 4  # the first words also count as opening words (a request vs. a request after pasted text)
 PIECE_CHARS = 1200  # characters tokenised: enough for MAX_PIECES pieces of ordinary text
 
 
 def lexical_features(norm: str) -> npt.NDArray[np.int64]:
-    """Hashed feature indices: word unigrams and bigrams (CRC-32), a length bucket, character 4-grams (a
-    polynomial hash over code points, vectorised) — of the first LEX_CHARS characters."""
+    """Hashed feature indices: word unigrams and bigrams (CRC-32), the opening words, a length bucket,
+    character 4-grams (a polynomial hash over code points, vectorised) — of the first LEX_CHARS characters."""
     t = norm[:LEX_CHARS]
     words = t.split()
     grams = [f"w:{w}" for w in words]
     grams += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
+    grams += [f"s:{w}" for w in words[:START_WORDS]]  # how a text opens: "summarise everything above" alone
     grams.append(f"len:{_length_bucket(len(words))}")  # lets the model learn how little a short text says
     mask = LEX_DIM - 1
     word_idx = np.fromiter((zlib.crc32(g.encode()) & mask for g in grams), dtype=np.int64, count=len(grams))
@@ -115,10 +117,16 @@ class Features:
 
     @classmethod
     def of(cls, norm: str) -> Features:
+        lex = cls.of_lexical(norm)
+        return cls(lex.keys, lex.vals, np.asarray(pieces(norm), dtype=np.int64))
+
+    @classmethod
+    def of_lexical(cls, norm: str) -> Features:
+        """The hashed features alone (no word pieces)."""
         keys, counts = np.unique(lexical_features(norm), return_counts=True)
         vals = np.log1p(counts.astype(np.float32))
         vals /= np.float32(max(float(np.linalg.norm(vals)), 1e-9))
-        return cls(keys, vals, np.asarray(pieces(norm), dtype=np.int64))
+        return cls(keys, vals, np.zeros(0, dtype=np.int64))
 
 
 def sigmoid(z: float) -> float:

@@ -9,7 +9,8 @@ a *document* model for untrusted content (tool results): it scores each window o
 the content when any window reads as an instruction addressed to the assistant, so an attack line buried in
 an ordinary email is not diluted by the text around it, and the email's own requests ("please forward the
 invoice") are not read as attacks on the assistant.
-Weights ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``; weights only).
+Weights and both thresholds ship in ``guardrails/data/injection.npz`` (fitted by ``bench/train_injection.py``,
+thresholds chosen on out-of-fold scores: ADR 0030; weights only).
 """
 
 from __future__ import annotations
@@ -87,13 +88,27 @@ def rule_hit(norm: str) -> str | None:
     return None
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+# Sentence ends, line breaks, and the seams between JSON strings ("snippet": "…"}, {"title": …), so a
+# search-tool result is read value by value rather than as one long line.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*|\"\s*[,:}\]]+\s*[{\[]*\s*\"")
 MAX_SEGMENTS = 64  # windows scored per document (the rest of a long document is read by the rules only)
+
+
+MIN_PART_WORDS = 4  # shorter pieces (a greeting, a JSON key) join the next one
 
 
 def segments(text: str) -> list[str]:
     """Windows of two consecutive sentences / lines of a document (the whole text when it has one)."""
-    parts = [p for p in _SENTENCE.split(text) if p.strip()]
+    parts: list[str] = []
+    short = ""
+    for p in _SENTENCE.split(text):
+        if p.strip():
+            short = f"{short} {p.strip()}" if short else p.strip()
+            if len(short.split()) >= MIN_PART_WORDS:
+                parts.append(short)
+                short = ""
+    if short:
+        parts.append(short)
     if len(parts) < 2:
         return parts or [text]
     return [f"{a} {b}" for a, b in itertools.pairwise(parts)][:MAX_SEGMENTS]

@@ -18,11 +18,12 @@ def test_eval_guardrails_on_a_slice(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("shared datasets not found")
     assert main(["eval", "guardrails", "--datasets", str(datasets), "--limit", "40"]) == 0
     out = capsys.readouterr().out
-    assert "injection (40 rows, 2-fold cross-validation): rules + model (default)" in out
+    assert "injection (40 rows, 5-fold CV): rules + model (default)" in out
+    assert "thresholds (direct/document) per fold, chosen on its training folds" in out
     assert "embedding classifier" not in out  # only with --classifier (it encodes every row)
-    for kind in ("hijack", "extraction", "typo", "benign"):
+    for kind in ("hijack", "extraction", "secret", "typo", "roleplay", "trigger", "switch", "pasted"):
         assert f"direct {kind}" in out
-    assert "emails with an injected line  recall" in out and "ordinary business emails      FPR" in out
+    assert "line addressed to the assistant  recall" in out and "search results  FPR" in out
     assert "notinject" in out and "xstest-safe" in out and "FPR" in out and "ordinary prompts" in out
     assert "latency benign" in out and "latency injection" in out
     assert "moderation texts (benign long-form" in out and "questions (paraphrase set" in out

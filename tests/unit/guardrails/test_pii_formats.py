@@ -116,7 +116,10 @@ def test_iban_needs_the_countrys_length_and_checksum() -> None:
         ),
         ("Send it to 12 rue de la Paix, 75002 Paris", "12 rue de la Paix, 75002 Paris"),
         ("Hauptstraße 5, 10115 Berlin", "Hauptstraße 5, 10115 Berlin"),
-        ("She lives at Ana-Noack-Weg 9-4.", "Ana-Noack-Weg 9-4."),
+        ("She lives at Ana-Noack-Weg 9-4.", "Ana-Noack-Weg 9-4"),  # not the sentence's full stop
+        ("Ship to 230 Igias Street, Nicosia, Cyprus. Thanks", "230 Igias Street, Nicosia, Cyprus"),
+        ("Visit 12 Filadelfeos Str. tomorrow", "12 Filadelfeos Str."),
+        ("Rákóczi út 13. Suite 104 Veszprém", "Rákóczi út 13. Suite 104 Veszprém"),
         ("Via Roma 10, 00184 Roma", "Via Roma 10, 00184 Roma"),
         ("Calle Mayor, 12, 28013 Madrid", "Calle Mayor, 12, 28013 Madrid"),
         ("ul. Słowicza 10/4, 53-320 Wrocław", "ul. Słowicza 10/4, 53-320 Wrocław"),
