@@ -94,7 +94,9 @@ async def main() -> None:
     args = ap.parse_args()
     configs = {"default chain": GuardrailSettings()}
     if args.moderation:
-        configs["moderation classifier on"] = GuardrailSettings(moderation=ModerationSettings(classifier=True))
+        configs["moderation classifier on"] = GuardrailSettings(
+            moderation=ModerationSettings(classifier=True)
+        )
     for title, settings in configs.items():
         chain = GuardrailChain(settings)
         print(f"{title}, {args.n} requests per case, ms")
