@@ -165,7 +165,7 @@ def cross_validate(p: Prepared, folds: int = 5, seed: int = 0) -> CV:
     out = CV([0] * p.n, [0.0] * p.n, [0.0] * p.n, [{} for _ in range(p.n)], [])
     for k in range(folds):
         train = np.flatnonzero(fold != k)
-        ic, ie = oof_scores(p, train, folds - 1, seed + 1)
+        ic, ie = oof_scores(p, train, max(2, folds - 1), seed + 1)
         t = pick(ic, ie, p.short[train], y[train])
         out.thresholds.append(t)
         m = fit(p, train, t)
