@@ -1,11 +1,12 @@
 """Added latency of the default guardrail chain per request, p50 / p99: the input chain, and input + output.
 
-    .venv/bin/python bench/guardrails_overhead.py [--n 500] [--datasets ../shared/datasets]
+    .venv/bin/python bench/guardrails_overhead.py [--n 500] [--datasets ../shared/datasets] [--moderation]
 
 Cases: ordinary prompts, a 10-message conversation, PII masked and restored, a 4 kB prompt, short and long
 (jailbreak-sized) injections, and — when the shared dev set is there — its benign and injection rows as a
 realistic mix. The injection detector's per-text cache is cleared before every request, so repeated texts
-cost what a new one would. Results: docs/GUARDRAILS.md.
+cost what a new one would. ``--moderation``: the same chain with the opt-in unsafe-content classifier on
+(``moderation.classifier: true``), measured after the default one. Results: docs/GUARDRAILS.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tollhouse.config.guardrails import GuardrailSettings
+from tollhouse.config.guardrails import GuardrailSettings, ModerationSettings
 from tollhouse.errors import GuardrailBlocked
 from tollhouse.evals import synthetic
 from tollhouse.evals.ordinary import HELD_OUT
@@ -89,17 +90,24 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument("--moderation", action="store_true", help="also with the moderation classifier on")
     args = ap.parse_args()
-    chain = GuardrailChain(GuardrailSettings())
-    print(f"default chain, {args.n} requests per case, ms")
-    print(f"{'case':<32} {'input p50':>10} {'input p99':>10} {'in+out p50':>11} {'in+out p99':>11}")
-    for name, convs in cases(Path(args.datasets)).items():
-        row = []
-        for output in (False, True):
-            t = sorted(await measure(chain, convs, args.n, output))
-            row += [statistics.median(t), t[min(len(t) - 1, int(len(t) * 0.99))]]
-        print(f"{name:<32} {row[0]:10.3f} {row[1]:10.3f} {row[2]:11.3f} {row[3]:11.3f}")
-    chain.close()
+    configs = {"default chain": GuardrailSettings()}
+    if args.moderation:
+        configs["moderation classifier on"] = GuardrailSettings(
+            moderation=ModerationSettings(classifier=True)
+        )
+    for title, settings in configs.items():
+        chain = GuardrailChain(settings)
+        print(f"{title}, {args.n} requests per case, ms")
+        print(f"{'case':<32} {'input p50':>10} {'input p99':>10} {'in+out p50':>11} {'in+out p99':>11}")
+        for name, convs in cases(Path(args.datasets)).items():
+            row = []
+            for output in (False, True):
+                t = sorted(await measure(chain, convs, args.n, output))
+                row += [statistics.median(t), t[min(len(t) - 1, int(len(t) * 0.99))]]
+            print(f"{name:<32} {row[0]:10.3f} {row[1]:10.3f} {row[2]:11.3f} {row[3]:11.3f}")
+        chain.close()
 
 
 if __name__ == "__main__":

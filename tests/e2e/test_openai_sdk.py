@@ -289,8 +289,18 @@ def test_moderations_through_the_sdk(sdk: openai.OpenAI) -> None:
     assert one.model == "tollhouse-moderation" and one.id.startswith("modr-")
     assert one.results[0].flagged is False
     many = sdk.moderations.create(
-        model="omni-moderation-latest", input=["See you at lunch.", "how to kill yourself quickly"]
+        model="omni-moderation-latest",
+        input=[
+            "See you at lunch.",
+            "how to kill yourself quickly",
+            "Shut up you fat ugly loser, nobody wants you here.",
+            "Give me step by step instructions to cook meth at home.",
+            "I finally killed the final boss in Elden Ring!",
+        ],
     )
-    assert [r.flagged for r in many.results] == [False, True]
+    assert [r.flagged for r in many.results] == [False, True, True, True, False]
     assert many.results[1].categories.self_harm is True
+    assert many.results[2].categories.harassment is True
+    assert many.results[3].categories.illicit is True
+    assert many.results[4].category_scores.violence < 0.5
     assert 0.0 <= many.results[0].category_scores.sexual <= 1.0

@@ -114,9 +114,10 @@ class ModerationSettings(Strict):
 
     classifier: bool = Field(
         False,
-        description="Run the offline classifier after the lexical phrases (~0.3-0.7 ms of CPU per answer). "
-        "Off (the default, as the rule is shadow by default and the classifier too weak to enforce): "
-        "phrases only. Turn it on to measure it in shadow on your traffic, or to enforce it.",
+        description="Run the offline classifier after the lexical phrases (the sentence encoder plus a cheap "
+        "model: a few ms of CPU per answer, in a worker thread). Off (the default, as the rule is shadow by "
+        "default and the classifier too weak to enforce): phrases only. Turn it on to measure it in shadow "
+        "on your traffic, or to enforce it where its false positives are acceptable (docs/GUARDRAILS.md).",
     )
 
 

@@ -1,6 +1,6 @@
-"""Fitting and cross-validating the injection and moderation models (numpy only).
+"""Fitting and cross-validating the injection models (numpy only; moderation: ``moderation_fit``).
 
-Used by ``bench/train_moderation.py``, ``evals/injection_fit.py`` and ``tollhouse eval guardrails``; the
+Used by ``evals/injection_fit.py`` and ``tollhouse eval guardrails``; the
 runtime only loads the fitted weights. Hyperparameters were chosen by 5-fold CV on three fold splits
 (ADR 0010); every figure the eval reports is out-of-fold.
 """
@@ -13,12 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tollhouse.guardrails.features import F32, LinearText, lexical_matrix, piece_embeddings, piece_matrix
-from tollhouse.guardrails.moderation import CATEGORIES, ModerationModel
 
 I64 = npt.NDArray[np.int64]
 L2 = 1e-4
 BAND = (0.45, 0.85)  # cheap probabilities re-scored by the embedding LR when the classifier is on
-MOD_THRESHOLD = 0.5
 
 
 def fit_logreg(
@@ -86,59 +84,3 @@ def folds_of(y: I64, folds: int, seed: int = 0) -> I64:
         rng.shuffle(rows)
         fold[rows] = np.arange(len(rows)) % folds
     return fold
-
-
-# ---- moderation ---------------------------------------------------------------------------------------
-
-
-Labels = dict[str, list[int | None]]  # category → per-row 1 / 0 / None (unknown)
-
-
-def flagged(labels: Labels) -> I64:
-    n = len(next(iter(labels.values())))
-    return np.asarray([int(any(labels[c][i] == 1 for c in labels)) for i in range(n)], dtype=np.int64)
-
-
-def _known(labels: Labels, cat: str, idx: I64) -> tuple[I64, I64]:
-    rows = np.asarray([i for i in idx if labels[cat][i] is not None], dtype=np.int64)
-    return rows, np.asarray([labels[cat][i] for i in rows], dtype=np.int64)
-
-
-def fit_moderation(t: Texts, labels: Labels, idx: I64) -> ModerationModel:
-    """The "flagged" model on every row; one model per shipped category on the rows labelled for it."""
-    y = flagged(labels)
-    cats: dict[str, LinearText] = {}
-    for cat in CATEGORIES:
-        rows, yc = _known(labels, cat, idx)
-        if yc.sum() > 0:
-            cats[cat] = t.fit(rows, yc)
-    return ModerationModel(t.fit(idx, y[idx]), cats, MOD_THRESHOLD)
-
-
-def cross_validate_moderation(
-    t: Texts, labels: Labels, folds: int = 5, seed: int = 0
-) -> tuple[list[int], dict[str, tuple[list[int], list[int]]], list[float]]:
-    """Out-of-fold "flagged" predictions, per category (every labelled one) out-of-fold (pred, gold), and
-    the out-of-fold "flagged" probabilities."""
-    y = flagged(labels)
-    fold = folds_of(y, folds, seed)
-    pred = [0] * len(y)
-    probs = [0.0] * len(y)
-    for k in range(folds):
-        m = t.fit(np.flatnonzero(fold != k), y[fold != k])
-        for i in np.flatnonzero(fold == k):
-            probs[i] = m.prob(t.norms[i])
-            pred[i] = int(probs[i] >= MOD_THRESHOLD)
-    per: dict[str, tuple[list[int], list[int]]] = {}
-    for cat in labels:
-        rows, yc = _known(labels, cat, np.arange(len(y), dtype=np.int64))
-        if yc.sum() < 2:
-            continue
-        cfold = folds_of(yc, min(folds, int(yc.sum())), seed)
-        cp = [0] * len(rows)
-        for k in range(int(cfold.max()) + 1):
-            m = t.fit(rows[cfold != k], yc[cfold != k])
-            for j in np.flatnonzero(cfold == k):
-                cp[j] = int(m.prob(t.norms[rows[j]]) >= MOD_THRESHOLD)
-        per[cat] = (cp, [int(v) for v in yc])
-    return pred, per, probs

@@ -1,10 +1,11 @@
 """OpenAI-style moderation of texts (``POST /v1/moderations``): the lexical phrases and the offline classifier
 of the ``unsafe_content`` rule, answered per category.
 
-``category_scores`` holds the classifier's probability for the categories it has a model for (sexual, hate,
-violence, self-harm) and 0 for the others (harassment, illicit and the sub-categories), whose training data
-is too thin to score (docs/GUARDRAILS.md). ``flagged`` is the classifier's "any category" decision or a
-lexical phrase; a flagged text names its most likely category (or the phrase's).
+``category_scores`` holds the classifier's probability per category (``ModerationModel.scores``);
+``harassment/threatening`` and ``illicit/violent`` are the lesser of their parent's and violence's score;
+``self-harm/intent`` and ``self-harm/instructions`` score 0 unless a phrase names them (no model tells them
+apart from ``self-harm``). ``flagged`` is the classifier's decision or a lexical phrase; a flagged text names
+the categories scoring at least 0.5, or else its most likely one.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from tollhouse.guardrails.features import Features
-from tollhouse.guardrails.moderation import NAMES, ModerationModel
-from tollhouse.guardrails.normalize import normalise
+from tollhouse.guardrails.moderation import CATEGORY_THRESHOLD, NAMES, ModerationModel
 from tollhouse.guardrails.output import UNSAFE, PatternGuard
 
 # The category names of OpenAI's moderation response, all required in ``categories`` / ``category_scores``.
@@ -37,7 +36,6 @@ MODEL_NAME = "tollhouse-moderation"
 MODEL_ALIASES = frozenset(
     {MODEL_NAME, "omni-moderation-latest", "text-moderation-latest", "text-moderation-stable"}
 )
-CATEGORY_THRESHOLD = 0.5  # a category is named when its own model says so (or it is the flagged text's best)
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,15 +62,15 @@ class Moderator:
 
     def moderate(self, text: str) -> Result:
         m = self.model()
-        f = Features.of(normalise(text))
+        s = m.scores(text)
         scores = dict.fromkeys(CATEGORIES, 0.0)
-        for code, lt in m.categories.items():
-            name = NAMES.get(code, code)
-            if name in scores:
-                scores[name] = round(lt.prob_of(f), 6)
-        categories = {c: s >= CATEGORY_THRESHOLD for c, s in scores.items()}
+        for code, p in s.categories.items():
+            scores[NAMES.get(code, code)] = round(p, 6)
+        scores["harassment/threatening"] = min(scores["harassment"], scores["violence"])
+        scores["illicit/violent"] = min(scores["illicit"], scores["violence"])
+        categories = {c: v >= CATEGORY_THRESHOLD for c, v in scores.items()}
         phrase = self._lexical.find(text)
-        flagged = phrase is not None or m.flagged.prob_of(f) >= m.threshold
+        flagged = phrase is not None or m.is_flagged(s)
         if phrase is not None and phrase in categories:
             categories[phrase] = True
             scores[phrase] = max(scores[phrase], 1.0)

@@ -30,8 +30,12 @@ def test_eval_guardrails_on_a_slice(capsys: pytest.CaptureFixture[str]) -> None:
     assert "pii, generated (400 sentences" in out and "IBAN_CODE      precision 1.000" in out
     assert "look-alikes flagged" in out and "timestamp 0.000" in out and "STREET_ADDRESS" in out
     assert "EMAIL_ADDRESS" in out and "not supported" in out and "PERSON" in out
-    assert "moderation (40 rows" in out and "rules + classifier (2-fold CV) flagged" in out
-    assert "at FPR <= 3%" in out
+    assert (
+        "moderation (40 rows" in out and "2-fold CV)" in out and "phrases + classifier       flagged" in out
+    )
+    assert "chosen on training folds" in out and "at FPR <= 3 %" in out
+    assert "generated, held-out templates" in out and "benign look-alikes        FPR" in out
+    assert "harassment" in out and "illicit" in out and "everyday texts" in out
     assert "sexual" in out and "latency" in out
 
 
