@@ -145,11 +145,13 @@ def sse_response(
     request_id: str,
     headers: dict[str, str] | None = None,
     trailer: Callable[[], bytes | None] | None = None,
+    event: Callable[[T], bytes] | None = None,
 ) -> StreamingResponse:
     """``trailer``: called once the stream has ended well; what it returns (an SSE comment line) is sent
-    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost)."""
+    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost). ``event``:
+    renders one chunk as its SSE event (default: ``data:`` and the JSON of ``to_dict``)."""
     return StreamingResponse(
-        _sse(chunks, to_dict, request_id, trailer),
+        _sse(chunks, to_dict, request_id, trailer, event),
         media_type="text/event-stream",
         headers={**SSE_HEADERS, **(headers or {})},
     )
@@ -160,13 +162,16 @@ async def _sse(
     to_dict: Callable[[T], dict[str, Any]],
     request_id: str,
     trailer: Callable[[], bytes | None] | None = None,
+    event: Callable[[T], bytes] | None = None,
 ) -> Any:
     try:
         async for chunk in chunks:
             if isinstance(chunk, bytes):  # a line the stream sends as is (tool progress: an SSE comment)
                 yield chunk
-                continue
-            yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
+            elif event is not None:
+                yield event(chunk)
+            else:
+                yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
     except TollhouseError as exc:
         # Headers are gone: the only honest signal left is an error event, then the end of the stream.
         log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})

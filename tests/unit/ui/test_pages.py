@@ -138,3 +138,18 @@ def test_admin_api_changes_are_in_the_audit_log(client: TestClient) -> None:
         assert action in page, action
     assert "admin API" in page and key_id in page and "daily_usd" in page
     assert secret not in page  # ids and limits only, never a secret
+
+
+def test_live_tail_lists_model_requests_as_they_end(client: TestClient) -> None:
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hello"}]}
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.post(
+        "/v1/chat/completions", json=body, headers={**auth, "x-request-id": "tail-ok-1"}
+    ).is_success
+    refused = client.post("/v1/chat/completions", json=body, headers={"x-request-id": "tail-refused-1"})
+    assert refused.status_code == 401
+    client.get("/health/live", headers={"x-request-id": "tail-health-1"})  # not a model request
+    sign_in(client)
+    page = client.get("/ui/").text
+    assert "tail-ok-1" in page and "tail-refused-1" in page
+    assert "tail-health-1" not in page
