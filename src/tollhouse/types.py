@@ -348,9 +348,6 @@ class ChatChunk:
     usage: Usage | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     system_fingerprint: str | None = None
-    # The upstream's own JSON for this chunk, relayed as is while nothing changes the chunk (ADR 0027); a
-    # stage that changes it sets this to None, and it is then encoded from the fields.
-    raw: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

@@ -145,13 +145,11 @@ def sse_response(
     request_id: str,
     headers: dict[str, str] | None = None,
     trailer: Callable[[], bytes | None] | None = None,
-    event: Callable[[T], bytes] | None = None,
 ) -> StreamingResponse:
     """``trailer``: called once the stream has ended well; what it returns (an SSE comment line) is sent
-    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost). ``event``:
-    renders one chunk as its SSE event (default: ``data:`` and the JSON of ``to_dict``)."""
+    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost)."""
     return StreamingResponse(
-        _sse(chunks, to_dict, request_id, trailer, event),
+        _sse(chunks, to_dict, request_id, trailer),
         media_type="text/event-stream",
         headers={**SSE_HEADERS, **(headers or {})},
     )
@@ -162,16 +160,13 @@ async def _sse(
     to_dict: Callable[[T], dict[str, Any]],
     request_id: str,
     trailer: Callable[[], bytes | None] | None = None,
-    event: Callable[[T], bytes] | None = None,
 ) -> Any:
     try:
         async for chunk in chunks:
             if isinstance(chunk, bytes):  # a line the stream sends as is (tool progress: an SSE comment)
                 yield chunk
-            elif event is not None:
-                yield event(chunk)
-            else:
-                yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
+                continue
+            yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
     except TollhouseError as exc:
         # Headers are gone: the only honest signal left is an error event, then the end of the stream.
         log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})

@@ -140,9 +140,6 @@ class StreamGuard:
                 if final and self.state.schema is not None:
                     self._validate(lane)
                 released = self._release(lane, final)
-                if released != (ch.delta.content or ""):
-                    ch.delta.content = released
-                    chunk.raw = None  # changed: encoded from its fields, not relayed as the upstream sent it
-                elif ch.delta.content is not None:
+                if ch.delta.content is not None or released:
                     ch.delta.content = released
             yield chunk

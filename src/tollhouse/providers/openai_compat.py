@@ -140,7 +140,7 @@ class OpenAICompatProvider:
         body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: ChatChunk | None = None
         async with aclosing(self._events(self._chat_url, body)) as events:
-            async for data, raw in events:
+            async for data in events:
                 chunk = wire.chat_chunk_from_dict(data, req.model)
                 if chunk.usage is not None:
                     # Usage is held back and sent last, alone, whether the upstream attached it to a
@@ -149,8 +149,6 @@ class OpenAICompatProvider:
                     chunk.usage = None
                     if not chunk.choices:
                         continue
-                else:  # relayed in the upstream's own bytes while no stage changes it (ADR 0027)
-                    chunk.raw = wire.chat_chunk_raw(data, raw, req.model)
                 yield chunk
         if tail is not None:
             yield tail
@@ -167,7 +165,7 @@ class OpenAICompatProvider:
         body = self._with_vendor(wire.completion_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: CompletionChunk | None = None
         async with aclosing(self._events(self._completions_url, body)) as events:
-            async for data, _ in events:
+            async for data in events:
                 chunk = wire.completion_chunk_from_dict(data, req.model)
                 if chunk.usage is not None:
                     tail = replace(chunk, choices=[])
@@ -221,10 +219,8 @@ class OpenAICompatProvider:
             raise self._classify(_status_in(data["error"]), data, None)
         return data
 
-    async def _events(
-        self, url: URL, body: dict[str, Any]
-    ) -> AsyncGenerator[tuple[dict[str, Any], bytes], None]:
-        """POST a stream request and yield each SSE data payload, parsed and as sent, until ``[DONE]``."""
+    async def _events(self, url: URL, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
         try:
             resp = await self._session.post(url, data=orjson.dumps(body), headers=_with_trace(_SSE_HEADERS))
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -253,7 +249,7 @@ class OpenAICompatProvider:
                         raise self._classify(_status_in(err), payload, None)
                     if not finished:
                         finished = any(c.get("finish_reason") for c in payload.get("choices") or ())
-                    yield payload, data
+                    yield payload
                 if not raw:
                     break
             if not finished:

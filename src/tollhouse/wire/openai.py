@@ -9,8 +9,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import orjson
-
 from tollhouse.config.models import ModelConfig
 from tollhouse.types import (
     ChatChunk,
@@ -211,50 +209,6 @@ def chat_chunk_from_dict(d: dict[str, Any], public_model: str) -> ChatChunk:
         created=int(d.get("created") or 0),
         system_fingerprint=d.get("system_fingerprint"),
     )
-
-
-CHUNK = "chat.completion.chunk"
-# The fields ``chat_chunk_to_dict`` writes: an upstream chunk with these and no others (no usage, no tool
-# calls) says the same when relayed in the upstream's own bytes (ADR 0027).
-_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "system_fingerprint"})
-_CHUNK_NEEDS = frozenset({"id", "created", "model", "choices"})
-_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
-_DELTA_KEYS = frozenset({"role", "content", "refusal"})
-
-
-def chat_chunk_raw(d: dict[str, Any], data: bytes, public_model: str) -> bytes | None:
-    """``data`` (the upstream's JSON of chunk ``d``) when relaying it as is says what re-encoding the parsed
-    chunk would (the ``model`` spliced to the public name), else None. Cheap: key-set checks, one search."""
-    if b"\n" in data:  # relayed as one SSE data line
-        return None
-    if not (_CHUNK_KEYS.issuperset(d) and _CHUNK_NEEDS.issubset(d)) or d.get("object", CHUNK) != CHUNK:
-        return None
-    if not isinstance(d["id"], str) or type(d["created"]) is not int:
-        return None
-    choices = d["choices"]
-    if not isinstance(choices, list):
-        return None
-    for c in choices:
-        if not isinstance(c, dict) or not _CHOICE_KEYS.issuperset(c) or type(c.get("index")) is not int:
-            return None
-        delta = c.get("delta")
-        if not isinstance(delta, dict) or not _DELTA_KEYS.issuperset(delta):
-            return None
-    model = d["model"]
-    if model != public_model:
-        if not isinstance(model, str):
-            return None
-        old = b'"model":' + orjson.dumps(model)
-        if data.count(old) != 1:
-            return None
-        data = data.replace(old, b'"model":' + orjson.dumps(public_model))
-    return data
-
-
-def chat_chunk_event(c: ChatChunk) -> bytes:
-    """One SSE event of a chat stream: the upstream's bytes when the chunk still has them, else encoded."""
-    raw = c.raw
-    return b"data: " + (orjson.dumps(chat_chunk_to_dict(c)) if raw is None else raw) + b"\n\n"
 
 
 def completion_response_from_dict(d: dict[str, Any], public_model: str) -> CompletionResponse:

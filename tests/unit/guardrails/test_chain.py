@@ -243,32 +243,9 @@ def test_leaked_pii_is_never_restored_to_the_callers_value() -> None:
     assert out.choices[0].message.content == "Also try [EMAIL_ADDRESS]"
 
 
-async def _raw_chunks(pieces: list[str]) -> AsyncIterator[ChatChunk]:
-    async for chunk in _chunks(pieces):
-        chunk.raw = f"upstream {chunk.choices[0].delta.content}".encode()
-        yield chunk
-
-
-def test_stream_keeps_upstream_bytes_only_for_chunks_it_does_not_change() -> None:
+def test_stream_without_placeholders_releases_angle_brackets_as_they_arrive() -> None:
     g = chain()
     c = ctx()
-    run(CHAT.check_input(g, c, req(user("write to jane@example.com"))))
-    pieces = ["Hello ", "I wrote to <EMAIL_ADDRESS_1>", " today", "."]
-    out = run(_collect_from(g, c, _raw_chunks(pieces)))
-    assert _text(out) == "Hello I wrote to jane@example.com today."
-    assert [ch.raw for ch in out] == [b"upstream Hello ", None, b"upstream  today", b"upstream ."]
-
-
-async def _collect_from(
-    g: GuardrailChain, c: RequestContext, chunks: AsyncIterator[ChatChunk]
-) -> list[ChatChunk]:
-    return [ch async for ch in CHAT.guard_stream(g, c, chunks)]
-
-
-def test_stream_held_back_text_is_re_encoded() -> None:
-    g = chain(output=[{"rule": "dangerous_commands", "mode": "enforce"}], stream={"hold_back_chars": 4})
-    c = ctx()
-    run(CHAT.check_input(g, c, req(user("hi"))))
-    out = run(_collect_from(g, c, _raw_chunks(["one two ", "three"])))
-    assert _text(out) == "one two three"
-    assert all(ch.raw is None for ch in out)
+    run(CHAT.check_input(g, c, req(user("format this as html"))))  # no PII: nothing will be restored
+    out = run(_collect(g, c, ["use <B", "R> for a", " break"]))
+    assert [ch.choices[0].delta.content for ch in out] == ["use <B", "R> for a", " break"]

@@ -61,9 +61,7 @@ async def chat_completions(request: Request) -> Response:
             trailer = cost_trailer(ctx)
             if ctx.retrieval is not None:
                 chunks, trailer = with_citations(chunks, ctx)
-            return sse_response(
-                chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=trailer, event=wire.chat_chunk_event
-            )
+            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=trailer)
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
         if resp is None:
             return gone()
