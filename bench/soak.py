@@ -46,7 +46,8 @@ def main() -> None:
                     "rps": round(r["achieved_rps"], 1),
                     "p50_ms": r["latency_ms"]["P50"],
                     "p99_ms": r["latency_ms"]["P99"],
-                    "cpu_ms_per_req": round(1000 * cpu / max(1, r["ok"]), 3),
+                    "error_kinds": r["error_kinds"],
+                    "cpu_ms_per_req": round(1000 * cpu / r["ok"], 3) if r["ok"] else None,
                     "loadavg": loadavg(),
                 }
             )
