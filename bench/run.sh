@@ -18,6 +18,7 @@
 #   BENCH_KEYS     1: the path users take: bench/tollhouse.bench-keys.yaml (rendered into a scratch folder),
 #                  an issued API key with rate limits and budgets (created here), the ledger on
 #   BENCH_SERVER   uvicorn (default: `tollhouse serve`) or granian (needs `pip install granian` in .venv)
+#   BENCH_VENV     the virtualenv to run (default .venv in the project root)
 #   BENCH_REF      a git ref (e.g. HEAD, a commit): benchmark that commit's src/ instead of the working tree
 #                  (exported to a temporary folder and put first on PYTHONPATH; the .venv's packages are used)
 set -euo pipefail
@@ -37,8 +38,9 @@ BIN="${BENCH_BIN:-/tmp/bench-bin}"
 OUT="${BENCH_OUT:-/tmp/tollhouse-bench.md}"
 CONFIG="$(cd "$(dirname "${BENCH_CONFIG:-bench/tollhouse.bench.yaml}")" && pwd)/$(basename "${BENCH_CONFIG:-bench/tollhouse.bench.yaml}")"
 SERVER="${BENCH_SERVER:-uvicorn}"
+VENV="${BENCH_VENV:-$ROOT/.venv}"
 
-[[ -x "$ROOT/.venv/bin/tollhouse" ]] || { echo "no .venv: run 'make setup' first" >&2; exit 2; }
+[[ -x "$VENV/bin/python" ]] || { echo "no .venv: run 'make setup' first (or set BENCH_VENV)" >&2; exit 2; }
 command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 2; }
 
 # ---- Go binaries (stdlib only: no module downloads needed) -------------------------------------------
@@ -76,9 +78,9 @@ if [[ "${BENCH_KEYS:-0}" == "1" ]]; then
   mkdir -p "$WORK/state"
   sed "s#@STATE@#$WORK/state#g" "$ROOT/bench/tollhouse.bench-keys.yaml" >"$WORK/state/tollhouse.yaml"
   CONFIG="$WORK/state/tollhouse.yaml"
-  SECRET="$(cd "$WORK/state" && BENCH_KEY=sk-bench PYTHONPATH="$SRC" "$ROOT/.venv/bin/python" -m tollhouse.cli \
+  SECRET="$(cd "$WORK/state" && BENCH_KEY=sk-bench PYTHONPATH="$SRC" "$VENV/bin/python" -m tollhouse.cli \
     keys create --config "$CONFIG" --json --name bench --team bench --rpm 10000000 --tpm 1000000000 \
-    --daily-usd 1000000 --monthly-usd 10000000 | "$ROOT/.venv/bin/python" -c \
+    --daily-usd 1000000 --monthly-usd 10000000 | "$VENV/bin/python" -c \
     'import json,sys; d=json.load(sys.stdin); print(d.get("secret") or d.get("key"))')"
   KEY_ARGS=(--key "$SECRET")
 fi
@@ -86,10 +88,10 @@ GW_ENV="env BENCH_KEY=sk-bench TOLLHOUSE_CONFIG=$CONFIG PYTHONPATH=$SRC"
 
 # ---- the gateway command (bench.py runs it with `exec taskset -c <cpus> …` in its own process group) ---
 case "$SERVER" in
-  uvicorn) GW_CMD="$GW_ENV $ROOT/.venv/bin/python -m tollhouse.cli serve --config $CONFIG --port {port}" ;;
+  uvicorn) GW_CMD="$GW_ENV $VENV/bin/python -m tollhouse.cli serve --config $CONFIG --port {port}" ;;
   granian)
-    [[ -x "$ROOT/.venv/bin/granian" ]] || { echo "granian not installed in .venv" >&2; exit 2; }
-    GW_CMD="$GW_ENV $ROOT/.venv/bin/granian --interface asgi --loop uvloop --host 127.0.0.1 --port {port} \
+    [[ -x "$VENV/bin/granian" ]] || { echo "granian not installed in .venv" >&2; exit 2; }
+    GW_CMD="$GW_ENV $VENV/bin/granian --interface asgi --loop uvloop --host 127.0.0.1 --port {port} \
 --workers 1 --no-ws --log-level warning --factory tollhouse.app:app_from_env" ;;
   *) echo "BENCH_SERVER must be uvicorn or granian" >&2; exit 2 ;;
 esac

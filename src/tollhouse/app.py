@@ -34,7 +34,6 @@ from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings, load_settings
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.ui.app import DashboardApp
-from tollhouse.ui.tail import TailMiddleware
 from tollhouse.version import __version__
 
 log = logging.getLogger("tollhouse.app")
@@ -86,7 +85,6 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     # Innermost first: HotRoutes serves the ingresses' hot POST routes without FastAPI's per-request
     # machinery, inside GatewayMiddleware (request id, body limit, access log) like every other request.
     app.add_middleware(HotRoutes, handlers=app.exception_handlers, routes=hot_routes)
-    app.add_middleware(TailMiddleware, tail=dashboard.tail)  # the dashboard's live tail
     # Backpressure inside Idempotency: a duplicate waiting for its first request holds no slot.
     app.add_middleware(
         Backpressure,
@@ -102,6 +100,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         access_log_sample=settings.logging.access_log_sample,
         telemetry=telemetry,
         shutdown_retry_after_s=settings.server.overload_retry_after_s,
+        finished=dashboard.tail.record,  # the dashboard's live tail
     )
     install_cors(app, settings.server.cors)  # outermost: preflights answered before anything else
     install_shortcut(app, frozenset(hot_routes))  # hot POSTs skip the framework's outer layers

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tollhouse.access.build import Access
 from tollhouse.access.keys import KeyService
@@ -33,8 +34,6 @@ from tollhouse.pipeline.tools import NoTools, ToolRunner
 from tollhouse.pricing import PriceBook
 from tollhouse.prompts.registry import PromptRegistry
 from tollhouse.providers.registry import ModelRegistry
-from tollhouse.rag.build import build_retrieval, retrieval_stage
-from tollhouse.rag.service import Retrieval
 from tollhouse.routing.router import Router
 from tollhouse.settings import Settings
 from tollhouse.stores.base import LedgerStore
@@ -49,8 +48,10 @@ from tollhouse.stores.build import (
 from tollhouse.stores.idempotency import IdempotencyStore, StoredResponse
 from tollhouse.stores.probe import StoreTarget, probe
 from tollhouse.telemetry.observer import Telemetry
-from tollhouse.tools.build import Tools
-from tollhouse.tools.retrieve import retrieve_tool
+
+if TYPE_CHECKING:  # imported when the feature is on (idle memory: docs/PERFORMANCE.md, ADR 0027)
+    from tollhouse.rag.service import Retrieval
+    from tollhouse.tools.build import Tools
 
 # The idempotency store's types, for the HTTP layer (which never imports ``stores`` itself).
 __all__ = ["IdempotencyStore", "Runtime", "StoredResponse"]
@@ -169,12 +170,17 @@ class Runtime:
             rag: Retrieval | None = None
             retriever: Retriever = NoRetrieval()
             if settings.rag.enabled:
+                from tollhouse.rag.build import build_retrieval, retrieval_stage
+
                 rag = build_retrieval(settings.rag, registry, ledger)  # connects on first use
                 parts.own("rag", rag.aclose)
                 retriever = retrieval_stage(settings.rag, rag, registry)
             tool_set: Tools | None = None
             runner: ToolRunner = NoTools()
             if settings.tools.enabled:
+                from tollhouse.tools.build import Tools
+                from tollhouse.tools.retrieve import retrieve_tool
+
                 tool_set = Tools(settings.tools)
                 parts.own("tools", tool_set.aclose)
                 if rag is not None and settings.tools.retrieve:

@@ -8,10 +8,12 @@ a request the server cuts at the end of its shutdown grace period with a 503 in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,8 +39,12 @@ class GatewayMiddleware:
         access_log_sample: float = 1.0,
         telemetry: Telemetry | None = None,
         shutdown_retry_after_s: float = 1.0,
+        finished: Callable[[RequestContext, int], None] | None = None,
     ) -> None:
+        """``finished(ctx, status)``: told of every model request (one that built a context) once it has
+        ended — the dashboard's live tail; it must not block, and what it raises is ignored."""
         self.app = app
+        self.finished = finished
         self.max_body = max_body_bytes
         self.shutdown_retry_after_s = shutdown_retry_after_s
         self.access_log = access_log_enabled
@@ -162,6 +168,9 @@ class GatewayMiddleware:
                 self._log(scope, shown, status, elapsed, ctx)
         if self.telemetry is not None:
             self.telemetry.end(begun, ctx, status, elapsed)  # each sink takes the outcome from ``ctx``
+        if ctx is not None and self.finished is not None:
+            with contextlib.suppress(Exception):  # the tail must never break a request
+                self.finished(ctx, ctx.status if ctx.status >= 400 else status)
 
     def _log(
         self, scope: Scope, status: int, http_status: int, elapsed: float, ctx: RequestContext | None

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import random
 
-from tollhouse.evals.synthetic import Half, typo
+from tollhouse.evals.obfuscate import typo
+
+Half = int | None  # 0 / 1: the templates at even / odd positions; None: all of them
 
 CODES = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2", "IL")
 Row = tuple[str, dict[str, int | None]]

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tollhouse.evals import moderation_data
-from tollhouse.evals.synthetic import Half
+from tollhouse.evals.moderation_data import Half
 from tollhouse.evals.training import Texts, fit_logreg, folds_of
 from tollhouse.guardrails.features import F32, Features, LinearText
 from tollhouse.guardrails.moderation import CATEGORIES, HEADS, SHORT_WORDS, ModerationModel

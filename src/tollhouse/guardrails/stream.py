@@ -62,12 +62,13 @@ class StreamGuard:
 
     async def _check(self, lane: _Lane, final: bool) -> str | None:
         """Run the output guardrails on window + pending; returns the blocking rule, if any."""
-        text = lane.tail + lane.pending
+        text = ""  # built when a rule runs (most chunks run none: shadow rules run every SHADOW_EVERY)
         shadow_due = final or lane.unseen >= SHADOW_EVERY
         for g in self.output:
+            if g.mode == "shadow" and (not shadow_due or g.name in lane.fired):
+                continue
+            text = text or lane.tail + lane.pending
             if g.mode == "shadow":
-                if not shadow_due or g.name in lane.fired:
-                    continue
                 verdict = await self.run_guard(g, "stream", [Message("assistant", text)], self.ctx)
                 if not isinstance(verdict, Block | Redact):
                     continue
@@ -90,7 +91,7 @@ class StreamGuard:
         if self.state.schema is not None and not final:
             return ""  # the whole answer must be validated before any of it is released
         cut = len(lane.pending) if final else max(0, len(lane.pending) - self.hold)
-        if not final:
+        if not final and self.state.mapping:  # placeholders to restore: never release half of one
             m = _OPEN_PLACEHOLDER.search(lane.pending[:cut])
             if m is not None:
                 cut = m.start()  # never split a placeholder: restore needs it whole

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 VersionKey = tuple[str, int]  # (prompt id, version)
 
@@ -68,7 +69,9 @@ class RedisPromptCounters:
     """One hash per version (``<prefix>pv:<id>:<version>``), one short key per answered request."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        import redis.asyncio as aioredis  # loaded only when prompt counters live in Redis
+
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
 
     def _key(self, key: VersionKey) -> str:

@@ -6,6 +6,7 @@ and closes the HTTP pool. Other features add their tools through ``Tools.registr
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jsonschema  # type: ignore[import-untyped]
 
@@ -15,8 +16,10 @@ from tollhouse.tools import calculator, clock, units
 from tollhouse.tools.base import Scope, Tool
 from tollhouse.tools.http import HttpTools
 from tollhouse.tools.loop import ToolLoop
-from tollhouse.tools.mcp import McpServer
 from tollhouse.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from tollhouse.tools.mcp import McpServer
 
 BUILTINS: dict[str, Callable[[], Tool]] = {
     "calculator": calculator.tool,
@@ -52,7 +55,11 @@ class Tools:
         self.http = HttpTools(cfg.http_allowed_hosts, cfg.http_max_response_bytes)
         for h in cfg.http:
             self.registry.register(self.http.tool(h))
-        self.mcp = [McpServer(m, self.registry) for m in cfg.mcp]
+        self.mcp: list[McpServer] = []
+        if cfg.mcp:  # the MCP client library (~25 MB resident) is loaded only when a server is configured
+            from tollhouse.tools.mcp import McpServer
+
+            self.mcp = [McpServer(m, self.registry) for m in cfg.mcp]
         self.loop = ToolLoop(self.registry, cfg)
 
     async def start(self) -> None:

@@ -61,7 +61,7 @@ class _Headers:
 
 
 class DashboardApp:
-    """Built with the gateway app; ``tail`` is fed by ``TailMiddleware`` on the gateway app."""
+    """Built with the gateway app; ``tail`` is fed by ``GatewayMiddleware`` on the gateway app."""
 
     def __init__(self, settings: Settings) -> None:
         self.tail = Tail()

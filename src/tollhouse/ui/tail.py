@@ -1,21 +1,18 @@
 """The live tail: the last requests this process served, with their stage timings, pushed to the
 dashboard's open event streams as they finish.
 
-``TailMiddleware`` (outermost but one, around every route) reads the request's context once the response
-has ended — no work while the request runs, one ``deque.append`` and one non-blocking put per subscriber
-after. The ledger is the durable, every-replica record; the tail is what this process saw, including the
-stage timeline the ledger does not keep.
+``Tail.record`` is called by ``GatewayMiddleware`` once a model request has ended (no wrapper of its own
+on the request path: ADR 0027) — one ``deque.append`` and one non-blocking put per subscriber. The ledger is
+the durable, every-replica record; the tail is what this process saw, including the stage timeline the
+ledger does not keep.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from typing import Any
-
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollhouse.types import RequestContext
 
@@ -85,6 +82,10 @@ class Tail:
                     q.get_nowait()
                 q.put_nowait(shown)
 
+    def record(self, ctx: RequestContext, status: int) -> None:
+        """A finished model request and its outcome."""
+        self.add(summary(ctx, status))
+
     def find(self, request_id: str) -> dict[str, Any] | None:
         for item in reversed(self.recent):
             if item["request_id"] == request_id:
@@ -105,31 +106,3 @@ class Tail:
 
     def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
         self._streams.discard(q)
-
-
-class TailMiddleware:
-    """Feeds ``tail`` with every model request (requests that built a context) once it has ended."""
-
-    def __init__(self, app: ASGIApp, tail: Tail) -> None:
-        self.app = app
-        self.tail = tail
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def sending(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            ctx = scope.get("state", {}).get("ctx")
-            if isinstance(ctx, RequestContext):
-                with contextlib.suppress(Exception):  # the tail must never break a request
-                    self.tail.add(summary(ctx, ctx.status if ctx.status >= 400 else status))

@@ -241,3 +241,11 @@ def test_leaked_pii_is_never_restored_to_the_callers_value() -> None:
     run(CHAT.check_input(g, c, req(user("mail jane@example.com"))))
     out = run(CHAT.check_output(g, c, resp("Also try boss@corp.example.com")))
     assert out.choices[0].message.content == "Also try [EMAIL_ADDRESS]"
+
+
+def test_stream_without_placeholders_releases_angle_brackets_as_they_arrive() -> None:
+    g = chain()
+    c = ctx()
+    run(CHAT.check_input(g, c, req(user("format this as html"))))  # no PII: nothing will be restored
+    out = run(_collect(g, c, ["use <B", "R> for a", " break"]))
+    assert [ch.choices[0].delta.content for ch in out] == ["use <B", "R> for a", " break"]

@@ -163,3 +163,18 @@ def test_emptying_a_field_on_the_edit_form_removes_that_limit(client: TestClient
     assert key["tpm"] == 1000 and key["daily_usd"] == 5 and key["name"] == "edit-me"
     audit = client.get("/ui/audit").text
     assert "key.update" in audit
+
+
+def test_live_tail_lists_model_requests_as_they_end(client: TestClient) -> None:
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hello"}]}
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.post(
+        "/v1/chat/completions", json=body, headers={**auth, "x-request-id": "tail-ok-1"}
+    ).is_success
+    refused = client.post("/v1/chat/completions", json=body, headers={"x-request-id": "tail-refused-1"})
+    assert refused.status_code == 401
+    client.get("/health/live", headers={"x-request-id": "tail-health-1"})  # not a model request
+    sign_in(client)
+    page = client.get("/ui/").text
+    assert "tail-ok-1" in page and "tail-refused-1" in page
+    assert "tail-health-1" not in page
