@@ -4,7 +4,8 @@ In process, on uvloop, against the kit's Go mock upstream started on its own cor
 client once per shape (sequential POSTs, then 64 concurrent), interleaved, and records this process's CPU
 seconds per request. Prints medians over rounds and the per-round ratios.
 
-    PYTHONPATH=src python bench/upstream_client.py --rounds 5 --requests 3000
+    PYTHONPATH=src taskset -c 1 python bench/upstream_client.py --rounds 5 --requests 3000 \
+        [--clients aiohttp,lean,httpx,aiosonic,pyreqwest]   # the last two: pip install them first
 """
 
 from __future__ import annotations
@@ -77,6 +78,70 @@ async def lean_client() -> tuple[Call, Callable[[], Awaitable[None]]]:
     return call, client.aclose
 
 
+async def httpx_client() -> tuple[Call, Callable[[], Awaitable[None]]]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30)
+    client = httpx.AsyncClient(headers=HEADERS, limits=limits, timeout=30)
+    url = f"{BASE}/chat/completions"
+
+    async def call() -> bytes:
+        resp = await client.post(url, content=BODY, headers=JSON)
+        if resp.status_code != 200:
+            raise RuntimeError(resp.status_code)
+        return resp.content
+
+    return call, client.aclose
+
+
+async def aiosonic_client() -> tuple[Call, Callable[[], Awaitable[None]]]:
+    import aiosonic  # type: ignore[import-not-found]
+
+    client = aiosonic.HTTPClient(aiosonic.TCPConnector(pool_configs={":default": {"size": 100}}))
+    url = f"{BASE}/chat/completions"
+    headers = {**HEADERS, **JSON}
+
+    async def call() -> bytes:
+        resp = await client.post(url, data=BODY, headers=headers)
+        if resp.status_code != 200:
+            raise RuntimeError(resp.status_code)
+        body: bytes = await resp.content()
+        return body
+
+    async def close() -> None:
+        await client.connector.cleanup()
+
+    return call, close
+
+
+async def pyreqwest_client() -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from datetime import timedelta
+
+    from pyreqwest.client import ClientBuilder  # type: ignore[import-not-found]
+
+    client = (
+        ClientBuilder().max_connections(100).default_headers(HEADERS).timeout(timedelta(seconds=30)).build()
+    )
+    url = f"{BASE}/chat/completions"
+
+    async def call() -> bytes:
+        resp = await client.post(url).headers(JSON).body_bytes(BODY).build().send()
+        if resp.status != 200:
+            raise RuntimeError(resp.status)
+        return bytes(await resp.bytes())
+
+    return call, client.close
+
+
+CLIENTS = {
+    "aiohttp": aiohttp_client,
+    "lean": lean_client,
+    "httpx": httpx_client,
+    "aiosonic": aiosonic_client,
+    "pyreqwest": pyreqwest_client,
+}
+
+
 async def run(call: Call, requests: int, concurrency: int) -> float:
     """CPU seconds of this process per request."""
     for _ in range(50):  # warm the pool
@@ -92,8 +157,8 @@ async def run(call: Call, requests: int, concurrency: int) -> float:
     return (time.process_time() - cpu) / (per_worker * concurrency)
 
 
-async def main(rounds: int, requests: int) -> None:
-    makers = {"aiohttp": aiohttp_client, "lean": lean_client}
+async def main(rounds: int, requests: int, clients: list[str]) -> None:
+    makers = {name: CLIENTS[name] for name in clients}
     results: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
         for conc in (1, 64):
@@ -105,16 +170,18 @@ async def main(rounds: int, requests: int) -> None:
                     await close()
                 results.setdefault((name, conc), []).append(us)
                 print(f"round {r + 1} c{conc} {name}: {us:.1f} µs CPU/request", flush=True)
-    print("\n| shape | aiohttp µs | lean µs | lean/aiohttp (median of per-round ratios) |")
+    print("\n| shape | client | µs CPU/request (median) | / aiohttp (median of per-round ratios) |")
     print("|---|---|---|---|")
     for conc in (1, 64):
-        a, b = results[("aiohttp", conc)], results[("lean", conc)]
-        ratios = [y / x for x, y in zip(a, b, strict=True)]
-        print(
-            f"| {'sequential' if conc == 1 else f'{conc} concurrent'} | {statistics.median(a):.1f} | "
-            f"{statistics.median(b):.1f} | {statistics.median(ratios):.2f} "
-            f"({', '.join(f'{x:.2f}' for x in ratios)}) |"
-        )
+        base = results[(clients[0], conc)]
+        for name in clients:
+            own = results[(name, conc)]
+            ratios = [y / x for x, y in zip(base, own, strict=True)]
+            print(
+                f"| {'sequential' if conc == 1 else f'{conc} concurrent'} | {name} | "
+                f"{statistics.median(own):.1f} | {statistics.median(ratios):.2f} "
+                f"({', '.join(f'{x:.2f}' for x in ratios)}) |"
+            )
 
 
 if __name__ == "__main__":
@@ -122,6 +189,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--mock-cpu", default="0")
+    parser.add_argument(
+        "--clients",
+        default="aiohttp,lean",
+        help=f"comma-separated, first = base: {', '.join(CLIENTS)}",
+    )
     args = parser.parse_args()
     build_kit()
     mock = Group(f"{BIN / 'mockupstream'} -addr 127.0.0.1:{PORT}", args.mock_cpu, {"GOMAXPROCS": "1"})
@@ -132,6 +204,6 @@ if __name__ == "__main__":
                 break
             except OSError:
                 time.sleep(0.1)
-        uvloop.run(main(args.rounds, args.requests))
+        uvloop.run(main(args.rounds, args.requests, args.clients.split(",")))
     finally:
         mock.stop()

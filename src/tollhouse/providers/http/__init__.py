@@ -4,7 +4,6 @@ See ADR 0031 for why the providers do not use aiohttp for this call.
 """
 
 from tollhouse.providers.http.client import HttpClient, Timeouts
-from tollhouse.providers.http.connection import Response, StreamResponse
 from tollhouse.providers.http.errors import (
     ConnectError,
     ConnectTimeout,
@@ -14,6 +13,7 @@ from tollhouse.providers.http.errors import (
     ProtocolError,
     ReadTimeout,
 )
+from tollhouse.providers.http.response import Response, StreamResponse
 
 __all__ = [
     "ConnectError",

@@ -18,8 +18,9 @@ from contextlib import suppress
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from tollhouse.providers.http.connection import Connection, Decoder, Response, StreamResponse
+from tollhouse.providers.http.connection import Connection
 from tollhouse.providers.http.errors import ConnectError, ConnectTimeout, HttpClientError
+from tollhouse.providers.http.response import Decoder, Response, StreamResponse
 
 _MAX_BODY = 256 * 1024 * 1024  # a whole answer (or a decoded stream) larger than this is refused
 _ACCEPT = "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
