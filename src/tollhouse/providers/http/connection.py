@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httptools
 
@@ -22,16 +22,25 @@ from tollhouse.providers.http.errors import (
     ReadTimeout,
 )
 
-if TYPE_CHECKING:
-    from tollhouse.providers.http.client import HttpClient
-
 _HIGH_WATER = 256 * 1024  # stream bytes buffered before reading pauses
+
+
+class Pool(Protocol):
+    """What a connection and an answer need of their client (``HttpClient``)."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def release(self, conn: Connection) -> None: ...
+
+    def drop(self, conn: Connection) -> None: ...
+
+    def drain(self, conn: Connection) -> None: ...
 
 
 class Connection(asyncio.Protocol):
     """A pooled connection; ``HttpClient`` drives it through ``send``, ``wait`` and ``take``."""
 
-    def __init__(self, client: HttpClient, max_body: int) -> None:
+    def __init__(self, client: Pool, max_body: int) -> None:
         self._client = client
         self._loop = client.loop
         self._max_body = max_body

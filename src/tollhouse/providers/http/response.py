@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING
 
+from tollhouse.providers.http.connection import Connection, Pool
 from tollhouse.providers.http.errors import PayloadError
-
-if TYPE_CHECKING:
-    from tollhouse.providers.http.client import HttpClient
-    from tollhouse.providers.http.connection import Connection
 
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -68,7 +64,7 @@ class Response:
 class StreamResponse:
     """An answer whose body is read as it arrives; ``release`` (read to its end) or ``close`` it."""
 
-    def __init__(self, client: HttpClient, conn: Connection, max_body: int) -> None:
+    def __init__(self, client: Pool, conn: Connection, max_body: int) -> None:
         self._client = client
         self._conn: Connection | None = conn
         self.status = conn.status
