@@ -382,3 +382,16 @@ async def test_the_provider_names_broken_answers(start: Start) -> None:
     with pytest.raises(UpstreamConnectionError, match=r"upstream 'm' is unreachable \(ConnectError"):
         await refused.complete(request)
     await refused.aclose()
+
+
+async def test_a_server_that_closes_at_once_fails_fast(start: Start) -> None:
+    async def hang_up(ex: Exchange) -> None:
+        ex.writer.close()
+
+    _, client = await start(hang_up)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises((http.Disconnected, http.ConnectError)):
+        await post(client)
+    assert loop.time() - started < 1  # not the 2 s read timeout
+    assert client._count == 0

@@ -74,9 +74,11 @@ class Connection(asyncio.Protocol):
     # ---- driven by the client ------------------------------------------------------------------------
 
     def send(self, data: bytes, stream: bool, deadline: float, read_s: float) -> None:
+        if self.closed or self.transport is None:
+            # Closed by the server between the connect and now: nothing would ever answer.
+            raise Disconnected("upstream closed the connection before the request was sent")
         self._reset(stream, deadline, read_s)
         self._active = True
-        assert self.transport is not None
         self.transport.write(data)
 
     async def wait(self) -> None:
