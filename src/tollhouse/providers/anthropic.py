@@ -1,9 +1,10 @@
 """Provider for Anthropic's Messages API (``POST {api_base}/messages``).
 
-One pooled aiohttp session per deployment, ``x-api-key`` and ``anthropic-version`` on every request; bodies
-and answers go through ``wire.anthropic``, streamed events through ``wire.anthropic_stream``. Transport and
-the mapping of failures onto the ``Upstream*`` errors (``retry-after``, 429, 529 overloaded, 5xx, scrubbed
-messages) are the OpenAI-compatible provider's, whose HTTP plumbing this class reuses.
+One pooled upstream client per deployment (``providers.http``), ``x-api-key`` and ``anthropic-version`` on
+every request; bodies and answers go through ``wire.anthropic``, streamed events through
+``wire.anthropic_stream``. Transport and the mapping of failures onto the ``Upstream*`` errors
+(``retry-after``, 429, 529 overloaded, 5xx, scrubbed messages) are the OpenAI-compatible provider's, whose
+HTTP plumbing this class reuses.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import aiohttp
-import orjson
-from yarl import URL
-
 from tollhouse.errors import InvalidRequest, UpstreamUnavailable
+from tollhouse.providers import http
 from tollhouse.providers.base import Health
-from tollhouse.providers.openai_compat import OpenAICompatProvider, _with_trace
+from tollhouse.providers.openai_compat import OpenAICompatProvider, _client
 from tollhouse.providers.sse import SSEDecoder
 from tollhouse.settings import AnthropicModel
 from tollhouse.types import (
@@ -40,7 +38,7 @@ from tollhouse.wire.anthropic_stream import ChunkReader
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_HEALTH_TIMEOUT_S = 2.0
 # What ``count_tokens`` takes of a messages body.
 _COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"})
 
@@ -54,7 +52,7 @@ class AnthropicProvider(OpenAICompatProvider):
         except RuntimeError:
             raise RuntimeError(
                 f"AnthropicProvider({cfg.name!r}) must be built inside a running event loop (the app "
-                "lifespan), because it owns a pooled aiohttp session"
+                "lifespan), because it owns a pool of upstream connections"
             ) from None
         self.name = cfg.name
         self.capabilities = Capabilities(chat=True, tools=True, vision=True)
@@ -72,17 +70,12 @@ class AnthropicProvider(OpenAICompatProvider):
                 )
             self._api_key = key
             headers["x-api-key"] = key
-        self._messages_url = URL(f"{cfg.api_base}/messages")
-        self._models_url = URL(f"{cfg.api_base}/models")
-        self._count_url = URL(f"{cfg.api_base}/messages/count_tokens")
-        t = cfg.timeouts
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30.0
-            ),
-            timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.read_s),
-            headers=headers,
-        )
+        self._http = _client(cfg.api_base, headers, cfg.max_connections, cfg.timeouts)
+        target = self._http.target
+        self._messages_url = target("POST", "/messages", _JSON_HEADERS)
+        self._messages_sse = target("POST", "/messages", _SSE_HEADERS)
+        self._models_url = target("GET", "/models")
+        self._count_url = target("POST", "/messages/count_tokens", _JSON_HEADERS)
 
     # ---- Provider protocol ---------------------------------------------------------------------------
 
@@ -118,9 +111,9 @@ class AnthropicProvider(OpenAICompatProvider):
     async def health(self) -> Health:
         started = time.perf_counter()
         try:
-            async with self._session.get(self._models_url, timeout=_HEALTH_TIMEOUT) as resp:
-                status, detail = resp.status, f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http.request(self._models_url, total=_HEALTH_TIMEOUT_S)
+            status, detail = resp.status, f"HTTP {resp.status}"
+        except (http.HttpClientError, TimeoutError) as exc:
             status, detail = 0, f"unreachable ({type(exc).__name__})"
         ms = (time.perf_counter() - started) * 1000
         return Health(ok=0 < status < 500, detail=f"{self.name}: {detail}", latency_ms=ms)
@@ -131,22 +124,15 @@ class AnthropicProvider(OpenAICompatProvider):
         self, body: dict[str, Any]
     ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """POST a stream request; yield each named event until ``message_stop``."""
-        try:
-            resp = await self._session.post(
-                self._messages_url, data=orjson.dumps(body), headers=_with_trace(_SSE_HEADERS)
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_error(exc, "request") from exc
+        resp = await self._open(self._messages_sse, body)
         done = False
         try:
-            if not 200 <= resp.status < 300:
-                raise await self._status_error(resp)
             if resp.content_type == "application/json":
                 payload = await self._read_json_body(resp)
                 raise self._classify(resp.status if payload.get("error") else 502, payload, None)
             decoder = SSEDecoder()
             while True:
-                raw = await resp.content.readany()
+                raw = await resp.read()
                 for event, data in decoder.feed(raw) if raw else decoder.flush():
                     payload = self._parse_json(data)
                     kind = event.decode() or str(payload.get("type") or "")
@@ -159,7 +145,7 @@ class AnthropicProvider(OpenAICompatProvider):
                 if not raw:
                     break
             raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (http.HttpClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "stream") from exc
         finally:
             if done:

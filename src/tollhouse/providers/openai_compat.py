@@ -1,6 +1,7 @@
 """Provider for any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, …).
 
-One pooled aiohttp session per deployment (built in the app lifespan); request bodies and responses go
+One pooled upstream client per deployment (``providers.http``, built in the app lifespan; ADR 0031);
+request bodies and responses go
 through ``tollhouse.wire.openai``; streams are parsed as SSE event by event; every failure is mapped onto
 the ``Upstream*`` errors, with messages that name the deployment and never carry the API key.
 """
@@ -18,9 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from tollhouse.context import upstream_headers_var
 from tollhouse.errors import (
@@ -33,10 +32,10 @@ from tollhouse.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tollhouse.providers import extras
+from tollhouse.providers import extras, http
 from tollhouse.providers.base import Health
 from tollhouse.providers.sse import SSEDecoder
-from tollhouse.settings import OpenAIModel
+from tollhouse.settings import OpenAIModel, Timeouts
 from tollhouse.types import (
     Capabilities,
     ChatChunk,
@@ -55,13 +54,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 
 
-def _with_trace(headers: dict[str, str]) -> dict[str, str]:
-    """Add the W3C trace context of the call under way (``traceparent``/``tracestate``), if any."""
-    trace = upstream_headers_var.get()
-    return headers if trace is None else {**headers, **trace}
-
-
-_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_HEALTH_TIMEOUT_S = 2.0
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 300
 _CONTEXT_SIGNALS = (
@@ -85,7 +78,7 @@ class OpenAICompatProvider:
         except RuntimeError:
             raise RuntimeError(
                 f"OpenAICompatProvider({cfg.name!r}) must be built inside a running event loop "
-                "(the app lifespan), because it owns a pooled aiohttp session"
+                "(the app lifespan), because it owns a pool of upstream connections"
             ) from None
         self.name = cfg.name
         # What the upstream is configured to serve; tools, images, audio and JSON schemas are relayed.
@@ -113,20 +106,14 @@ class OpenAICompatProvider:
                 )
             self._api_key = key
             headers["Authorization"] = f"Bearer {key}"
-        base = cfg.api_base
-        self._chat_url = URL(f"{base}/chat/completions")
-        self._completions_url = URL(f"{base}/completions")
-        self._embeddings_url = URL(f"{base}/embeddings")
-        self._models_url = URL(f"{base}/models")
-        t = cfg.timeouts
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30.0
-            ),
-            # connect also bounds the wait for a free pooled connection, so a saturated pool fails fast.
-            timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.read_s),
-            headers=headers,
-        )
+        self._http = _client(cfg.api_base, headers, cfg.max_connections, cfg.timeouts)
+        target = self._http.target
+        self._chat_url = target("POST", "/chat/completions", _JSON_HEADERS)
+        self._chat_sse = target("POST", "/chat/completions", _SSE_HEADERS)
+        self._completions_url = target("POST", "/completions", _JSON_HEADERS)
+        self._completions_sse = target("POST", "/completions", _SSE_HEADERS)
+        self._embeddings_url = target("POST", "/embeddings", _JSON_HEADERS)
+        self._models_url = target("GET", "/models")
 
     # ---- Provider protocol ---------------------------------------------------------------------------
 
@@ -139,7 +126,7 @@ class OpenAICompatProvider:
         check_portable(req)  # what only Anthropic understands: a 400 by name
         body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: ChatChunk | None = None
-        async with aclosing(self._events(self._chat_url, body)) as events:
+        async with aclosing(self._events(self._chat_sse, body)) as events:
             async for data in events:
                 chunk = wire.chat_chunk_from_dict(data, req.model)
                 if chunk.usage is not None:
@@ -164,7 +151,7 @@ class OpenAICompatProvider:
     async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
         body = self._with_vendor(wire.completion_request_to_dict(req, self._upstream_model, stream=True), req)
         tail: CompletionChunk | None = None
-        async with aclosing(self._events(self._completions_url, body)) as events:
+        async with aclosing(self._events(self._completions_sse, body)) as events:
             async for data in events:
                 chunk = wire.completion_chunk_from_dict(data, req.model)
                 if chunk.usage is not None:
@@ -183,17 +170,16 @@ class OpenAICompatProvider:
     async def health(self) -> Health:
         started = time.perf_counter()
         try:
-            async with self._session.get(self._models_url, timeout=_HEALTH_TIMEOUT) as resp:
-                status, detail = resp.status, f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http.request(self._models_url, total=_HEALTH_TIMEOUT_S)
+            status, detail = resp.status, f"HTTP {resp.status}"
+        except (http.HttpClientError, TimeoutError) as exc:
             status, detail = 0, f"unreachable ({type(exc).__name__})"
         ms = (time.perf_counter() - started) * 1000
         # Any answer below 500 proves the upstream is up; a 401 here is a config problem, not an outage.
         return Health(ok=0 < status < 500, detail=f"{self.name}: {detail}", latency_ms=ms)
 
     async def aclose(self) -> None:
-        if not self._session.closed:
-            await self._session.close()
+        await self._http.aclose()
 
     def _with_vendor(self, body: dict[str, Any], req: ChatRequest | CompletionRequest) -> dict[str, Any]:
         """Add the vendor fields this deployment allows (never over a field the gateway set)."""
@@ -204,31 +190,36 @@ class OpenAICompatProvider:
 
     # ---- transport ----------------------------------------------------------------------------------
 
-    async def _post_json(self, url: URL, body: dict[str, Any]) -> dict[str, Any]:
-        # Bytes from orjson are posted as-is: cheaper than json= (no str round trip) on every aiohttp version.
+    async def _post_json(self, head: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        """POST (``head`` from ``HttpClient.target``) with the trace context of the call under way."""
         try:
-            headers = _with_trace(_JSON_HEADERS)
-            async with self._session.post(url, data=orjson.dumps(body), headers=headers) as resp:
-                if not 200 <= resp.status < 300:
-                    raise await self._status_error(resp)
-                raw = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http.request(head, orjson.dumps(body), upstream_headers_var.get())
+        except (http.HttpClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "request") from exc
-        data = self._parse_json(raw)
+        if not 200 <= resp.status < 300:
+            raise self._status_error(resp.status, resp.body[:_MAX_ERROR_BODY], resp.headers)
+        data = self._parse_json(resp.body)
         if data.get("error"):
             raise self._classify(_status_in(data["error"]), data, None)
         return data
 
-    async def _events(self, url: URL, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
+    async def _open(self, head: bytes, body: dict[str, Any]) -> http.StreamResponse:
+        """POST a stream request; the answer once its head is in, a 2xx (else its error is raised)."""
         try:
-            resp = await self._session.post(url, data=orjson.dumps(body), headers=_with_trace(_SSE_HEADERS))
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http.open(head, orjson.dumps(body), upstream_headers_var.get())
+            if not 200 <= resp.status < 300:
+                raw = await resp.read_upto(_MAX_ERROR_BODY)
+                resp.close()
+                raise self._status_error(resp.status, raw, resp.headers)
+        except (http.HttpClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "request") from exc
+        return resp
+
+    async def _events(self, head: bytes, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
+        resp = await self._open(head, body)
         done = False
         try:
-            if not 200 <= resp.status < 300:
-                raise await self._status_error(resp)
             if resp.content_type == "application/json":
                 # Some servers answer a stream request with a plain JSON error (or ignore stream=true).
                 payload = await self._read_json_body(resp)
@@ -238,7 +229,7 @@ class OpenAICompatProvider:
             decoder = SSEDecoder()
             finished = False  # a choice reported finish_reason: lenient on servers that omit [DONE]
             while True:
-                raw = await resp.content.readany()
+                raw = await resp.read()
                 for event, data in decoder.feed(raw) if raw else decoder.flush():
                     if data == b"[DONE]":
                         done = True
@@ -255,7 +246,7 @@ class OpenAICompatProvider:
             if not finished:
                 raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
             done = True
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (http.HttpClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "stream") from exc
         finally:
             if done:
@@ -273,21 +264,13 @@ class OpenAICompatProvider:
             raise UpstreamUnavailable(f"upstream {self.name!r}: invalid JSON from upstream (not an object)")
         return payload
 
-    async def _read_json_body(self, resp: aiohttp.ClientResponse) -> dict[str, Any]:
-        raw = b""
-        # read(n) returns what has arrived, so loop: a body split over TCP reads must be whole to parse.
-        while len(raw) < _MAX_ERROR_BODY and (part := await resp.content.read(_MAX_ERROR_BODY - len(raw))):
-            raw += part
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return {"message": raw.decode("utf-8", "replace")}
-        return payload if isinstance(payload, dict) else {"message": str(payload)}
+    async def _read_json_body(self, resp: http.StreamResponse) -> dict[str, Any]:
+        return _error_payload(await resp.read_upto(_MAX_ERROR_BODY))
 
     # ---- error mapping ------------------------------------------------------------------------------
 
-    async def _status_error(self, resp: aiohttp.ClientResponse) -> UpstreamError:
-        return self._classify(resp.status, await self._read_json_body(resp), resp.headers)
+    def _status_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return self._classify(status, _error_payload(raw), headers)
 
     def _classify(self, status: int | None, payload: Any, headers: Mapping[str, str] | None) -> UpstreamError:
         """Map an HTTP status (or an in-stream error, status None) and its body onto the error tree."""
@@ -322,15 +305,17 @@ class OpenAICompatProvider:
 
     def _transport_error(self, exc: BaseException, during: str) -> UpstreamError:
         where = f"upstream {self.name!r}"
-        if isinstance(exc, TimeoutError):  # aiohttp.ServerTimeoutError and asyncio.TimeoutError alike
+        if isinstance(exc, TimeoutError):  # http.ConnectTimeout / ReadTimeout and asyncio's alike
             return UpstreamTimeout(f"{where} timed out during the {during}")
-        if during == "stream" or isinstance(exc, aiohttp.ClientPayloadError):
-            what = "stream" if during == "stream" else "response"
-            return UpstreamUnavailable(f"{where}: {what} ended early ({type(exc).__name__})")
         detail = self._scrub(str(exc)) or "no detail"
-        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientOSError):
+        if during == "stream" or isinstance(exc, http.PayloadError):
+            what = "stream" if during == "stream" else "response"
+            return UpstreamUnavailable(f"{where}: {what} ended early ({type(exc).__name__}: {detail})")
+        if isinstance(exc, http.ConnectError):
             # Never reached the upstream (refused, DNS, TLS) or the connection was reset.
             return UpstreamConnectionError(f"{where} is unreachable ({type(exc).__name__}: {detail})")
+        if isinstance(exc, http.ProtocolError):
+            return UpstreamUnavailable(f"{where} sent an invalid HTTP answer ({detail})")
         return UpstreamUnavailable(f"{where} is unreachable ({type(exc).__name__}: {detail})")
 
     def _scrub(self, text: str) -> str:
@@ -371,11 +356,11 @@ def _status_in(err: Any) -> int | None:
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
+    ms = headers.get("retry-after-ms")  # names are lower case (http.Response.headers)
     with suppress(ValueError):
         if ms:
             return max(0.0, float(ms) / 1000)
-    value = headers.get("Retry-After")
+    value = headers.get("retry-after")
     if not value:
         return None
     with suppress(ValueError):
@@ -387,3 +372,17 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _client(base: str, headers: dict[str, str], max_connections: int, t: Timeouts) -> http.HttpClient:
+    # connect also bounds the wait for a free pooled connection, so a saturated pool fails fast.
+    timeouts = http.Timeouts(connect=t.connect_s, read=t.read_s, total=t.total_s)
+    return http.HttpClient(base, headers, max_connections=max_connections, timeouts=timeouts)
+
+
+def _error_payload(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"message": raw.decode("utf-8", "replace")}
+    return payload if isinstance(payload, dict) else {"message": str(payload)}
