@@ -1,8 +1,8 @@
 """A client that disconnects before its answer is ready cancels the work done for it: the upstream request
 is aborted, local generation stops, the reservation settles and the ledger records one 499.
 
-Streams that already answer are watched by the streaming response itself; this covers the rest: whole
-answers and streams still waiting for their first token.
+Streams that already answer are watched by their response (``api.streaming``, with the same ``Watch``);
+this covers the rest: whole answers and streams still waiting for their first token.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ async def unless_disconnected(request: Request, ctx: RequestContext, work: Await
     """Await ``work``; if the client disconnects meanwhile, cancel it and return None: nobody is left to
     answer, the caller returns ``gone()``. Any other cancellation goes on as usual. The request body must
     have been read already."""
-    watch = _Watch(request.receive, ctx)
+    watch = Watch(request.receive, ctx)
     result: T | None = None
     try:
         result = await work
@@ -54,10 +54,13 @@ def gone() -> Response:
     return Response(status_code=499)
 
 
-class _Watch:
+class Watch:
+    """Cancels the current task when the client disconnects, watching only once ``WATCH_AFTER_S`` has
+    passed; ``stop()`` when the work is done. Used for whole answers and for streams (api.streaming)."""
+
     __slots__ = ("_ctx", "_listener", "_receive", "_timer", "fired", "stopped", "task")
 
-    def __init__(self, receive: Receive, ctx: RequestContext) -> None:
+    def __init__(self, receive: Receive, ctx: RequestContext | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
@@ -83,7 +86,8 @@ class _Watch:
             return
         if not self.stopped:
             self.fired = True
-            self._ctx.client_gone = True
+            if self._ctx is not None:
+                self._ctx.client_gone = True
             self.task.cancel(CLIENT_GONE)
 
     def stop(self) -> None:

@@ -10,20 +10,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import orjson
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Scope
 
-from tollhouse.errors import TollhouseError, UpstreamError
+from tollhouse.api.streaming import SSEResponse
+from tollhouse.errors import TollhouseError
 from tollhouse.types import ChatChunk, RequestContext
 
 log = logging.getLogger("tollhouse.api")
 
 T = TypeVar("T")
-
-SSE_HEADERS = {
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",  # nginx and friends must not buffer the stream
-}
 
 
 def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
@@ -145,47 +141,23 @@ def sse_response(
     request_id: str,
     headers: dict[str, str] | None = None,
     trailer: Callable[[], bytes | None] | None = None,
-) -> StreamingResponse:
+    ctx: RequestContext | None = None,
+) -> SSEResponse[T]:
     """``trailer``: called once the stream has ended well; what it returns (an SSE comment line) is sent
-    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost)."""
-    return StreamingResponse(
-        _sse(chunks, to_dict, request_id, trailer),
-        media_type="text/event-stream",
-        headers={**SSE_HEADERS, **(headers or {})},
-    )
+    just before ``data: [DONE]`` — how a stream reports what its headers could not (its cost). ``ctx``:
+    told when the client leaves mid-stream."""
+
+    def encode(chunk: T) -> bytes:
+        return b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
+
+    def end() -> bytes:
+        line = trailer() if trailer is not None else None
+        return line + DONE if line else DONE
+
+    def failed(exc: TollhouseError) -> bytes:
+        return b"data: " + orjson.dumps(error_body(exc, request_id)) + b"\n\n"
+
+    return SSEResponse(chunks, encode, end, failed, ctx, headers)
 
 
-async def _sse(
-    chunks: AsyncIterator[T],
-    to_dict: Callable[[T], dict[str, Any]],
-    request_id: str,
-    trailer: Callable[[], bytes | None] | None = None,
-) -> Any:
-    try:
-        async for chunk in chunks:
-            if isinstance(chunk, bytes):  # a line the stream sends as is (tool progress: an SSE comment)
-                yield chunk
-                continue
-            yield b"data: " + orjson.dumps(to_dict(chunk)) + b"\n\n"
-    except TollhouseError as exc:
-        # Headers are gone: the only honest signal left is an error event, then the end of the stream.
-        log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})
-        yield b"data: " + orjson.dumps(error_body(exc, request_id)) + b"\n\n"
-        return
-    except Exception:
-        log.exception("stream failed after first chunk")
-        yield (
-            b"data: "
-            + orjson.dumps(error_body(UpstreamError("internal error during stream"), request_id))
-            + b"\n\n"
-        )
-        return
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-    if trailer is not None:
-        line = trailer()
-        if line:
-            yield line
-    yield b"data: [DONE]\n\n"
+DONE = b"data: [DONE]\n\n"

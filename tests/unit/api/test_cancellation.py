@@ -266,3 +266,74 @@ async def test_cut_stream_ends_with_an_error_event() -> None:
         last = [e for e in ex.body.split(b"\n\n") if e.startswith(b"data: ")][-1]
         assert orjson.loads(last.removeprefix(b"data: "))["error"]["code"] == "server_shutting_down"
         assert ex.ctx.status == 503
+
+
+# ---- the stream response sends inline and notices a client that leaves mid-stream ------------------------
+
+
+class Gone(Exchange):
+    """A server of ASGI spec 2.4: a send to a client that has left fails with ``OSError`` (and the
+    client's disconnect is never read: only the failed send tells)."""
+
+    def __init__(self, body: dict[str, Any], path: str, sends_before_leaving: int) -> None:
+        super().__init__(body)
+        self.scope["asgi"]["spec_version"] = "2.4"
+        self.scope["path"] = path
+        self.scope["raw_path"] = path.encode()
+        self.sends_left = sends_before_leaving
+        self.senders: set[asyncio.Task[Any] | None] = set()
+
+    async def send(self, message: Message) -> None:
+        self.senders.add(asyncio.current_task())
+        if self.sends_left == 0:
+            raise OSError("Broken pipe")
+        self.sends_left -= 1
+        self.sent.append(message)
+
+
+@pytest.mark.parametrize("path", [PATH, "/v1/messages"])
+async def test_failed_send_mid_stream_closes_the_upstream_and_records_499(path: str) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    body = chat("chatty", stream=True, max_tokens=500)
+    async with served(chatty={"reply": words, "chunk_ms": 5}) as (app, runtime):
+        ex = Gone(body, path, sends_before_leaving=4)  # the headers, then three bodies
+        t0 = time.perf_counter()
+        await ex.run(app)
+        assert time.perf_counter() - t0 < 0.5  # not the ~1 s the whole stream would take
+        assert ex.status == 200 and len(ex.sent) == 4
+        assert provider(runtime, "chatty").cancelled == 1  # the upstream stream was closed
+        assert ex.ctx.status == 499 and ex.ctx.client_gone and ex.ctx.recorded
+        statuses = metric_statuses(runtime, "chatty")
+        assert 'status="499"' in statuses and 'status="200"' not in statuses
+
+
+@pytest.mark.parametrize("path", [PATH, "/v1/messages"])
+async def test_client_that_leaves_an_anthropic_or_openai_stream_cancels_it(path: str) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    async with served(chatty={"reply": words, "chunk_ms": 20}) as (app, runtime):
+        ex = Exchange(chat("chatty", stream=True, max_tokens=500), disconnect_after=0.3)
+        ex.scope["path"], ex.scope["raw_path"] = path, path.encode()
+        t0 = time.perf_counter()
+        await ex.run(app)
+        assert time.perf_counter() - t0 < 1.5  # not the ~4 s the whole stream would take
+        assert ex.status == 200 and ex.body  # chunks went out before the client left
+        assert provider(runtime, "chatty").cancelled == 1
+        assert ex.ctx.status == 499 and ex.ctx.client_gone
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]  # nothing left pending
+
+
+async def test_stream_is_sent_from_the_request_task_in_order() -> None:
+    async with served(chatty={"reply": "one two three four", "chunk_ms": 0}) as (app, _):
+        ex = Gone(chat("chatty", stream=True), PATH, sends_before_leaving=1000)
+        ex.scope["asgi"]["spec_version"] = "2.3"  # uvicorn's: Starlette's response would open a task group
+        await ex.run(app)
+    assert ex.senders == {asyncio.current_task()}  # no task group, no task of its own
+    assert ex.sent[-1]["more_body"] is False and all(m.get("more_body") for m in ex.sent[1:-1])
+    events = [e for e in ex.body.split(b"\n\n") if e]
+    assert events[-1] == b"data: [DONE]" and events[-2].startswith(b": x-tollhouse-cost-usd=")
+    text = "".join(
+        c["delta"].get("content") or ""
+        for e in events[:-2]
+        for c in orjson.loads(e.removeprefix(b"data: "))["choices"]
+    )
+    assert text == "one two three four"

@@ -9,14 +9,15 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from tollhouse.api.anthropic.protocol import CountTokensRequest, MessagesRequest
 from tollhouse.api.cache_control import cache_control
 from tollhouse.api.deps import credential, get_gateway, new_context, parse_body
 from tollhouse.api.disconnect import gone, unless_disconnected
-from tollhouse.api.render import SSE_HEADERS, anthropic_error_body, cost_trailer, json_response
-from tollhouse.errors import ModelNotFound, TollhouseError, UpstreamError
+from tollhouse.api.render import anthropic_error_body, cost_trailer, json_response
+from tollhouse.api.streaming import SSEResponse
+from tollhouse.errors import ModelNotFound, TollhouseError
 from tollhouse.operations import CHAT
 from tollhouse.tools.report import tools_used_json
 from tollhouse.types import ChatChunk, RequestContext
@@ -47,11 +48,7 @@ async def messages(request: Request) -> Response:
             chunks = await unless_disconnected(request, ctx, gw.handle_stream(ctx, CHAT, req))
             if chunks is None:
                 return gone()
-            return StreamingResponse(
-                _events(chunks, EventWriter(req.model), ctx.request_id, cost_trailer(ctx), ctx),
-                media_type="text/event-stream",
-                headers=SSE_HEADERS,
-            )
+            return _events(chunks, EventWriter(req.model), ctx.request_id, cost_trailer(ctx), ctx)
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
         if resp is None:
             return gone()
@@ -94,42 +91,33 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _events(
+def _events(
     chunks: AsyncIterator[ChatChunk],
     writer: EventWriter,
     request_id: str,
     trailer: Callable[[], bytes | None],
     ctx: RequestContext,
-) -> AsyncIterator[bytes]:
+) -> SSEResponse[ChatChunk]:
     """Anthropic's events for the stream; a failure after the first event is an ``error`` event. A request
     that retrieved gets its ``citations`` on the closing ``message_delta``: the last event with data, which
     the anthropic SDK parses (extra fields kept, also through ``messages.stream()``) while it drops unknown
     event names."""
-    try:
-        async for chunk in chunks:
-            if isinstance(chunk, bytes):  # a line sent as is (gateway tool progress: an SSE comment)
-                yield chunk
-                continue
-            for name, data in writer.feed(chunk):
-                yield _sse(name, data)
-    except TollhouseError as exc:
-        log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})
-        yield _sse("error", anthropic_error_body(exc, request_id))
-        return
-    except Exception:
-        log.exception("stream failed after first chunk")
-        yield _sse("error", anthropic_error_body(UpstreamError("internal error during stream"), request_id))
-        return
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-    out = writer.finish()
-    if ctx.retrieval is not None:
-        out[-2][1]["citations"] = ctx.retrieval.citations  # ("message_delta", …), ("message_stop", …)
-    for name, data in out[:-1]:
-        yield _sse(name, data)
-    line = trailer()  # the cost, as an SSE comment, before the last event (clients stop reading there)
-    if line:
-        yield line
-    yield _sse(*out[-1])
+
+    def encode(chunk: ChatChunk) -> bytes:
+        events = writer.feed(chunk)
+        if len(events) == 1:
+            return _sse(*events[0])
+        return b"".join(_sse(name, data) for name, data in events)
+
+    def end() -> bytes:
+        out = writer.finish()
+        if ctx.retrieval is not None:
+            out[-2][1]["citations"] = ctx.retrieval.citations  # ("message_delta", …), ("message_stop", …)
+        body = b"".join(_sse(name, data) for name, data in out[:-1])
+        line = trailer()  # the cost, as an SSE comment, before the last event (clients stop reading there)
+        return body + (line or b"") + _sse(*out[-1])
+
+    def failed(exc: TollhouseError) -> bytes:
+        return _sse("error", anthropic_error_body(exc, request_id))
+
+    return SSEResponse(chunks, encode, end, failed, ctx)

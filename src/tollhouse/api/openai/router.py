@@ -61,7 +61,7 @@ async def chat_completions(request: Request) -> Response:
             trailer = cost_trailer(ctx)
             if ctx.retrieval is not None:
                 chunks, trailer = with_citations(chunks, ctx)
-            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=trailer)
+            return sse_response(chunks, wire.chat_chunk_to_dict, ctx.request_id, trailer=trailer, ctx=ctx)
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, CHAT, req))
         if resp is None:
             return gone()
@@ -89,7 +89,7 @@ async def completions(request: Request) -> Response:
             if chunks is None:
                 return gone()
             return sse_response(
-                chunks, wire.completion_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx)
+                chunks, wire.completion_chunk_to_dict, ctx.request_id, trailer=cost_trailer(ctx), ctx=ctx
             )
         resp = await unless_disconnected(request, ctx, gw.handle(ctx, COMPLETIONS, req))
         return gone() if resp is None else json_response(wire.completion_response_to_dict(resp))
