@@ -6,10 +6,11 @@ generated prompts and documents, each fold drawn only from that fold's template 
 (``synthetic.FOLDS``). Scoring fold k with a model fitted on the other folds therefore measures the dev
 rows *and* phrasings whose families were never fitted.
 
-Thresholds, one per context, are chosen on training folds only: for outer fold k an inner model is fitted
-without folds k and k+1, scores fold k+1, and the thresholds chosen there (``pick_direct``,
-``pick_document``) judge fold k. The shipped thresholds are picked the same way on the out-of-fold scores
-of all five folds.
+Thresholds, one per context, are chosen on training folds only: for outer fold k a full inner
+cross-validation runs on the four other folds (for each j ≠ k a model fitted without folds k and j scores
+fold j), and the thresholds chosen on those pooled inner out-of-fold scores (``pick_direct``,
+``pick_document``) judge fold k (ADR 0034). The shipped thresholds are picked by the same rules on the
+out-of-fold scores of all five outer folds — the same procedure one level up.
 """
 
 from __future__ import annotations
@@ -283,23 +284,35 @@ class CrossValidated:
     shipped: tuple[float, float]  # picked on all out-of-fold scores: the shipped model's thresholds
 
 
+def pooled(parts: list[Scores]) -> Scores:
+    """Out-of-fold scores of several models (each scoring folds it was not fitted on) as one set."""
+    return Scores(
+        np.concatenate([s.rows for s in parts]),
+        np.concatenate([s.p for s in parts]),
+        np.concatenate([s.docs for s in parts]),
+        np.concatenate([s.doc_p for s in parts]),
+    )
+
+
+def inner_scores(p: Pool, k: int) -> Scores:
+    """A full cross-validation inside the training folds of outer fold k: for each other fold j, a model
+    fitted without folds k and j scores fold j. Every training row of fold k is scored once, out of fold,
+    so the thresholds are picked on four folds' rows rather than one's (ADR 0034)."""
+    parts = [score(p, fit(p, frozenset({k, j})), frozenset({j})) for j in range(FOLDS) if j != k]
+    return pooled(parts)
+
+
 def cross_validate(p: Pool, *, nested: bool = True) -> CrossValidated:
-    """Five outer folds; ``nested``: thresholds per fold from an inner fit (else the shipped ones for all,
-    which is what training needs: only ``shipped`` is used)."""
+    """Five outer folds; ``nested``: thresholds per fold from an inner cross-validation on its training
+    folds (else the shipped ones for all, which is what training needs: only ``shipped`` is used)."""
     outer: list[Scores] = []
     chosen: list[tuple[float, float]] = []
     for k in range(FOLDS):
         if nested:
-            j = (k + 1) % FOLDS
-            inner = score(p, fit(p, frozenset({k, j})), frozenset({j}))
+            inner = inner_scores(p, k)
             chosen.append((pick_direct(p, inner), pick_document(p, inner)))
         outer.append(score(p, fit(p, frozenset({k})), frozenset({k})))
-    every = Scores(
-        np.concatenate([s.rows for s in outer]),
-        np.concatenate([s.p for s in outer]),
-        np.concatenate([s.docs for s in outer]),
-        np.concatenate([s.doc_p for s in outer]),
-    )
+    every = pooled(outer)
     shipped = (pick_direct(p, every), pick_document(p, every))
     chosen = chosen or [shipped] * FOLDS
     out = CrossValidated({}, {}, {}, {}, chosen, shipped)
