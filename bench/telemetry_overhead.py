@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import os
 import statistics
 import sys
@@ -30,8 +29,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from tollhouse.app import create_app
-from tollhouse.settings import Settings
-from tollhouse.telemetry.logging import JsonFormatter
+from tollhouse.settings import LoggingSettings, Settings
+from tollhouse.telemetry.logging import configure
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.telemetry.tracing import Tracing
 
@@ -103,12 +102,10 @@ async def one(app: Any) -> tuple[float, float]:
 
 
 def log_to_devnull() -> None:
-    """Access lines are formatted as in production, then discarded."""
-    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    """Access lines are made and written as in production (``configure``: JSON, buffered, ADR 0032), to
+    /dev/null."""
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    configure(LoggingSettings(format="json", level="INFO"))
 
 
 async def main(requests: int, rounds: int, names: list[str]) -> None:

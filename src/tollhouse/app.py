@@ -32,6 +32,7 @@ from tollhouse.api.schema import install as install_schema
 from tollhouse.api.telemetry import install as install_telemetry
 from tollhouse.runtime import Runtime
 from tollhouse.settings import Settings, load_settings
+from tollhouse.telemetry.logging import flush as flush_logs
 from tollhouse.telemetry.observer import Telemetry
 from tollhouse.ui.app import DashboardApp
 from tollhouse.version import __version__
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
                 yield
             await dashboard.aclose()
         log.info("stopped")
+        flush_logs()  # nothing buffered is left behind on a normal stop
 
     app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     api_errors.install(app)

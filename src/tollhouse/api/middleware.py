@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollhouse.api.render import anthropic_error_body, error_body, is_anthropic, render_error
 from tollhouse.context import request_id_var
 from tollhouse.errors import BodyTooLarge, Overloaded
+from tollhouse.telemetry.logging import access_line, access_writer
 from tollhouse.telemetry.observer import Begun, Telemetry, server_timing
 from tollhouse.types import RequestContext, hex_id
 
@@ -185,7 +186,11 @@ class GatewayMiddleware:
             fields["http_status"] = http_status  # what the response's headers said
         if ctx is not None:
             fields.update(_ctx_fields(ctx))
-        access_log.info("request", extra=fields)
+        writer = access_writer()
+        if writer is None:
+            access_log.info("request", extra=fields)
+        else:  # the same JSON line, without a LogRecord, written with the loop iteration's other lines
+            writer.write(access_line(fields))
 
 
 def _outcome(status: int, ctx: RequestContext | None) -> int:
