@@ -21,6 +21,8 @@ log = logging.getLogger("tollhouse.api")
 
 T = TypeVar("T")
 
+DONE = b"data: [DONE]\n\n"
+
 
 def error_body(exc: TollhouseError, request_id: str | None) -> dict[str, Any]:
     """OpenAI's error envelope ``{"error": {"message", "type", "param", "code"}}``, plus the request id."""
@@ -158,6 +160,3 @@ def sse_response(
         return b"data: " + orjson.dumps(error_body(exc, request_id)) + b"\n\n"
 
     return SSEResponse(chunks, encode, end, failed, ctx, headers)
-
-
-DONE = b"data: [DONE]\n\n"

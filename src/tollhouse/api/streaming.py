@@ -74,32 +74,28 @@ class SSEResponse(Response, Generic[T]):
         """Send the stream's chunks; returns the last body to send, None when the client has left."""
         chunks, encode = self.chunks, self.encode
         try:
-            async for chunk in chunks:
-                body = chunk if isinstance(chunk, bytes) else encode(chunk)
-                if body:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-            await _close(chunks)
+            try:
+                async for chunk in chunks:
+                    body = chunk if isinstance(chunk, bytes) else encode(chunk)
+                    if body:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+            finally:
+                await _close(chunks)  # before ``end()``: closing the stream settles what its trailer reports
         except TollhouseError as exc:
             # Headers are gone: the only honest signal left is an error event, then the end of the stream.
             log.warning("stream failed after first chunk", extra={"error_type": exc.type, "detail": str(exc)})
-            await _close(chunks)
             return self.failed(exc)
         except OSError:  # a send that failed: the client has left (servers of ASGI spec 2.4 say so)
             self._gone(watch)
-            await _close(chunks)
             return None
         except asyncio.CancelledError:
             if not watch.fired:
-                await _close(chunks)
                 raise
-            await _close(chunks)  # the client left: the stream is closed, nobody is left to answer
-            return None
+            return None  # the client left: the stream is closed, nobody is left to answer
         except Exception:
             if watch.fired:  # failed on the way out of a cancellation for the client that left
-                await _close(chunks)
                 return None
             log.exception("stream failed after first chunk")
-            await _close(chunks)
             return self.failed(UpstreamError("internal error during stream"))
         return self.end()
 

@@ -1,9 +1,9 @@
 """Provider for any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, …).
 
 One pooled upstream client per deployment (``providers.http``, built in the app lifespan; ADR 0031);
-request bodies and responses go
-through ``tollhouse.wire.openai``; streams are parsed as SSE event by event; every failure is mapped onto
-the ``Upstream*`` errors, with messages that name the deployment and never carry the API key.
+request bodies and responses go through ``tollhouse.wire.openai``; streams are parsed as SSE event by
+event; every failure is mapped onto the ``Upstream*`` errors, with messages that name the deployment and
+never carry the API key.
 """
 
 from __future__ import annotations

@@ -31,21 +31,35 @@ def _plain(text: str) -> str:
     return _ANSI.sub("", text) if "\x1b" in text else text
 
 
+_last_second = -1
+_second_text = ""
+
+
+def _timestamp(now: float) -> str:
+    """The ``ts`` of a JSON line at ``now`` (its date and time part made once a second)."""
+    global _last_second, _second_text
+    sec = int(now)
+    if sec != _last_second:
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        _last_second = sec
+    return f"{_second_text}.{int((now - sec) * 1000):03d}Z"
+
+
+def _envelope(created: float, level: str, logger: str, msg: str) -> dict[str, Any]:
+    """The fields every JSON line starts with, in order, with the request and trace ids under way."""
+    out: dict[str, Any] = {"ts": _timestamp(created), "level": level, "logger": logger, "msg": msg}
+    rid = request_id_var.get()
+    if rid:
+        out["request_id"] = rid
+    tid = trace_id_var.get()
+    if tid:
+        out["trace_id"] = tid
+    return out
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": _plain(record.getMessage()),
-        }
-        rid = request_id_var.get()
-        if rid:
-            out["request_id"] = rid
-        tid = trace_id_var.get()
-        if tid:
-            out["trace_id"] = tid
+        out = _envelope(record.created, record.levelname.lower(), record.name, _plain(record.getMessage()))
         for k, v in record.__dict__.items():
             if k not in _STD_ATTRS and not k.startswith("_"):
                 out[k] = _plain(v) if isinstance(v, str) else v
@@ -118,35 +132,10 @@ def access_writer() -> LineWriter | None:
     return h.writer
 
 
-_last_second = -1
-_second_text = ""
-
-
-def _timestamp(now: float) -> str:
-    """``JsonFormatter``'s ``ts`` for ``now`` (its date and time part made once a second)."""
-    global _last_second, _second_text
-    sec = int(now)
-    if sec != _last_second:
-        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        _last_second = sec
-    return f"{_second_text}.{int((now - sec) * 1000):03d}Z"
-
-
 def access_line(fields: dict[str, Any]) -> str:
     """The line ``JsonFormatter`` makes of ``tollhouse.access``'s ``info("request", extra=fields)``, key for
     key, without a ``LogRecord``; ends in a newline."""
-    out: dict[str, Any] = {
-        "ts": _timestamp(time.time()),
-        "level": "info",
-        "logger": "tollhouse.access",
-        "msg": "request",
-    }
-    rid = request_id_var.get()
-    if rid:
-        out["request_id"] = rid
-    tid = trace_id_var.get()
-    if tid:
-        out["trace_id"] = tid
+    out = _envelope(time.time(), "info", "tollhouse.access", "request")
     for k, v in fields.items():
         out[k] = _plain(v) if isinstance(v, str) else v
     return orjson.dumps(out, default=str).decode() + "\n"

@@ -323,6 +323,29 @@ async def test_a_stream_released_before_its_end_is_pooled_when_the_end_arrives(
     assert server.connections == 1
 
 
+async def test_a_drained_stream_does_not_close_the_next_exchange_on_its_connection(start: Start) -> None:
+    # The released stream's end arrives at once and its connection is pooled; the next request on it is
+    # answered 0.8 s after it was sent (within its 1 s read timeout) but after the released stream's own
+    # read-timeout window (1 s from its release) has ended: that window must not close it.
+    async def handler(ex: Exchange) -> None:
+        await ex.request()
+        await ex.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[END]\r\n")
+        await asyncio.sleep(0.05)
+        await ex.send(b"0\r\n\r\n")
+        await ex.request()
+        await asyncio.sleep(0.8)
+        await ex.send(answer(b"slow but fine"))
+        await ex.closed_by_client(5)
+
+    server, client = await start(handler, timeouts=http.Timeouts(connect=2, read=1.0, total=5))
+    stream = await client.open(client.target("POST", "/s", JSON), b"{}")
+    assert await stream.read() == b"[END]"
+    stream.release()
+    await asyncio.sleep(0.4)
+    assert (await post(client)).body == b"slow but fine"
+    assert server.connections == 1
+
+
 # ---- broken answers -------------------------------------------------------------------------------------
 
 

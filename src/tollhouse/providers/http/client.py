@@ -160,9 +160,15 @@ class HttpClient:
         self._wake_one()
 
     def drain(self, conn: Connection) -> None:
-        """A stream's consumer is done before the answer's end arrived: pool it when the end comes."""
-        conn.drain_then(self.release)
-        self.loop.call_later(self._timeouts.read, self._abandon, conn)
+        """A stream's consumer is done before the answer's end arrived: pool it when the end comes, close
+        it if the end does not come within the read timeout."""
+        timer = self.loop.call_later(self._timeouts.read, self._abandon, conn)
+
+        def ended(c: Connection) -> None:
+            timer.cancel()  # else it would fire on whatever exchange the pooled connection serves next
+            self.release(c)
+
+        conn.drain_then(ended)
 
     def _abandon(self, conn: Connection) -> None:
         if not conn.complete and not conn.closed:
