@@ -126,6 +126,12 @@ class EvalLogger:
             return
         try:
             await self.store.write(records, feedback)
+        except asyncio.CancelledError:
+            # Shut down mid-write (``aclose`` cancels the writer): the batch goes back to the front of the
+            # queue, so the final flush writes it instead of losing it.
+            self._records[:0] = records
+            self._feedback[:0] = feedback
+            raise
         except Exception as exc:
             self.outage.failed(exc, records=len(records), feedback=len(feedback))
             self._on_drop(len(records) + len(feedback))
