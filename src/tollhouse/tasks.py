@@ -1,5 +1,5 @@
-"""Background tasks owned by long-lived objects: a periodic job that survives its own failures, and the
-cancel-and-wait every ``aclose`` needs."""
+"""Background tasks owned by long-lived objects: a periodic job that survives its own failures, a coalescing
+flusher that never loses a batch at shutdown, and the cancel-and-wait every ``aclose`` needs."""
 
 from __future__ import annotations
 
@@ -48,3 +48,43 @@ async def cancel(task: asyncio.Task[Any] | None) -> None:
         await asyncio.wait({task}, timeout=RECANCEL_S)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+DRAIN_GRACE_S = 5.0  # how long ``Flusher.drain`` lets a flush under way finish before cancelling it
+
+
+class Flusher:
+    """Runs ``flush`` once every ``interval_s`` while ``pending()`` says there is work, in a task started by
+    ``kick`` (so an idle process runs none). ``drain`` (shutdown) lets a flush under way finish before it
+    stops the task — cancelling one midway would lose the batch it had taken — then flushes what is left."""
+
+    def __init__(self, interval_s: float, pending: Callable[[], bool], flush: Callable[[], Awaitable[None]]):
+        self.interval_s = interval_s
+        self._pending = pending
+        self._flush = flush
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        self._closing = False
+
+    def kick(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._pending() and not self._closing:
+            await asyncio.sleep(self.interval_s)
+            self._busy = True
+            try:
+                await self._flush()
+            finally:
+                self._busy = False
+
+    async def drain(self) -> None:
+        task, self._closing = self._task, True
+        try:
+            if task is not None and self._busy:
+                await asyncio.wait({task}, timeout=DRAIN_GRACE_S)
+            await cancel(task)
+            await self._flush()
+        finally:
+            self._closing = False

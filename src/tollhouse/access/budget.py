@@ -27,7 +27,7 @@ from tollhouse.errors import BudgetExceeded, Downgrade, Overloaded
 from tollhouse.outage import Outage
 from tollhouse.pricing import PriceBook
 from tollhouse.stores.base import BudgetStore, Counter, Reserved
-from tollhouse.tasks import cancel
+from tollhouse.tasks import Flusher
 from tollhouse.types import SETTLED, Estimate, Principal, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.budget")
@@ -120,9 +120,8 @@ class _Settlements:
 
     def __init__(self, limiter: BudgetLimiter, interval_s: float = 0.01) -> None:
         self._limiter = limiter
-        self.interval_s = interval_s
         self._pending: dict[tuple[int, tuple[str, ...], tuple[str, ...]], _Pending] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Flusher(interval_s, lambda: bool(self._pending), self.flush)
 
     def add(
         self, store: BudgetStore, counters: list[Counter], epochs: tuple[str, ...], delta: int, cost: int
@@ -134,13 +133,7 @@ class _Settlements:
         else:
             cur.delta += delta
             cur.cost += cost
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.interval_s)
-            await self.flush()
+        self._flusher.kick()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
@@ -148,8 +141,7 @@ class _Settlements:
             await self._limiter.apply(p.store, p.counters, p.epochs, p.delta, p.cost)
 
     async def drain(self) -> None:
-        await cancel(self._task)
-        await self.flush()
+        await self._flusher.drain()
 
 
 class BudgetLimiter:

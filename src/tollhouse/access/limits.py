@@ -6,7 +6,6 @@ usage is given back (or taken) at settlement. See docs/adr/0007-reservations.md.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
@@ -16,7 +15,7 @@ from typing import Literal
 from tollhouse.errors import Overloaded, PermissionDenied, RateLimited
 from tollhouse.outage import Outage
 from tollhouse.stores.base import Bucket, Decision, RateLimitStore
-from tollhouse.tasks import cancel
+from tollhouse.tasks import Flusher
 from tollhouse.types import SETTLED, Estimate, RequestContext, Reservation, Usage
 
 log = logging.getLogger("tollhouse.limits")
@@ -38,20 +37,13 @@ class Background:
     ``drain`` applies what is pending, on shutdown."""
 
     def __init__(self, interval_s: float = 0.01) -> None:
-        self.interval_s = interval_s
         self._pending: dict[Hashable, tuple[int, Callable[[int], Awaitable[None]]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Flusher(interval_s, lambda: bool(self._pending), self.flush)
 
     def add(self, key: Hashable, delta: int, apply: Callable[[int], Awaitable[None]]) -> None:
         cur = self._pending.get(key)
         self._pending[key] = (delta + (cur[0] if cur is not None else 0), apply)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.interval_s)
-            await self.flush()
+        self._flusher.kick()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
@@ -60,8 +52,7 @@ class Background:
                 await apply(delta)  # the limiters' adjust methods log and count their own failures
 
     async def drain(self) -> None:
-        await cancel(self._task)
-        await self.flush()
+        await self._flusher.drain()
 
 
 class _TokenReservation:
