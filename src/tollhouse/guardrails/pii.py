@@ -36,10 +36,11 @@ ENTITIES = (
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
+# A PEM private key (header to footer when both are there) starts with "-": no word boundary before it.
 _SECRET = re.compile(
     r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|"
-    r"xox[abprs]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}|"
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+    r"xox[abprs]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=:,\-\s]{0,12000}?-----END [A-Z ]*PRIVATE KEY-----)?"
 )
 _TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/]{24,}={0,2}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,32}")
@@ -140,8 +141,9 @@ def detect(
             spans.append(Span(start, end, entity))
             taken.append((start, end))
 
-    for m in _SECRET.finditer(text):
-        add(m.start(), m.end(), "SECRET")
+    if _may_hold_secret(text):
+        for m in _SECRET.finditer(text):
+            add(m.start(), m.end(), "SECRET")
     if "@" in text:
         for m in _EMAIL.finditer(text):
             add(m.start(), m.end(), "EMAIL_ADDRESS")
@@ -155,7 +157,7 @@ def detect(
             except ValueError:
                 continue
             add(m.start(), m.end(), "IP_ADDRESS")
-    if _DIGIT.search(text) is None:  # every other type has digits; most prose has none (~1 ms saved per 4 kB)
+    if not _has_digit(text):  # every other type has digits; most prose has none (~1 ms saved per 4 kB)
         if "STREET_ADDRESS" in entities and "orner of" in text:  # "the corner of X Street and Y Road"
             for start, end in addresses.find(text):
                 add(start, end, "STREET_ADDRESS")
@@ -190,6 +192,26 @@ def detect(
             if end - start >= 7 and free and phones.is_phone(text, start, end):
                 add(start, end, "PHONE_NUMBER")
     return _finish(spans, ner, text, add)
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Whether ``text`` holds a literal every ``_SECRET`` match starts with (case-sensitive, as the pattern
+    is): substring searches cost a few percent of the pattern's own pass over prose."""
+    return (
+        "sk-" in text
+        or "AKIA" in text
+        or ("gh" in text and "_" in text)
+        or "xox" in text
+        or "AIza" in text
+        or "eyJ" in text
+        or "-----BEGIN " in text
+    )
+
+
+def _has_digit(text: str) -> bool:
+    if text.isascii():  # a flag CPython keeps: then ``\d`` is 0-9, and ten substring searches beat the regex
+        return any(d in text for d in "0123456789")
+    return _DIGIT.search(text) is not None
 
 
 def _iban_end(text: str, start: int, end: int) -> int | None:
