@@ -19,6 +19,9 @@ class SSEDecoder:
         self._event = b""
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        whole = chunk.endswith(b"\n\n") and b"\r" not in chunk
+        if whole and not self._buf and not self._data and not self._event:
+            return self._whole(chunk)
         self._buf += chunk
         end = self._buf.rfind(b"\n")
         if end < 0:
@@ -30,6 +33,19 @@ class SSEDecoder:
         out: list[tuple[bytes, bytes]] = []
         for line in complete.split(b"\n"):
             self._line(line, out)
+        return out
+
+    def _whole(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        """``chunk`` holds whole events only (what upstreams send per write): a one-line ``data: …`` event
+        is taken as is, anything else goes through the line parser."""
+        out: list[tuple[bytes, bytes]] = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if block.startswith(b"data: ") and b"\n" not in block:
+                out.append((b"", block[6:]))
+                continue
+            for line in block.split(b"\n"):
+                self._line(line, out)
+            self._line(b"", out)
         return out
 
     def flush(self) -> list[tuple[bytes, bytes]]:
