@@ -13,11 +13,11 @@ import email.utils
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -67,6 +67,9 @@ _CONTEXT_SIGNALS = (
 )
 _FILTER_SIGNALS = ("content_filter", "content filter", "content policy", "content management policy")
 _SECRET_RE = re.compile(r"(?i)(bearer\s+\S+|\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,})")
+
+
+K = TypeVar("K", ChatChunk, CompletionChunk)  # the chunks of a chat or a text-completion stream
 
 
 class OpenAICompatProvider:
@@ -122,23 +125,12 @@ class OpenAICompatProvider:
         body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=False), req)
         return wire.chat_response_from_dict(await self._post_json(self._chat_url, body), req.model)
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
-        check_portable(req)  # what only Anthropic understands: a 400 by name
-        body = self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=True), req)
-        tail: ChatChunk | None = None
-        async with aclosing(self._events(self._chat_sse, body)) as events:
-            async for data in events:
-                chunk = wire.chat_chunk_from_dict(data, req.model)
-                if chunk.usage is not None:
-                    # Usage is held back and sent last, alone, whether the upstream attached it to a
-                    # content chunk or to every chunk: consumers rely on "last chunk = usage, no choices".
-                    tail = replace(chunk, choices=[])
-                    chunk.usage = None
-                    if not chunk.choices:
-                        continue
-                yield chunk
-        if tail is not None:
-            yield tail
+    def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        def body() -> dict[str, Any]:
+            check_portable(req)  # what only Anthropic understands: a 400 by name
+            return self._with_vendor(wire.chat_request_to_dict(req, self._upstream_model, stream=True), req)
+
+        return self._stream(self._chat_sse, body, lambda d: wire.chat_chunk_from_dict(d, req.model))
 
     async def complete_text(self, req: CompletionRequest) -> CompletionResponse:
         body = self._with_vendor(
@@ -148,20 +140,15 @@ class OpenAICompatProvider:
             await self._post_json(self._completions_url, body), req.model
         )
 
-    async def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
-        body = self._with_vendor(wire.completion_request_to_dict(req, self._upstream_model, stream=True), req)
-        tail: CompletionChunk | None = None
-        async with aclosing(self._events(self._completions_sse, body)) as events:
-            async for data in events:
-                chunk = wire.completion_chunk_from_dict(data, req.model)
-                if chunk.usage is not None:
-                    tail = replace(chunk, choices=[])
-                    chunk.usage = None
-                    if not chunk.choices:
-                        continue
-                yield chunk
-        if tail is not None:
-            yield tail
+    def stream_text(self, req: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        def body() -> dict[str, Any]:
+            return self._with_vendor(
+                wire.completion_request_to_dict(req, self._upstream_model, stream=True), req
+            )
+
+        return self._stream(
+            self._completions_sse, body, lambda d: wire.completion_chunk_from_dict(d, req.model)
+        )
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
         body = wire.embedding_request_to_dict(req, self._upstream_model)
@@ -215,9 +202,15 @@ class OpenAICompatProvider:
             raise self._transport_error(exc, "request") from exc
         return resp
 
-    async def _events(self, head: bytes, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """POST a stream request and yield each SSE data payload as a dict until ``[DONE]``."""
-        resp = await self._open(head, body)
+    async def _stream(
+        self, head: bytes, body: Callable[[], dict[str, Any]], convert: Callable[[dict[str, Any]], K]
+    ) -> AsyncGenerator[K, None]:
+        """POST a stream request (``body`` is built on the first step, so a bad request fails there) and
+        yield each SSE data payload, converted, until ``[DONE]``. Usage is held back and sent last, alone,
+        whether the upstream attached it to a content chunk or to every chunk: consumers rely on "last chunk
+        = usage, no choices"."""
+        resp = await self._open(head, body())
+        tail: K | None = None
         done = False
         try:
             if resp.content_type == "application/json":
@@ -228,24 +221,29 @@ class OpenAICompatProvider:
                 raise UpstreamUnavailable(f"upstream {self.name!r} answered a stream request with JSON")
             decoder = SSEDecoder()
             finished = False  # a choice reported finish_reason: lenient on servers that omit [DONE]
-            while True:
+            while not done:
                 raw = await resp.read()
                 for event, data in decoder.feed(raw) if raw else decoder.flush():
                     if data == b"[DONE]":
                         done = True
-                        return
+                        break
                     payload = self._parse_json(data)
                     if event == b"error" or payload.get("error"):
                         err = payload.get("error", payload)
                         raise self._classify(_status_in(err), payload, None)
                     if not finished:
                         finished = any(c.get("finish_reason") for c in payload.get("choices") or ())
-                    yield payload
-                if not raw:
-                    break
-            if not finished:
-                raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
-            done = True
+                    chunk = convert(payload)
+                    if chunk.usage is not None:
+                        tail = replace(chunk, choices=[])
+                        chunk.usage = None
+                        if not chunk.choices:
+                            continue
+                    yield chunk
+                if not raw and not done:
+                    if not finished:
+                        raise UpstreamUnavailable(f"upstream {self.name!r}: stream ended early")
+                    done = True
         except (http.HttpClientError, TimeoutError) as exc:
             raise self._transport_error(exc, "stream") from exc
         finally:
@@ -254,6 +252,8 @@ class OpenAICompatProvider:
             else:
                 # close(), not release(): drop the connection so the upstream stops generating.
                 resp.close()
+        if tail is not None:
+            yield tail
 
     def _parse_json(self, data: bytes) -> dict[str, Any]:
         try:
