@@ -57,6 +57,9 @@ class StreamGuard:
         # the default chain keeps token-by-token streaming.
         active = any(g.mode != "shadow" for g in output)
         self.hold = cfg.hold_back_chars if active else 0
+        # Only observers, nothing to restore or validate (the default chain): text passes through as it
+        # comes, and the rules look at it every SHADOW_EVERY characters (``_observe``).
+        self.observing = not active and self.state.schema is None and not self.state.mapping
         self.window = cfg.window_chars
         self.lanes: dict[int, _Lane] = {}
 
@@ -111,6 +114,22 @@ class StreamGuard:
                 "(streamed answers are validated whole and cannot be repaired)"
             )
 
+    async def _observe(self, ch: ChunkChoice) -> None:
+        """``run`` for a chain of observers only: the same checks at the same points, the text unchanged."""
+        lane = self.lanes.get(ch.index)
+        if lane is None:
+            lane = self.lanes[ch.index] = _Lane()
+        text = ch.delta.content
+        final = ch.finish_reason is not None
+        if text:
+            lane.pending = text
+            lane.unseen += len(text)
+        if lane.unseen >= SHADOW_EVERY or (final and lane.unseen > 0):
+            await self._check(lane, final)  # observers never block
+        if text:
+            lane.tail = (lane.tail + text)[-self.window :]
+            lane.pending = ""
+
     @staticmethod
     def _filtered(chunk: ChatChunk, index: int) -> ChatChunk:
         return ChatChunk(
@@ -121,6 +140,12 @@ class StreamGuard:
         )
 
     async def run(self) -> AsyncIterator[ChatChunk]:
+        if self.observing:
+            async for chunk in self.chunks:
+                for ch in chunk.choices:
+                    await self._observe(ch)
+                yield chunk
+            return
         async for chunk in self.chunks:
             for ch in chunk.choices:
                 lane = self.lanes.setdefault(ch.index, _Lane())
@@ -132,6 +157,9 @@ class StreamGuard:
                     continue
                 # With a schema nothing is released before the end, so the end is the one check needed.
                 due = lane.pending and (final or self.state.schema is None)
+                # The last chunk usually carries no text: the observers still owe the text since their
+                # last look (up to SHADOW_EVERY characters) a look.
+                due = due or (final and lane.unseen > 0)
                 blocked = await self._check(lane, final) if due else None
                 if blocked is not None:
                     self.ctx.finish_reason = "content_filter"

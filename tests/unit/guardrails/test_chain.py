@@ -249,3 +249,26 @@ def test_stream_without_placeholders_releases_angle_brackets_as_they_arrive() ->
     run(CHAT.check_input(g, c, req(user("format this as html"))))  # no PII: nothing will be restored
     out = run(_collect(g, c, ["use <B", "R> for a", " break"]))
     assert [ch.choices[0].delta.content for ch in out] == ["use <B", "R> for a", " break"]
+
+
+async def _ending_without_text(pieces: list[str]) -> AsyncIterator[ChatChunk]:
+    """How OpenAI-compatible streams end: the last chunk has a finish reason and no text."""
+    for p in pieces:
+        yield ChatChunk("c", "m", [ChunkChoice(0, Delta(content=p), None)])
+    yield ChatChunk("c", "m", [ChunkChoice(0, Delta(), "stop")])
+
+
+@pytest.mark.parametrize("with_placeholders", [False, True], ids=["observers only", "restoring placeholders"])
+def test_stream_observers_see_the_text_after_their_last_look(with_placeholders: bool) -> None:
+    g = chain()  # dangerous_commands in shadow: it observes, never holds text back
+    c = ctx()
+    prompt = "mail jane@example.com how to wipe a disk" if with_placeholders else "how to wipe a disk"
+    run(CHAT.check_input(g, c, req(user(prompt))))
+    pieces = ["To wipe it ", "run rm -rf / now."]
+
+    async def collect() -> list[ChatChunk]:
+        return [ch async for ch in CHAT.guard_stream(g, c, _ending_without_text(pieces))]
+
+    out = run(collect())
+    assert "".join(ch.choices[0].delta.content or "" for ch in out) == "To wipe it run rm -rf / now."
+    assert ("dangerous_commands", "shadow_block") in (c.guardrail_events or [])
