@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from tollhouse.config.access import (
     MAX_BUDGET_USD,
@@ -52,12 +52,18 @@ def hash_secret(secret: str) -> str:
 
 
 class ModelLimit(Strict):
+    model_config = ConfigDict(strict=True)  # no `true` read as 1
+
     rpm: RequestsPerMinute | None = Field(None, description="Requests per minute on this model.")
     tpm: TokensPerMinute | None = Field(None, description="Tokens per minute on this model.")
 
 
 class KeySpec(Strict):
-    """Fields of a key that callers set (admin API body, CLI flags). ``None`` on update: unchanged."""
+    """Fields of a key that callers set (admin API body, CLI flags, dashboard form). On update a field left
+    out is unchanged and a field sent as ``null`` is cleared. Strict types: JSON ``false`` is not an expiry of
+    0 (which would expire the key at once) nor ``true`` a limit of 1."""
+
+    model_config = ConfigDict(strict=True)
 
     name: str | None = Field(None, max_length=200)
     user: str | None = Field(None, max_length=200)
@@ -68,7 +74,7 @@ class KeySpec(Strict):
     model_limits: dict[str, ModelLimit] | None = None
     daily_usd: BudgetUsd | None = Field(None, description="Spend cap per UTC day (USD).")
     monthly_usd: BudgetUsd | None = Field(None, description="Spend cap per UTC month (USD).")
-    expires_at: float | None = Field(None, description="Epoch seconds after which the key is refused.")
+    expires_at: float | None = Field(None, ge=0, description="Epoch seconds after which the key is refused.")
 
 
 class KeyService:

@@ -61,6 +61,8 @@ def validation_error(exc: ValidationError | RequestValidationError) -> InvalidRe
         return InvalidRequest("The request body is not valid JSON.")
     if first.get("type") == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    if param is None:  # a check of the whole body (which fields go together), not of one field
+        return InvalidRequest(f"Invalid request body: {msg}.")
     return InvalidRequest(f"Invalid value for '{param}': {msg}.", param=param)
 
 
@@ -97,7 +99,10 @@ def install(app: FastAPI) -> None:
             err = TollhouseError(str(exc.detail))
             err.status = exc.status_code
             err.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
-        return render_error(err, request_id_of(request), anthropic=is_anthropic(request.scope))
+        response = render_error(err, request_id_of(request), anthropic=is_anthropic(request.scope))
+        if exc.headers:  # e.g. 405's `Allow` (RFC 9110 requires it)
+            response.headers.update(exc.headers)
+        return response
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc)

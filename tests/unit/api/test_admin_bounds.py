@@ -53,6 +53,13 @@ def chat(c: TestClient, key: str) -> Any:
         ({"tpm": 10**15}, "tpm"),
         ({"model_limits": {"priced": {"tpm": 10**15}}}, "model_limits.priced.tpm"),
         ({"model_limits": {"priced": {"rpm": 0}}}, "model_limits.priced.rpm"),
+        # JSON booleans are not numbers: `false` was stored as an expiry of 0 (the key refused at once)
+        ({"expires_at": False}, "expires_at"),
+        ({"expires_at": -1}, "expires_at"),
+        ({"rpm": True}, "rpm"),
+        ({"daily_usd": True}, "daily_usd"),
+        ({"model_limits": {"priced": {"tpm": True}}}, "model_limits.priced.tpm"),
+        ({"rpm": "60"}, "rpm"),
     ],
 )
 def test_out_of_bounds_budgets_and_limits_are_400_naming_the_field(
@@ -104,3 +111,32 @@ def test_a_key_stored_with_an_absurd_budget_still_serves(client: TestClient, tmp
     assert client.get(f"/admin/keys/{created['id']}", headers=AUTH).json()["daily_usd"] == 1e308
     r = chat(client, created["key"])
     assert r.status_code == 200, r.text
+
+
+def test_numbers_keep_working_with_strict_types(client: TestClient) -> None:
+    """Integers where a float is expected stay accepted (a budget of 5, an expiry in epoch seconds)."""
+    expiry = int(time.time()) + 3600
+    body = {
+        "rpm": 60,
+        "daily_usd": 5,
+        "monthly_usd": 20.5,
+        "expires_at": expiry,
+        "model_limits": {"priced": {"tpm": 1000}},
+    }
+    created = client.post("/admin/keys", json=body, headers=AUTH)
+    assert created.status_code == 201, created.text
+    got = created.json()
+    assert (got["rpm"], got["daily_usd"], got["expires_at"]) == (60, 5.0, float(expiry))
+    assert chat(client, got["key"]).status_code == 200
+    cleared = client.patch(f"/admin/keys/{got['id']}", json={"expires_at": None, "rpm": None}, headers=AUTH)
+    assert (
+        cleared.status_code == 200 and cleared.json()["expires_at"] is None and cleared.json()["rpm"] is None
+    )
+
+
+def test_a_whole_body_check_names_the_problem_not_a_field(client: TestClient) -> None:
+    r = client.post("/admin/cache/invalidate", json={"all": False}, headers=AUTH)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["param"] is None and "None" not in err["message"]
+    assert err["message"].startswith("Invalid request body: name key_id, user, team and/or model")

@@ -54,7 +54,8 @@ def test_other_requests_and_bad_hot_requests_keep_their_answers() -> None:
     with TestClient(create_app(make_settings())) as client:
         models = client.get("/v1/models")
         assert models.status_code == 200 and models.headers["x-request-id"]
-        assert client.get(CHAT).status_code == 405
+        wrong = client.get(CHAT)
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"  # RFC 9110: 405 says what is
         bad = client.post(CHAT, content=b"{not json", headers={"content-type": "application/json"})
         assert bad.status_code == 400 and bad.json()["error"]["message"]
         assert bad.headers["x-request-id"]
