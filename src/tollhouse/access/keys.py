@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field, field_validator
 
 from tollhouse.config.access import (
     MAX_BUDGET_USD,
@@ -51,8 +51,16 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def numbers_only(value: Any) -> Any:
+    """A limit, budget or expiry is a JSON number: ``true`` / ``false`` (which pydantic would read as 1 / 0:
+    ``"expires_at": false`` expired the key at once) and strings are refused, naming the field."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
 class ModelLimit(Strict):
-    model_config = ConfigDict(strict=True)  # no `true` read as 1
+    _numbers = field_validator("rpm", "tpm", mode="before")(numbers_only)
 
     rpm: RequestsPerMinute | None = Field(None, description="Requests per minute on this model.")
     tpm: TokensPerMinute | None = Field(None, description="Tokens per minute on this model.")
@@ -60,10 +68,12 @@ class ModelLimit(Strict):
 
 class KeySpec(Strict):
     """Fields of a key that callers set (admin API body, CLI flags, dashboard form). On update a field left
-    out is unchanged and a field sent as ``null`` is cleared. Strict types: JSON ``false`` is not an expiry of
-    0 (which would expire the key at once) nor ``true`` a limit of 1."""
+    out is unchanged and a field sent as ``null`` is cleared. Numbers only: JSON ``false`` is not an expiry
+    of 0 (which would expire the key at once) nor ``true`` a limit of 1."""
 
-    model_config = ConfigDict(strict=True)
+    _numbers = field_validator("rpm", "tpm", "daily_usd", "monthly_usd", "expires_at", mode="before")(
+        numbers_only
+    )
 
     name: str | None = Field(None, max_length=200)
     user: str | None = Field(None, max_length=200)

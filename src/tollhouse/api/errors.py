@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from tollhouse.api.render import is_anthropic, render_error
 from tollhouse.errors import InvalidRequest, NotFound, StoreUnavailable, TollhouseError
@@ -66,6 +67,23 @@ def validation_error(exc: ValidationError | RequestValidationError) -> InvalidRe
     return InvalidRequest(f"Invalid value for '{param}': {msg}.", param=param)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route answers on the request's path. Starlette's own 405 names only the first route
+    it matched, and a path such as ``/admin/keys`` has a ``GET`` and a ``POST`` route. Only on a 405."""
+    router = getattr(request.app, "router", None)
+    routes = getattr(router, "routes", ())
+    scope = dict(request.scope)
+    allowed = []
+    for method in METHODS:
+        scope["method"] = method
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that render every error."""
 
@@ -100,8 +118,10 @@ def install(app: FastAPI) -> None:
             err.status = exc.status_code
             err.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
         response = render_error(err, request_id_of(request), anthropic=is_anthropic(request.scope))
-        if exc.headers:  # e.g. 405's `Allow` (RFC 9110 requires it)
+        if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:  # RFC 9110: say which methods the path has (from every route on it)
+            response.headers["allow"] = allowed_methods(request) or response.headers.get("allow", "")
         return response
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

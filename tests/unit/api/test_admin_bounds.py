@@ -113,8 +113,8 @@ def test_a_key_stored_with_an_absurd_budget_still_serves(client: TestClient, tmp
     assert r.status_code == 200, r.text
 
 
-def test_numbers_keep_working_with_strict_types(client: TestClient) -> None:
-    """Integers where a float is expected stay accepted (a budget of 5, an expiry in epoch seconds)."""
+def test_numbers_keep_working(client: TestClient) -> None:
+    """Integers where a float is expected and integral floats where an integer is expected stay accepted."""
     expiry = int(time.time()) + 3600
     body = {
         "rpm": 60,
@@ -140,3 +140,10 @@ def test_a_whole_body_check_names_the_problem_not_a_field(client: TestClient) ->
     err = r.json()["error"]
     assert err["param"] is None and "None" not in err["message"]
     assert err["message"].startswith("Invalid request body: name key_id, user, team and/or model")
+
+
+def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    r = client.put("/admin/keys", json={}, headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    r = client.request("TRACE", "/admin/keys/key_x", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, PATCH"
