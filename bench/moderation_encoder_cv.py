@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared/datasets/moderation/dev.jsonl"
 HEADS = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2", "IL")
 FOLDS = 5
-MAX_FPR = 0.03
 GENERATED = 1000  # rows from the templates of half 0 in every fit
 HELD_OUT = 600  # rows from the templates of half 1, scored only
 MAX_PIECES = 256  # scoring and timing (the runtime encoder's limit)
@@ -312,16 +311,10 @@ def current(work: Path) -> None:
 
 
 def _best(s: Any, y: Any) -> tuple[float, float]:
-    """(F1, threshold): the best F1 at FPR ≤ 3 % on these rows."""
-    best = (0.0, 1.01)
-    neg = max(int((y == 0).sum()), 1)
-    for th in np.unique(s):
-        pred = s >= th
-        tp, fp, fn = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum()), int((~pred & (y == 1)).sum())
-        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-        if fp / neg <= MAX_FPR and f1 > best[0]:
-            best = (f1, float(th))
-    return best
+    """(F1, threshold): the best F1 at FPR ≤ 3 % on these rows; none qualifying flags nothing."""
+    from tollhouse.evals.moderation_eval import best_at_fpr
+
+    return best_at_fpr(s, y, none=1.01)
 
 
 def _auc(s: Any, y: Any) -> float:
@@ -333,13 +326,10 @@ def _auc(s: Any, y: Any) -> float:
 
 
 def _line(name: str, pred: Any, y: Any) -> str:
+    from tollhouse.evals.moderation_eval import counts
     from tollhouse.evals.report import prf, rate
 
-    per = [
-        (int(p and g), int(p and not g), int(g and not p))
-        for p, g in zip(pred.tolist(), y.tolist(), strict=True)
-    ]
-    tp, fp, fn = (sum(r[j] for r in per) for j in range(3))
+    tp, fp, fn, per = counts(pred.tolist(), y.tolist())
     return f"  {name:<34} {prf(tp, fp, fn, per)}  FPR {rate(fp, int((y == 0).sum()))}"
 
 

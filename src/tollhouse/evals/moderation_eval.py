@@ -10,6 +10,7 @@ the templates, scored on data generated from the other half (phrasings never fit
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ EVERYDAY = [
 ]
 
 
-def _counts(pred: list[int], gold: list[int]) -> tuple[int, int, int, list[tuple[int, int, int]]]:
+def counts(pred: list[int], gold: list[int]) -> tuple[int, int, int, list[tuple[int, int, int]]]:
     per = [
         (int(bool(p and g)), int(bool(p and not g)), int(bool(g and not p)))
         for p, g in zip(pred, gold, strict=True)
@@ -63,11 +64,11 @@ def run(path: Path, limit: int | None = None, folds: int = 5) -> list[str]:
     lexical = PatternGuard("unsafe_content", "enforce", UNSAFE, frozenset({"output"}))
     lex = [int(lexical.find(str(r["prompt"])) is not None) for r in rows]
     out = [f"moderation ({len(rows)} rows, {sum(gold)} flagged in any category; {folds}-fold CV)"]
-    tp, fp, fn, per = _counts(lex, gold)
+    tp, fp, fn, per = counts(lex, gold)
     out.append(f"  lexical phrases alone      flagged: {prf(tp, fp, fn, per)}  FPR {rate(fp, neg)}")
     cv = moderation_fit.cross_validate(p, folds)
     both = [int(a or b) for a, b in zip(lex, cv.pred, strict=True)]
-    tp, fp, fn, per = _counts(both, gold)
+    tp, fp, fn, per = counts(both, gold)
     ths = "; ".join("/".join(f"{v:.3g}" for v in t) for t in cv.thresholds)
     out.append(f"  phrases + classifier       flagged: {prf(tp, fp, fn, per)}  FPR {rate(fp, neg)}")
     out.append(
@@ -81,7 +82,7 @@ def run(path: Path, limit: int | None = None, folds: int = 5) -> list[str]:
         if sum(cg) < 2:
             continue
         cp = [int(cv.categories[i].get(code, 0.0) >= 0.5) for i in labelled]
-        tp, fp, fn, per = _counts(cp, cg)
+        tp, fp, fn, per = counts(cp, cg)
         out.append(
             f"    {code:<3} {NAMES[code]:<17} {prf(tp, fp, fn, per)}  (positives {sum(cg)} of {len(cg)})"
         )
@@ -103,16 +104,23 @@ def run(path: Path, limit: int | None = None, folds: int = 5) -> list[str]:
     return out
 
 
-def _best(scores: list[float], gold: list[int]) -> str:
+def best_at_fpr(scores: Sequence[float], gold: Sequence[int], none: float = 1.0) -> tuple[float, float]:
+    """(F1, threshold): the best F1 whose false-positive rate on these rows is ≤ 3 %; ``none`` is the
+    threshold when no threshold qualifies."""
     s, y = np.asarray(scores), np.asarray(gold)
-    best = (0.0, 1.0)
+    best = (0.0, none)
     for th in np.unique(s):
         pred = s >= th
         tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
         fn = int((~pred & (y == 1)).sum())
         if fp <= 0.03 * (y == 0).sum() and 2 * tp / max(2 * tp + fp + fn, 1) > best[0]:
             best = (2 * tp / max(2 * tp + fp + fn, 1), float(th))
-    return f"F1 {best[0]:.3f} (threshold {best[1]:.3f})"
+    return best
+
+
+def _best(scores: list[float], gold: list[int]) -> str:
+    f1, th = best_at_fpr(scores, gold)
+    return f"F1 {f1:.3f} (threshold {th:.3f})"
 
 
 def _generated(

@@ -121,7 +121,7 @@ def test_numbers_keep_working(client: TestClient) -> None:
         "daily_usd": 5,
         "monthly_usd": 20.5,
         "expires_at": expiry,
-        "model_limits": {"priced": {"tpm": 1000}},
+        "model_limits": {"priced": {"tpm": 1000.0}},
     }
     created = client.post("/admin/keys", json=body, headers=AUTH)
     assert created.status_code == 201, created.text
