@@ -28,8 +28,7 @@ from tollhouse.evals.ordinary import generate
 from tollhouse.evals.sparse_fit import SparseTexts
 from tollhouse.evals.training import BAND, fit_logreg, folds_of
 from tollhouse.guardrails.features import F32, LinearText, piece_embeddings
-from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, rule_hit, segments
-from tollhouse.guardrails.normalize import normalise
+from tollhouse.guardrails.injection import MIN_WORDS, InjectionModel, all_views, canonical, rule_hit, segments
 
 I64 = npt.NDArray[np.int64]
 FOLDS = synthetic.FOLDS
@@ -161,7 +160,7 @@ def build(
         fold=np.asarray([r[2] for r in rows], dtype=np.int64),
         group=groups,
         n_dev=n_dev,
-        doc_texts=SparseTexts.of([normalise(t) for t, _, _ in doc_rows], table),
+        doc_texts=SparseTexts.of([canonical(t) for t, _, _ in doc_rows], table),
         doc_y=np.asarray([r[1] for r in doc_rows], dtype=np.int64),
         doc_fold=np.asarray([r[2] for r in doc_rows], dtype=np.int64),
         doc_weight=np.asarray([counted[r] for r in doc_rows], dtype=np.float32),
@@ -212,7 +211,7 @@ def score(p: Pool, m: Fitted, folds: frozenset[int]) -> Scores:
     docs = np.flatnonzero(np.isin(p.docs_fold, list(folds))).astype(np.int64)
     probs = np.asarray([m.direct.prob(p.seen[i]) for i in rows], dtype=np.float32)
     doc_p = np.asarray(
-        [max((m.doc.prob(normalise(w)) for w in segments(p.docs[i])), default=0.0) for i in docs],
+        [max((m.doc.prob(canonical(w)) for w in segments(p.docs[i])), default=0.0) for i in docs],
         dtype=np.float32,
     )
     emb_p = None

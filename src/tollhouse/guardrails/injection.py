@@ -30,6 +30,7 @@ import numpy as np
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Redact, Verdict
 from tollhouse.guardrails.features import F32, LinearText, load_weights, sigmoid
 from tollhouse.guardrails.normalize import decoded_payloads, normalise, rot13
+from tollhouse.guardrails.respell import respell
 from tollhouse.types import Message, RequestContext
 
 OFFLOOP_CHARS = 1000  # longer texts are normalised and scored in a worker thread
@@ -114,10 +115,16 @@ def segments(text: str) -> list[str]:
     return [f"{a} {b}" for a, b in itertools.pairwise(parts)][:MAX_SEGMENTS]
 
 
+def canonical(text: str) -> str:
+    """What the rules and models read: the normalised text with misspelled attack words respelled."""
+    return respell(normalise(text))
+
+
 def all_views(text: str) -> tuple[str, list[str]]:
-    """The normalised text and the extra views rules also see (base64 decodings, ROT13)."""
-    norm = normalise(text)
-    return norm, [*decoded_payloads(text), rot13(norm)]  # letters only: ROT13 commutes with normalising
+    """The canonical text and the extra views rules also see (base64 decodings, ROT13)."""
+    plain = normalise(text)
+    views = [*(respell(d) for d in decoded_payloads(text)), rot13(plain)]  # ROT13 commutes with normalising
+    return respell(plain), views
 
 
 @dataclass(slots=True, frozen=True)
@@ -169,7 +176,7 @@ class InjectionModel:
 
     def doc_prob(self, text: str) -> float:
         """The highest document-model probability over the text's windows."""
-        return max((self.doc.prob(normalise(w)) for w in segments(text)), default=0.0)
+        return max((self.doc.prob(canonical(w)) for w in segments(text)), default=0.0)
 
     def emb_prob(self, vec: F32) -> float:
         return sigmoid(float(vec @ self.emb_w) + self.emb_b)
