@@ -560,10 +560,18 @@ class CachePlan:
 @dataclass(slots=True)
 class GuardState:
     """What the guardrail chain remembers between a request's input and its answer: PII placeholders and
-    the values they stand for, and the JSON schema the answer must match (when that rule is on)."""
+    the values they stand for, the JSON schema the answer must match (when that rule is on), and what the
+    system prompt protects from the answer (secrets; hashed runs of ``run_words`` of its words)."""
 
     mapping: dict[str, str] = field(default_factory=dict)
     schema: dict[str, Any] | None = None
+    secrets: tuple[str, ...] = ()
+    prompt_runs: frozenset[int] = frozenset()
+    run_words: int = 0
+
+    @property
+    def protects(self) -> bool:
+        return bool(self.secrets or self.prompt_runs)
 
 
 @dataclass(slots=True)

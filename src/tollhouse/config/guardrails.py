@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tollhouse.config.base import Strict
 
-RuleName = Literal["limits", "injection", "pii", "dangerous_commands", "unsafe_content", "json_schema"]
+RuleName = Literal[
+    "limits",
+    "injection",
+    "pii",
+    "dangerous_commands",
+    "unsafe_content",
+    "json_schema",
+    "secret_leak",
+    "prompt_leak",
+]
 
 
 class RuleEntry(Strict):
@@ -30,6 +39,7 @@ def _default_output() -> list[RuleEntry]:
         RuleEntry(rule="dangerous_commands", mode="shadow"),
         RuleEntry(rule="unsafe_content", mode="shadow"),
         RuleEntry(rule="pii", mode="shadow"),
+        RuleEntry(rule="secret_leak"),
         RuleEntry(rule="json_schema"),
     ]
 
@@ -121,6 +131,36 @@ class ModerationSettings(Strict):
     )
 
 
+class LeakSettings(Strict):
+    """What the `secret_leak` and `prompt_leak` output rules protect (docs/GUARDRAILS.md)."""
+
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Strings no answer may show (as written, spelled out, reversed or as an acrostic), on "
+        "every request, besides the secrets a system prompt declares.",
+    )
+    detect_secrets: bool = Field(
+        True,
+        description='Protect the secrets a system / developer message declares ("The password is COCOLOCO", '
+        "\"secret word: 'tulip'\"; a value is taken when it is quoted or holds a capital or a digit).",
+    )
+    min_words: int = Field(
+        12,
+        ge=5,
+        le=100,
+        description="`prompt_leak`: consecutive words of the system prompt (outside its quoted passages) an "
+        "answer may not repeat.",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _long_enough(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if sum(c.isalnum() for c in s) < 3:
+                raise ValueError(f"secret {s!r} has fewer than 3 letters or digits: it would match by chance")
+        return v
+
+
 class StreamGuardSettings(Strict):
     """Streamed answers are checked on a sliding window; text is held back until checked."""
 
@@ -146,6 +186,9 @@ class GuardrailSettings(Strict):
     pii: PIISettings = Field(default_factory=PIISettings, description="PII.")
     moderation: ModerationSettings = Field(
         default_factory=ModerationSettings, description="Unsafe-content classifier."
+    )
+    leak: LeakSettings = Field(
+        default_factory=LeakSettings, description="Secrets and system-prompt words kept out of answers."
     )
     stream: StreamGuardSettings = Field(default_factory=StreamGuardSettings, description="Streams.")
     dangerous_patterns: list[str] = Field(

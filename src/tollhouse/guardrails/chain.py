@@ -17,6 +17,7 @@ from tollhouse.errors import GuardrailBlocked, OutputBlocked, ResponseSchemaMism
 from tollhouse.guardrails.base import Block, Decision, Guardrail, Phase, Redact, Verdict
 from tollhouse.guardrails.features import tokenizer
 from tollhouse.guardrails.injection import Encoder, InjectionDetector, InjectionGuard, InjectionModel
+from tollhouse.guardrails.leak import PromptLeakGuard, SecretLeakGuard, protect
 from tollhouse.guardrails.limits import LimitsGuard
 from tollhouse.guardrails.moderation import ModerationModel, UnsafeContentGuard
 from tollhouse.guardrails.ner import NERDetector
@@ -44,6 +45,12 @@ class _Chain:
     ) -> None:
         self.input = sorted(inp, key=lambda g: g.cost)
         self.output = sorted(out, key=lambda g: g.cost)
+        # The leak rules only apply when the system prompt protects something: without them otherwise, so
+        # a request with nothing to protect keeps the stream guard's pass-through (observers only) path.
+        leak = (SecretLeakGuard, PromptLeakGuard)
+        self.unprotected = [g for g in self.output if not isinstance(g, leak)]
+        self.secret_leak = any(isinstance(g, SecretLeakGuard) for g in out)
+        self.prompt_leak = any(isinstance(g, PromptLeakGuard) for g in out)
         self.limits = limits
         self.limits_guard = limits_guard
         self.embedding = embedding
@@ -93,6 +100,10 @@ class GuardrailChain:
             return [self._pii(e, phases)]
         if e.rule == "dangerous_commands":
             return [dangerous_commands(e.mode, self.cfg.dangerous_patterns, phases)]
+        if e.rule == "secret_leak":
+            return [SecretLeakGuard(e.mode, phases)]
+        if e.rule == "prompt_leak":
+            return [PromptLeakGuard(e.mode, phases)]
         if e.rule == "unsafe_content":
             if self.cfg.moderation.classifier and self._moderation is None:
                 self._moderation = ModerationModel.load()
@@ -124,7 +135,11 @@ class GuardrailChain:
 
     def _output(self, ctx: RequestContext) -> list[Guardrail]:
         """The output rules of the chain the input was checked with (none when it was not checked)."""
-        return self._select(ctx).output if ctx.guard_state is not None else []
+        state = ctx.guard_state
+        if state is None:
+            return []
+        chain = self._select(ctx)
+        return chain.output if state.protects else chain.unprotected
 
     # ---- running --------------------------------------------------------------------------------------
 
@@ -192,6 +207,15 @@ class GuardrailChain:
         schema = response_schema(inp.response_format) if chain.schema_mode is not None else None
         state = GuardState(schema=schema)
         ctx.guard_state = state
+        if chain.secret_leak or chain.prompt_leak:
+            leak = self.cfg.leak
+            protect(
+                state,
+                messages,
+                leak.secrets if chain.secret_leak else (),
+                detect=chain.secret_leak and leak.detect_secrets,
+                runs=leak.min_words if chain.prompt_leak else None,
+            )
         for g in chain.input:
             verdict = await self._run(g, "input", messages, ctx)
             if g.mode == "shadow":
