@@ -75,3 +75,15 @@ def test_configured_secret_and_anthropic_system_field(server: GatewayProcess) ->
     assert "secret_leak" in str(err.value)
     msg = claude.messages.create(model="claude", max_tokens=50, messages=[{"role": "user", "content": LEAK}])
     assert msg.content[0].text == f"echo: {LEAK}"  # type: ignore[union-attr]
+
+
+def test_anthropic_stream_stops_before_the_secret(server: GatewayProcess) -> None:
+    claude = anthropic.Anthropic(base_url=server.root, api_key=KEY, max_retries=0, timeout=30)
+    prefix = "notes from the garden meeting: tomatoes in april, beans in may, and "
+    with claude.messages.stream(
+        model="claude", max_tokens=80, system=SYSTEM, messages=[{"role": "user", "content": prefix + LEAK}]
+    ) as stream:
+        sent = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert sent.startswith("echo: notes") and "c o c o" not in sent and "l o c o" not in sent
+    assert final.stop_reason == "refusal", final.stop_reason
