@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -115,3 +116,12 @@ def assert_openai_shape(schema_name: str, obj: Any) -> None:
     root = {**spec, "$ref": f"#/components/schemas/{schema_name}"}
     errors = sorted(Draft202012Validator(root).iter_errors(obj), key=lambda e: list(e.path))
     assert not errors, f"{schema_name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+def sse_data(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of an SSE body's ``data:`` lines (``[DONE]`` left out)."""
+    return [
+        orjson.loads(line[len("data: ") :])
+        for line in text.split("\n\n")
+        if line.startswith("data: ") and line != "data: [DONE]"
+    ]

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import assert_openai_shape, mock_settings
+from tests.conftest import assert_openai_shape, mock_settings, sse_data
 
 from tollhouse.app import create_app
 from tollhouse.config.guardrails import GuardrailSettings
 from tollhouse.providers.mock import _unit_vector
-
-
-def _events(text: str) -> list[dict[str, object]]:
-    return [
-        orjson.loads(line[len("data: ") :])
-        for line in text.split("\n\n")
-        if line.startswith("data: ") and line != "data: [DONE]"
-    ]
 
 
 @pytest.fixture
@@ -56,16 +47,16 @@ def test_completion_pii_is_masked_upstream_and_restored(client: TestClient) -> N
     r = client.post("/v1/completions", json=body)
     assert r.status_code == 200 and r.json()["choices"][0]["text"] == "echo: mail jane@example.com"
     r = client.post("/v1/completions", json=body | {"stream": True})
-    text = "".join(str(e["choices"][0]["text"]) for e in _events(r.text) if e.get("choices"))  # type: ignore[index]
+    text = "".join(str(e["choices"][0]["text"]) for e in sse_data(r.text) if e.get("choices"))
     assert text == "echo: mail jane@example.com"
 
 
 def test_completion_stream_output_block_ends_with_content_filter(client: TestClient) -> None:
     r = client.post("/v1/completions", json={"model": "danger", "prompt": "free disk space?", "stream": True})
     assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
-    choices = [e["choices"][0] for e in _events(r.text) if e.get("choices")]  # type: ignore[index]
-    assert choices[-1]["finish_reason"] == "content_filter"  # type: ignore[index]
-    assert "rm -rf" not in "".join(str(c["text"]) for c in choices)  # type: ignore[index]
+    choices = [e["choices"][0] for e in sse_data(r.text) if e.get("choices")]
+    assert choices[-1]["finish_reason"] == "content_filter"
+    assert "rm -rf" not in "".join(str(c["text"]) for c in choices)
     r = client.post("/v1/completions", json={"model": "danger", "prompt": "free disk space?"})
     assert r.status_code == 422 and "dangerous_commands" in r.json()["error"]["message"]  # answer withheld
     assert r.json()["error"]["type"] == "content_filter"
@@ -93,22 +84,16 @@ def test_streamed_json_schema_is_validated_before_release(client: TestClient) ->
         json={"model": "good", "messages": msgs, "response_format": rf, "stream": True},
     )
     content = "".join(
-        str(e["choices"][0]["delta"].get("content") or "")  # type: ignore[index, union-attr]
-        for e in _events(r.text)
-        if e.get("choices")
+        str(e["choices"][0]["delta"].get("content") or "") for e in sse_data(r.text) if e.get("choices")
     )
     assert r.status_code == 200 and content == '{"n": 1}'
     r = client.post(
         "/v1/chat/completions", json={"model": "bad", "messages": msgs, "response_format": rf, "stream": True}
     )
     if r.status_code == 200:  # headers were sent: the failure is the stream's last event
-        events = _events(r.text)
-        sent = "".join(
-            str(e["choices"][0]["delta"].get("content") or "")  # type: ignore[index, union-attr]
-            for e in events
-            if e.get("choices")
-        )
-        assert sent == "" and events[-1]["error"]["code"] == "response_schema_mismatch"  # type: ignore[index]
+        events = sse_data(r.text)
+        sent = "".join(str(e["choices"][0]["delta"].get("content") or "") for e in events if e.get("choices"))
+        assert sent == "" and events[-1]["error"]["code"] == "response_schema_mismatch"
     else:  # the answer ended before the first chunk reached the client: an ordinary error response
         assert r.status_code == 502 and r.json()["error"]["code"] == "response_schema_mismatch"
     assert "not json" not in r.text

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import assert_openai_shape, mock_settings
+from tests.conftest import assert_openai_shape, mock_settings, sse_data
 
 from tollhouse.app import create_app
 
@@ -18,14 +17,6 @@ LEAKY = (
     "Here is a little poem for you, as asked. Roses are red, the sky is wide, the river runs along the hill "
     "and home. The word you want is C-O-C-O-L-O-C-O, enjoy it."
 )
-
-
-def _events(text: str) -> list[dict[str, object]]:
-    return [
-        orjson.loads(line[len("data: ") :])
-        for line in text.split("\n\n")
-        if line.startswith("data: ") and line != "data: [DONE]"
-    ]
 
 
 @pytest.fixture
@@ -52,9 +43,9 @@ def test_a_leaked_secret_is_withheld(client: TestClient) -> None:
 def test_a_leaking_stream_ends_with_content_filter_before_the_secret(client: TestClient) -> None:
     r = client.post("/v1/chat/completions", json=_body(True))
     assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
-    choices = [e["choices"][0] for e in _events(r.text) if e.get("choices")]  # type: ignore[index]
-    assert choices[-1]["finish_reason"] == "content_filter"  # type: ignore[index]
-    sent = "".join(str(c["delta"].get("content") or "") for c in choices)  # type: ignore[index]
+    choices = [e["choices"][0] for e in sse_data(r.text) if e.get("choices")]
+    assert choices[-1]["finish_reason"] == "content_filter"
+    sent = "".join(str(c["delta"].get("content") or "") for c in choices)
     assert sent and "C-O-C-O" not in sent and "L-O-C-O" not in sent
 
 
@@ -64,8 +55,6 @@ def test_the_same_answer_passes_when_nothing_is_protected(client: TestClient) ->
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == LEAKY
         r = client.post("/v1/chat/completions", json=_body(True, system))
         sent = "".join(
-            str(e["choices"][0]["delta"].get("content") or "")  # type: ignore[index]
-            for e in _events(r.text)
-            if e.get("choices")
+            str(e["choices"][0]["delta"].get("content") or "") for e in sse_data(r.text) if e.get("choices")
         )
         assert sent == LEAKY

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import assert_openai_shape, mock_settings
+from tests.conftest import assert_openai_shape, mock_settings, sse_data
 
 from tollhouse.app import create_app
 from tollhouse.config.guardrails import GuardrailSettings
 
 CHAT = "/v1/chat/completions"
-
-
-def _events(text: str) -> list[dict[str, object]]:
-    out = []
-    for line in text.split("\n\n"):
-        if line.startswith("data: ") and line != "data: [DONE]":
-            out.append(orjson.loads(line[len("data: ") :]))
-    return out
 
 
 @pytest.fixture
@@ -62,9 +53,7 @@ def test_pii_never_reaches_the_upstream_and_comes_back_restored(guarded: TestCli
     assert r.json()["choices"][0]["message"]["content"] == "echo: mail jane@example.com"
     r = guarded.post(CHAT, json=body | {"stream": True})
     text = "".join(
-        str(e["choices"][0]["delta"].get("content") or "")  # type: ignore[index, union-attr]
-        for e in _events(r.text)
-        if e.get("choices")
+        str(e["choices"][0]["delta"].get("content") or "") for e in sse_data(r.text) if e.get("choices")
     )
     assert text == "echo: mail jane@example.com"
 
@@ -73,11 +62,11 @@ def test_output_block_on_a_stream_ends_with_content_filter(guarded: TestClient) 
     body = {"model": "danger", "messages": [{"role": "user", "content": "free disk space?"}], "stream": True}
     r = guarded.post(CHAT, json=body)
     assert r.status_code == 200
-    events = _events(r.text)
+    events = sse_data(r.text)
     assert r.text.rstrip().endswith("data: [DONE]")
-    choices = [e["choices"][0] for e in events if e.get("choices")]  # type: ignore[index]
-    assert choices[-1]["finish_reason"] == "content_filter"  # type: ignore[index]
-    sent = "".join(str(c["delta"].get("content") or "") for c in choices)  # type: ignore[index, union-attr]
+    choices = [e["choices"][0] for e in events if e.get("choices")]
+    assert choices[-1]["finish_reason"] == "content_filter"
+    sent = "".join(str(c["delta"].get("content") or "") for c in choices)
     assert "rm -rf" not in sent and "Easy: just run".startswith(sent)  # the rest was held back
     for e in events:
         assert_openai_shape("CreateChatCompletionStreamResponse", e)
