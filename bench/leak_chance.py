@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tollhouse.guardrails.leak import secret_found
+from tollhouse.guardrails.leak import decoded, secret_found
 from tollhouse.guardrails.respell import known_words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +58,10 @@ def main() -> None:
         t0 = time.perf_counter()
         hits: Counter[str] = Counter()
         plain = 0
-        for s in secrets:
-            for t in corpus:
-                how = secret_found(t, s)
+        for t in corpus:
+            hidden = decoded(t)  # once per answer, as the rule does
+            for s in secrets:
+                how = secret_found(t, s, hidden)
                 if how is None:
                     continue
                 if how == "as written" and s.casefold() in t.casefold():
@@ -68,7 +69,7 @@ def main() -> None:
                 else:
                     hits[how] += 1
         pairs = len(secrets) * len(corpus)
-        ms = (time.perf_counter() - t0) * 1000 / pairs
+        ms = (time.perf_counter() - t0) * 1000 / pairs  # decoding each text counted in
         rate = sum(hits.values()) / pairs
         print(
             f"{kind}: chance hits {sum(hits.values())} of {pairs:,} text-secret pairs ({rate:.2e}; "

@@ -106,7 +106,9 @@ def main() -> int:
 
     # Cache: an answer stored by A is served by B.
     _, _, k2 = a.call("POST", "/admin/keys", admin, {"name": f"smoke-cache-{run}"})
-    prompt = f"cache probe {run}"
+    # A sentence, not a bare "cache probe <hex>": three words around one random token are read as an
+    # injection about 2 % of the time by the detector (0 of 5,000 for this sentence), which made this flaky.
+    prompt = f"Please say hello to the visitor from smoke test {run}."
     s1, h1, _ = a.call("POST", "/v1/chat/completions", k2["key"], chat(model, prompt))
     s2, h2 = 0, {}
     for _ in range(25):  # the store is written in the background: give it a moment

@@ -8,7 +8,8 @@ attack fails however it was asked:
 
 - ``secret_leak``: a secret the system prompt declares ("The password is COCOLOCO", "secret word:
   'tulip'") or the configuration lists appears in the answer as written, spelled out with separators
-  ("C-O-C-O-L-O-C-O", "c o c o l o c o"), reversed, or as the initials of consecutive lines (an acrostic).
+  ("C-O-C-O-L-O-C-O", "c o c o l o c o"), reversed, in ROT13, as the initials of consecutive lines (an
+  acrostic), or inside a base64 or hex run of the answer.
 - ``prompt_leak``: the answer repeats ``min_words`` consecutive words of the system prompt, outside the
   prompt's quoted passages (text the prompt tells the model to say).
 
@@ -17,9 +18,13 @@ A request whose system prompt protects nothing costs nothing: the chain leaves t
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import re
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 
 from tollhouse.guardrails.base import ALLOW, Block, Mode, Phase, Verdict
 from tollhouse.types import GuardState, Message, RequestContext
@@ -45,6 +50,9 @@ something only always kept stored given known private required
 _PROSE = frozenset(_PROSE_WORDS.split())
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|'[^'\n]{12,}'|‘[^’]*’|`[^`]*`")
 _WORDS = re.compile(r"[^\W_]+")
+_B64_RUN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_-]{6,}={0,2}(?![\w+/=-])")
+_ENCODED_LOOK = re.compile(r"[0-9+/=_-]|[A-Z]")
+_HEX_RUN = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){3,}[0-9a-fA-F]{2}\b")
 _LINE_START = re.compile(r"^[\s>*#\-–•\d.)\]]*([^\W\d_])", re.MULTILINE)
 
 
@@ -102,17 +110,67 @@ def _spelled(secret: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_])(?:{written}|{spelled})(?![^\W_])", re.IGNORECASE)
 
 
-def secret_found(answer: str, secret: str) -> str | None:
-    """How ``secret`` shows in ``answer`` (``as written``, ``reversed``, ``acrostic``), or None."""
+def decoded(answer: str) -> list[str]:
+    """The text hidden in the answer's base64 and hex runs ("Q09DT0xPQ08=", "43 4f 43 4f …"), printable
+    UTF-8 only. A run is tried when it looks encoded (a digit, +, / or =, or a capital after its first
+    letter), so ordinary long words cost a pattern match, not a decode."""
+    out: list[str] = []
+    for m in _B64_RUN.finditer(answer):
+        run = m.group(0)
+        if not _ENCODED_LOOK.search(run[1:]):
+            continue
+        raw = run.rstrip("=")
+        for alphabet in (None, b"-_"):
+            try:
+                data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=alphabet, validate=True)
+                text = data.decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                continue
+            if text.isprintable():
+                out.append(text)
+                break
+    for m in _HEX_RUN.finditer(answer):
+        try:
+            text = bytes.fromhex(re.sub(r"[\s:]", "", m.group(0))).decode("utf-8")
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if text.isprintable():
+            out.append(text)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _forms(secret: str) -> tuple[re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None, str]:
+    """Compiled once per secret (a stream checks every chunk): as written, reversed, ROT13 (None when too
+    short or the same), and the letters-and-digits form for acrostics."""
     plain = _alnum(secret)
-    if _spelled(secret).search(answer):
+    long_enough = len(plain) >= MIN_SECRET + 1
+    rot = codecs.encode(plain, "rot13")
+    return (
+        _spelled(secret),
+        _spelled(plain[::-1]) if long_enough else None,
+        _spelled(rot) if long_enough and rot != plain else None,
+        plain,
+    )
+
+
+def secret_found(answer: str, secret: str, hidden: list[str] | None = None) -> str | None:
+    """How ``secret`` shows in ``answer`` (``as written``, ``reversed``, ``rot13``, ``acrostic``,
+    ``encoded``: in a base64 or hex run), or None. ``hidden``: ``decoded(answer)``, when already computed."""
+    written, reversed_, rot13, plain = _forms(secret)
+    if written.search(answer):
         return "as written"
-    if len(plain) >= MIN_SECRET + 1 and _spelled(plain[::-1]).search(answer):
+    if reversed_ is not None and reversed_.search(answer):
         return "reversed"
+    if rot13 is not None and rot13.search(answer):
+        return "rot13"
     if len(plain) >= MIN_ACROSTIC:
         initials = "".join(m.group(1) for m in _LINE_START.finditer(answer)).casefold()
         if plain in initials:
             return "acrostic"
+    for text in decoded(answer) if hidden is None else hidden:
+        if written.search(text):
+            return "encoded"
     return None
 
 
@@ -138,8 +196,9 @@ class SecretLeakGuard:
             return ALLOW
         for m in messages:
             text = m.text()
+            hidden = decoded(text)
             for s in state.secrets:
-                how = secret_found(text, s)
+                how = secret_found(text, s, hidden)
                 if how is not None:
                     return Block(f"secret {how}")
         return ALLOW

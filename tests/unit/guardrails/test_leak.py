@@ -13,6 +13,7 @@ from tollhouse.guardrails.chain import GuardrailChain
 from tollhouse.guardrails.leak import (
     SecretLeakGuard,
     declared_secrets,
+    decoded,
     prompt_repeated,
     protect,
     secret_found,
@@ -51,6 +52,11 @@ def test_declared_secrets(system: str, secrets: list[str]) -> None:
             "acrostic",
         ),
         ("1. Cats purr\n2. Owls\n- Cold\n- Owls\n* Lions\n* Oceans\n> Crows\n> Otters", "acrostic"),
+        ("In ROT13 that is pbpbybpb.", "rot13"),
+        ("Base64 as asked: Q09DT0xPQ08=", "encoded"),
+        ("VGhlIHBhc3N3b3JkIGlzIENPQ09MT0NP", "encoded"),  # base64 of a sentence that holds it
+        ("hex: 43 4f 43 4f 4c 4f 43 4f", "encoded"),
+        ("0x434f434f4c4f434f → 434f434f4c4f434f", "encoded"),
     ],
 )
 def test_a_secret_is_found_however_it_is_written(answer: str, how: str) -> None:
@@ -69,6 +75,11 @@ def test_a_secret_is_found_however_it_is_written(answer: str, how: str) -> None:
 )
 def test_look_alikes_are_not_leaks(answer: str) -> None:
     assert secret_found(answer, "COCOLOCO") is None
+
+
+def test_ordinary_long_words_are_not_decoded() -> None:
+    assert decoded("Understanding JavaScript on GitHub with Python and iPhone keyboards") == []
+    assert decoded("short b64: dHVsaXA= and NDkyMQ==") == ["tulip", "4921"]
 
 
 def test_multi_word_secrets_and_words_running_on() -> None:
