@@ -69,7 +69,17 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
         log.info("stopped")
         flush_logs()  # nothing buffered is left behind on a normal stop
 
-    app = FastAPI(title="Tollhouse", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Tollhouse",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # Tracing, metrics and logs are our own (telemetry/): FastAPI's native OpenTelemetry would look up
+        # the global providers on every request, and add a second set of spans and metrics whenever a
+        # global provider is configured (e.g. under opentelemetry-instrument).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     api_errors.install(app)
     hot_routes: dict[str, Endpoint] = {}
     for ingress in INGRESSES:

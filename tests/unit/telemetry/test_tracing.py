@@ -194,3 +194,24 @@ def test_genai_mapping() -> None:
     assert p["gen_ai.provider.name"] == "openai"
     assert p["gen_ai.request.model"] == "gpt-4o-mini"
     assert (p["server.address"], p["server.port"]) == ("api.openai.com", 443)
+
+
+def test_a_global_provider_adds_no_second_server_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `opentelemetry-instrument` (a global SDK provider), FastAPI's native telemetry stays off: one
+    SERVER span per request, ours, and none from the framework."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    global_exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(global_exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    settings = mock_settings(fixed={"reply": "one two"})
+    ours = InMemorySpanExporter()
+    app = create_app(settings, telemetry=Telemetry(settings, span_exporter=ours))
+    with TestClient(app) as c:
+        assert c.post(CHAT, json={"model": "mock", "messages": MSGS}).status_code == 200
+        assert c.get("/health/live").status_code == 200
+    assert global_exporter.get_finished_spans() == ()
+    assert [s.name for s in ours.get_finished_spans() if s.kind == SpanKind.SERVER] == ["chat mock", "GET"]
