@@ -200,6 +200,25 @@ class Gateway:
         self.group.stop()
 
 
+class Floor(Gateway):
+    """``bench/relay_floor.py``: a bare ASGI relay on the same server settings, no Tollhouse features."""
+
+    def __init__(self, cpus: str, *, src: Path | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="tollhouse-bench-floor."))
+        self.env = dict(os.environ, PYTHONPATH=str(src or ROOT / "src"))
+        self.key = "sk-bench"
+        cmd = (
+            f"{VENV / 'bin/python'} {ROOT / 'bench/relay_floor.py'} --port {GW_PORT} "
+            f"--upstream http://127.0.0.1:{MOCK_PORT}/v1"
+        )
+        self.group = Group(cmd, cpus, self.env, self.dir / "floor.log")
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.group.stop()
+            raise
+
+
 def load(
     url: str,
     key: str,
