@@ -161,6 +161,10 @@ class Gateway:
             f"{VENV / 'bin/python'} -m tollhouse.cli serve --config {shlex.quote(str(self.config))} "
             f"--port {GW_PORT}" + (f" --workers {workers}" if workers > 1 else "")
         )
+        self._launch(cmd, cpus)
+
+    def _launch(self, cmd: str, cpus: str) -> None:
+        """Start ``cmd`` (its output in ``gateway.log``) and wait until it relays a request."""
         self.group = Group(cmd, cpus, self.env, self.dir / "gateway.log")
         try:
             self._wait_ready()
@@ -211,12 +215,7 @@ class Floor(Gateway):
             f"{VENV / 'bin/python'} {ROOT / 'bench/relay_floor.py'} --port {GW_PORT} "
             f"--upstream http://127.0.0.1:{MOCK_PORT}/v1"
         )
-        self.group = Group(cmd, cpus, self.env, self.dir / "floor.log")
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.group.stop()
-            raise
+        self._launch(cmd, cpus)
 
 
 def load(
